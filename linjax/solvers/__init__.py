@@ -1,0 +1,12 @@
+"""Solvers: each minimises a GLM problem or any user objective (`solver.run(fun, params)`)."""
+
+from linjax.solvers.engine import AbstractSolver, Solution, iterate
+from linjax.solvers.lstsq import LeastSquares
+from linjax.solvers.newton import Newton
+from linjax.solvers.problem import FunctionProblem, GLMProblem
+from linjax.solvers.status import MESSAGES, Status, message
+
+__all__ = [
+    "AbstractSolver", "Solution", "iterate", "Newton", "LeastSquares", "GLMProblem",
+    "FunctionProblem", "Status", "MESSAGES", "message",
+]

@@ -1,0 +1,42 @@
+"""Result codes shared by every solver, each with a message saying what to try."""
+
+import enum
+
+import jax.numpy as jnp
+import numpy as np
+
+
+class Status(enum.IntEnum):
+    CONVERGED = 0
+    MAX_ITER = 1
+    NON_FINITE = 2
+    LINE_SEARCH_FAILED = 3
+    SINGULAR = 4
+
+
+MESSAGES = {
+    Status.CONVERGED: "converged",
+    Status.MAX_ITER: "stopped at max_iter before converging; increase max_iter or loosen tol",
+    Status.NON_FINITE: (
+        "a non-finite value (NaN or inf) appeared; check the data for extreme values, "
+        "standardize the features, or add an L2 penalty"
+    ),
+    Status.LINE_SEARCH_FAILED: (
+        "the line search could not decrease the objective; the problem may be badly scaled "
+        "(standardize the features) or the tolerance below what the dtype can reach"
+    ),
+    Status.SINGULAR: (
+        "the Hessian (or design) is singular or rank deficient; drop collinear columns or add "
+        "an L2 penalty"
+    ),
+}
+
+
+def message(status):
+    """The message for a status code (an int or a concrete array of one element)."""
+    return MESSAGES[Status(int(np.asarray(status).reshape(-1)[0]))]
+
+
+def code(status):
+    """A status as a JAX int32 scalar."""
+    return jnp.asarray(int(status), jnp.int32)

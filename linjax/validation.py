@@ -1,0 +1,160 @@
+"""Eager input validation shared by every entry point.
+
+Runs once, before tracing, on concrete inputs: each problem raises a
+`ValueError` that names the argument, the problem and the fix. Inside `jit` or
+`vmap` (traced inputs) only shapes are checked. Conversions: integer and
+boolean arrays become the default float dtype; float16/bfloat16 are upcast to
+float32; float32 stays float32 (dtype follows the input).
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from linjax.penalties import NoPenalty
+
+
+def is_traced(x):
+    return isinstance(x, jax.core.Tracer)
+
+
+def default_float():
+    return jnp.zeros(()).dtype
+
+
+def float_dtype_of(*arrays):
+    """The floating dtype of the inputs: the widest float among them, else the default."""
+    floats = [a.dtype for a in arrays if a is not None and jnp.issubdtype(a.dtype, jnp.floating)]
+    if not floats:
+        return default_float()
+    dtype = jnp.result_type(*floats)
+    if jnp.finfo(dtype).bits < 32:
+        dtype = jnp.float32
+    return jnp.dtype(jax.dtypes.canonicalize_dtype(dtype))
+
+
+def as_numeric(name, a):
+    """`a` as a numpy or JAX array, refusing non-numeric content with a clear message."""
+    if is_traced(a) or isinstance(a, jax.Array):
+        return a
+    if hasattr(a, "to_numpy") and not isinstance(a, np.ndarray):
+        a = a.to_numpy()
+    try:
+        arr = np.asarray(a)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name}: could not be read as a numeric array ({err}).") from err
+    if arr.dtype == object:
+        try:
+            arr = arr.astype(float)
+        except (TypeError, ValueError) as err:
+            raise ValueError(
+                f"{name}: contains non-numeric values (dtype object); encode categories as "
+                "numbers (for example one-hot columns) before fitting."
+            ) from err
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise ValueError(
+            f"{name}: expected numbers, got dtype {arr.dtype}; convert it to a numeric array."
+        )
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise ValueError(f"{name}: complex values are not supported; pass real numbers.")
+    return arr
+
+
+def _check_finite(name, arr):
+    if is_traced(arr):
+        return
+    a = np.asarray(arr)
+    bad = ~np.isfinite(a)
+    if bad.any():
+        idx = np.unravel_index(int(np.flatnonzero(bad)[0]), a.shape)
+        raise ValueError(
+            f"{name}: {int(bad.sum())} non-finite value(s) (NaN or inf), the first at index "
+            f"{idx if len(idx) > 1 else idx[0]}; remove or impute them before fitting."
+        )
+
+
+def check_design(X, name="X"):
+    """X as a floating 2-D array with at least one row and finite values."""
+    X = as_numeric(name, X)
+    if X.ndim == 1:
+        raise ValueError(f"{name}: expected a 2-D array (n_samples, n_features), got shape "
+                         f"{X.shape}; use X.reshape(-1, 1) for a single feature.")
+    if X.ndim != 2:
+        raise ValueError(f"{name}: expected a 2-D array (n_samples, n_features), got shape "
+                         f"{X.shape}.")
+    if X.shape[0] == 0:
+        raise ValueError(f"{name}: has 0 rows; at least one observation is needed.")
+    _check_finite(name, X)
+    return X
+
+
+def check_vector(name, a, n, dtype):
+    """A length-n float vector (a column vector is flattened)."""
+    a = as_numeric(name, a)
+    if a.ndim == 2 and a.shape[1] == 1:
+        a = a[:, 0]
+    if a.ndim == 0 and name != "y":
+        a = (np.full if not is_traced(a) else jnp.full)((n,), a)
+    if a.ndim != 1 or a.shape[0] != n:
+        raise ValueError(f"{name}: expected shape ({n},) to match the {n} rows of X, got "
+                         f"shape {tuple(a.shape)}.")
+    _check_finite(name, a)
+    return jnp.asarray(a, dtype)
+
+
+def fit_inputs(X, y, family, weights=None, offset=None, penalty=None, fit_intercept=True):
+    """Validate and convert the inputs of `fit`: returns (X, y, weights, offset) as arrays."""
+    X = check_design(X)
+    y_arr = as_numeric("y", y)
+    dtype = float_dtype_of(X, y_arr if jnp.issubdtype(y_arr.dtype, jnp.floating) else None)
+    n, p = X.shape
+    X = jnp.asarray(X, dtype)
+    y = check_vector("y", y_arr, n, dtype)
+    weights = None if weights is None else check_vector("weights", weights, n, dtype)
+    offset = None if offset is None else check_vector("offset", offset, n, dtype)
+    if p == 0 and not fit_intercept:
+        raise ValueError("X: has 0 columns and fit_intercept=False, so there is nothing to fit; "
+                         "add features or set fit_intercept=True.")
+    if weights is not None and not is_traced(weights):
+        w = np.asarray(weights)
+        if (w < 0).any():
+            raise ValueError(f"weights: {int((w < 0).sum())} negative value(s), the first at "
+                             f"index {int(np.flatnonzero(w < 0)[0])}; weights must be >= 0.")
+        if not (w > 0).any():
+            raise ValueError("weights: all weights are zero; at least one observation needs a "
+                             "positive weight.")
+    if not is_traced(y):
+        message = family.support_error(np.asarray(y))
+        if message:
+            raise ValueError(f"y: {message} (family {family!r}).")
+    penalty = NoPenalty() if penalty is None else penalty
+    if isinstance(penalty, NoPenalty) and not is_traced(weights):
+        n_eff = n if weights is None else int((np.asarray(weights) > 0).sum())
+        k = p + int(fit_intercept)
+        if k > n_eff:
+            raise ValueError(
+                f"X: {k} coefficients but only {n_eff} observations with positive weight; the "
+                "unpenalized fit is not identifiable. Add a penalty (L2, L1) or drop columns."
+            )
+    return X, y, weights, offset
+
+
+def check_penalty(penalty):
+    """Reject negative strengths and l1_ratio outside [0, 1] (when concrete)."""
+    for field in ("alpha", "l1_ratio"):
+        value = getattr(penalty, field, None)
+        if value is None or is_traced(value):
+            continue
+        v = np.asarray(value)
+        if not np.all(np.isfinite(v)):
+            raise ValueError(f"penalty {field}: must be finite, got {value}.")
+        if field == "alpha" and np.any(v < 0):
+            raise ValueError(f"penalty alpha: must be >= 0, got {value}.")
+        if field == "l1_ratio" and np.any((v < 0) | (v > 1)):
+            raise ValueError(f"penalty l1_ratio: must be in [0, 1], got {value}.")
+    weights = getattr(penalty, "weights", None)
+    if weights is not None and not is_traced(weights):
+        w = np.asarray(weights)
+        if not np.all(np.isfinite(w)) or np.any(w < 0):
+            raise ValueError("penalty weights: must be finite and >= 0 (0 leaves a coefficient "
+                             "unpenalized).")
