@@ -85,7 +85,7 @@ class Identity(AbstractLink):
 
 @pytree_dataclass
 class Log(AbstractLink):
-    """eta = log(mu); the inverse clips eta so exp stays finite."""
+    """eta = log(mu); eta is clipped to +-(log of the largest float) so mu and 1/mu stay finite."""
 
     name = "log"
 
@@ -93,16 +93,17 @@ class Log(AbstractLink):
         return jnp.log(mu)
 
     def inverse(self, eta):
-        return _safe_exp(eta)
+        return jnp.exp(self.log_inverse(eta))
 
     def deriv(self, mu):
         return 1.0 / mu
 
     def inverse_deriv(self, eta):
-        return _safe_exp(eta)
+        return jnp.exp(self.log_inverse(eta))
 
     def log_inverse(self, eta):
-        return jnp.minimum(eta, _maxlog(eta))
+        bound = _maxlog(eta)
+        return jnp.clip(eta, -bound, bound)
 
 
 @pytree_dataclass

@@ -31,6 +31,12 @@ def problem(family, seed=0, n=N, p=P):
     elif family == "gamma":
         mu = np.exp(eta)
         y = rng.gamma(shape=2.0, scale=mu / 2.0)
+    elif family == "gamma_inverse":
+        mu = 1.0 / (2.0 + 0.5 * np.tanh(eta))
+        y = rng.gamma(shape=2.0, scale=mu / 2.0)
+    elif family == "inverse_gaussian_canonical":
+        mu = 1.0 / np.sqrt(2.0 + 0.5 * np.tanh(eta))
+        y = rng.wald(mu, 4.0)
     elif family == "inverse_gaussian":
         mu = np.exp(0.5 * eta)
         y = rng.wald(mu, 4.0)
