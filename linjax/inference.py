@@ -1,0 +1,416 @@
+"""Statistical inference for a fitted GLM, matching R's `summary.glm`, `logLik`, `AIC`.
+
+`summarize(result, X, y, ...)` returns a `linjax.summary.Summary`. Everything
+below the eager input handling is one jit-compiled pure function of arrays, so
+`summarize` also runs under `jax.jit` and `jax.vmap` (over data, weights,
+offsets or a batch of fits). Statistical output needs float64 (`jax_enable_x64`).
+
+Conventions (R's, stated once):
+
+- Covariance, "nonrobust": dispersion x the inverse expected (Fisher)
+  information, (X' W X)^-1 with W = w (d mu / d eta)^2 / V(mu), computed from
+  the QR factor of W^(1/2) X (never the inverse of X' W X), as R's glm.
+- Dispersion (`scale`): Pearson chi2 / df_resid for families that estimate it
+  (Gaussian, Gamma, InverseGaussian, Tweedie), 1 otherwise (Binomial, Poisson,
+  NegativeBinomial as `MASS::glm.nb`). `dispersion=` overrides it: a number, or
+  "pearson" to estimate it for any family (R's quasi families).
+- t statistics with df_resid where the dispersion is estimated, z otherwise.
+- df_resid = nobs - k with nobs the observations of positive weight and k the
+  coefficients (intercept included); df_model = k - intercept.
+- llf with R's constants: Gaussian uses the dispersion deviance / nobs and the
+  prior weights as precisions (R's gaussian()$aic); Gamma and InverseGaussian
+  use deviance / sum(weights) with the weights multiplying each log density;
+  Binomial counts weights as trials (log C(n, k) included); Poisson and
+  NegativeBinomial multiply each log mass by its weight; Tweedie (no R
+  value) uses the Pearson dispersion / weight in Dunn and Smyth's series.
+  k in AIC/BIC counts the dispersion where it is estimated and alpha when a
+  negative binomial alpha was estimated. BIC uses log(nobs).
+- null deviance: the deviance of the intercept-only model fitted with the same
+  offset and weights (R refits it when there is an offset); without an
+  intercept the null model is mu = linkinv(offset).
+- Robust covariance (`cov_type`): the sandwich B M B with B the inverse
+  information and M built from the per-observation scores s_i = w_i x_i (dnll_i /
+  deta_i): HC0 (M = S'S), HC1 (HC0 x nobs / (nobs - k), R's sandwich), HC2
+  (s_i^2 / (1 - h_i)), HC3 (s_i^2 / (1 - h_i)^2) with h_i the diagonal of the
+  weighted hat matrix, and "cluster" with `groups` (sums of scores per group,
+  times G / (G - 1) x (nobs - 1) / (nobs - k), as statsmodels and Stata).
+  `information="observed"` uses the observed instead of the expected
+  information in B (statsmodels' GLM default for robust covariances with
+  non-canonical links; the two coincide for canonical links).
+
+Penalized fits:
+
+- L2 (ridge): the estimates are posterior modes under a Gaussian prior
+  (`L2.log_prior`). "nonrobust" reports the Bayesian posterior (Laplace)
+  covariance dispersion x (X' W X + sum(w) alpha diag(f))^-1, so intervals are
+  credible intervals; the HC types give the frequentist ridge sandwich
+  B M B with B = (X' W X + sum(w) alpha diag(f))^-1. A note in the table says so.
+- L1 / elastic net: no standard error is reported for coefficients the penalty
+  set to exactly zero (NaN in `bse`, "-" in the table); the others get the
+  covariance of the active set (with the elastic net's ridge part) conditional
+  on the selected model, which ignores the selection step. A note says so.
+- Firth (`linjax.penalties.Firth`): Wald statistics from the inverse Fisher
+  information at the Firth estimate, as R's logistf.
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.scipy.special import betainc
+from jax.scipy.stats import norm
+
+from linjax import families as F
+from linjax import validation
+from linjax.families import eta_derivatives
+from linjax.penalties import L2, NoPenalty
+from linjax.solvers.newton import Newton
+from linjax.solvers.problem import GLMProblem
+from linjax.summary import Summary
+
+COV_TYPES = ("nonrobust", "HC0", "HC1", "HC2", "HC3", "cluster")
+
+
+# -- Student t and normal tails, pure JAX -----------------------------------------------
+
+def t_sf2(t, df):
+    """Two-sided tail P(|T| > |t|) for Student's t: I_{df / (df + t^2)}(df / 2, 1 / 2)."""
+    t = jnp.abs(t)
+    x = df / (df + t * t)
+    return betainc(df / 2.0, 0.5, x)
+
+
+def t_ppf(p, df, n_iter=40):
+    """Quantile of Student's t for p in (0.5, 1), by Newton's method on log P(T > t).
+
+    Iterates on u = log t from the normal quantile; the log tail is close to
+    linear in u for heavy tails and smooth for light ones, so a fixed number of
+    steps reaches rounding level for every df >= 1.
+    """
+    p = jnp.asarray(p, jnp.result_type(float))
+    p, df = jnp.broadcast_arrays(p, jnp.asarray(df, p.dtype))
+    log_q = jnp.log1p(-p)
+    from jax.scipy.stats import t as t_dist
+
+    def body(_, u):
+        t = jnp.exp(u)
+        sf = 0.5 * t_sf2(t, df)
+        g = jnp.log(sf) - log_q
+        dg = -t_dist.pdf(t, df) * t / sf
+        return u - g / dg
+
+    u = jax.lax.fori_loop(0, n_iter, body, jnp.log(norm.ppf(p)))
+    return jnp.exp(u)
+
+
+def _quantile(alpha, df, use_t):
+    p = 1.0 - alpha / 2.0
+    return t_ppf(p, df) if use_t else norm.ppf(p)
+
+
+def _two_sided_p(stat, df, use_t):
+    return t_sf2(stat, df) if use_t else 2.0 * norm.sf(jnp.abs(stat))
+
+
+# -- the public function ----------------------------------------------------------------
+
+def summarize(result, X, y, family=None, weights=None, offset=None, cov_type="nonrobust",
+              alpha=0.05, groups=None, dispersion=None, information="expected",
+              feature_names=None):
+    """Coefficient table, tests, intervals and fit statistics of a fitted GLM (API.md 3).
+
+    result: a `FitResult` from `lj.fit` (or `lj.firth`, `lj.nb`); X, y, weights,
+    offset: the data it was fitted on; family: defaults to `result.family`;
+    cov_type: "nonrobust", "HC0", "HC1", "HC2", "HC3" or "cluster" (with
+    `groups`, one label per observation; giving `groups` alone selects
+    "cluster"); alpha: 1 - confidence level of `conf_int`; dispersion: None
+    (the family's rule), "pearson", or a number; information: "expected"
+    (R) or "observed" for the bread of robust covariances; feature_names:
+    labels (default: DataFrame columns, else x1..xp). See the module docstring
+    for every convention. Returns a `Summary`.
+    """
+    family = result.family if family is None else F.get_family(family)
+    if groups is not None and cov_type == "nonrobust":
+        cov_type = "cluster"
+    cov_type = _normalize_cov_type(cov_type)
+    if cov_type == "cluster" and groups is None:
+        raise ValueError("groups: cov_type='cluster' needs `groups`, one cluster label per "
+                         "observation.")
+    if information not in ("expected", "observed"):
+        raise ValueError(f"information: expected 'expected' or 'observed', got {information!r}.")
+    fit_intercept = bool(result.fit_intercept)
+    names = _names(X, feature_names, fit_intercept)
+    X, y, weights, offset = validation.fit_inputs(X, y, family, weights, offset,
+                                                  result.penalty, fit_intercept)
+    n = X.shape[0]
+    if len(names) != X.shape[1] + int(fit_intercept):
+        raise ValueError(f"feature_names: expected {X.shape[1]} names, got "
+                         f"{len(names) - int(fit_intercept)}.")
+    if groups is not None:
+        groups = _group_codes(groups, n)
+    if dispersion is None:
+        disp_mode, disp_value = "family", 1.0
+    elif isinstance(dispersion, str):
+        if dispersion != "pearson":
+            raise ValueError(f"dispersion: expected None, 'pearson' or a number, got "
+                             f"{dispersion!r}.")
+        disp_mode, disp_value = "pearson", 1.0
+    else:
+        disp_mode, disp_value = "fixed", dispersion
+    info = getattr(result, "info", None)
+    nb_alpha_se = getattr(info, "alpha_se", None)
+    use_t = bool(family.estimates_dispersion) if disp_mode == "family" else (
+        disp_mode == "pearson")
+    out = _summarize(result.params, X, y, weights, offset, family, result.penalty, groups,
+                     jnp.asarray(alpha, X.dtype), jnp.asarray(disp_value, X.dtype),
+                     nb_alpha_se is not None, fit_intercept, cov_type, information,
+                     disp_mode, use_t)
+    notes = _notes(result.penalty, cov_type)
+    nb_alpha = family.alpha if nb_alpha_se is not None else None
+    link = family.link
+    return Summary(**out, alpha=jnp.asarray(alpha, X.dtype), nb_alpha=nb_alpha,
+                   nb_alpha_se=nb_alpha_se, names=tuple(names),
+                   family_name=family.name, link_name=getattr(link, "name", type(link).__name__),
+                   cov_type=cov_type, use_t=use_t, notes=notes)
+
+
+def _normalize_cov_type(cov_type):
+    for name in COV_TYPES:
+        if str(cov_type).lower() == name.lower():
+            return name
+    raise ValueError(f"cov_type: unknown covariance {cov_type!r}; choose one of {COV_TYPES}.")
+
+
+def _names(X, feature_names, fit_intercept):
+    if feature_names is None:
+        columns = getattr(X, "columns", None)
+        if columns is not None:
+            feature_names = [str(c) for c in columns]
+        else:
+            p = np.shape(X)[1] if np.ndim(X) == 2 else 0
+            feature_names = [f"x{j + 1}" for j in range(p)]
+    return (["Intercept"] if fit_intercept else []) + list(feature_names)
+
+
+def _group_codes(groups, n):
+    if validation.is_traced(groups):
+        return jnp.asarray(groups, jnp.int32)
+    g = np.asarray(groups)
+    if g.shape != (n,):
+        raise ValueError(f"groups: expected shape ({n},), one label per observation, got "
+                         f"{g.shape}.")
+    _, codes = np.unique(g, return_inverse=True)
+    return jnp.asarray(codes.reshape(-1), jnp.int32)
+
+
+def _notes(penalty, cov_type):
+    notes = []
+    if isinstance(penalty, L2):
+        if cov_type == "nonrobust":
+            notes.append("Note: ridge (L2) fit. Standard errors are the Bayesian posterior "
+                         "(Gaussian prior) form; intervals are credible intervals, and the "
+                         "estimates are shrunk toward 0. Use an HC cov_type for the ridge "
+                         "sandwich.")
+        else:
+            notes.append("Note: ridge (L2) fit. Standard errors are the ridge sandwich; the "
+                         "estimates are shrunk toward 0, so intervals are not centred on the "
+                         "truth.")
+    elif not getattr(penalty, "smooth", True):
+        notes.append("Note: L1-penalized fit. No standard errors are reported for coefficients "
+                     "set to zero ('-'); the others are conditional on the selected model and "
+                     "ignore the selection step.")
+    elif type(penalty).__name__ == "Firth":
+        notes.append("Note: Firth bias-reduced fit; Wald statistics from the inverse Fisher "
+                     "information at the Firth estimate (as R's logistf).")
+    elif not isinstance(penalty, NoPenalty):
+        notes.append(f"Note: penalized fit ({type(penalty).__name__}); the covariance is the "
+                     "inverse penalized information.")
+    return tuple(notes)
+
+
+# -- the traced core --------------------------------------------------------------------
+
+def design_with_intercept(X, fit_intercept):
+    """[1, X] when there is an intercept, else X: the columns of the coefficient table."""
+    if fit_intercept:
+        return jnp.concatenate([jnp.ones((X.shape[0], 1), X.dtype), X], axis=1)
+    return X
+
+
+def param_vector(params, fit_intercept):
+    coef = params["coef"]
+    if fit_intercept:
+        return jnp.concatenate([jnp.reshape(params["intercept"], (1,)), coef])
+    return coef
+
+
+def _active_and_ridge(penalty, coef, fit_intercept, dtype):
+    """Which coefficients get a standard error, and the ridge diagonal (per unit weight)."""
+    ridge = penalty.smooth_hess_diag(coef)
+    if getattr(penalty, "smooth", True):
+        active = jnp.ones(coef.shape, bool)
+    else:
+        active = coef != 0
+    if fit_intercept:
+        ridge = jnp.concatenate([jnp.zeros((1,), dtype), ridge])
+        active = jnp.concatenate([jnp.ones((1,), bool), active])
+    return active, ridge
+
+
+def information_parts(params, X, y, weights, offset, family, penalty, fit_intercept):
+    """Pieces every statistic needs: design, mean, elementwise derivatives, active set."""
+    dtype = X.dtype
+    w = jnp.ones(X.shape[0], dtype) if weights is None else weights
+    off = jnp.zeros(X.shape[0], dtype) if offset is None else offset
+    Xd = design_with_intercept(X, fit_intercept)
+    beta = param_vector(params, fit_intercept)
+    eta = Xd @ beta + off
+    mu = family.link.inverse(eta)
+    _, g, h_exp = eta_derivatives(family, y, eta, fisher=True)
+    active, ridge = _active_and_ridge(penalty, params["coef"], fit_intercept, dtype)
+    return dict(w=w, off=off, Xd=Xd, beta=beta, eta=eta, mu=mu, g=g, h=h_exp, active=active,
+                ridge=ridge * jnp.sum(w))
+
+
+def inverse_information(parts):
+    """(X' W X + ridge)^-1 restricted to the active set, from the QR factor of W^(1/2) X.
+
+    Inactive coefficients are decoupled (an identity block) and then reported as NaN.
+    """
+    Xd, active = parts["Xd"], parts["active"]
+    sw = jnp.sqrt(jnp.maximum(parts["w"] * parts["h"], 0.0))
+    A = sw[:, None] * jnp.where(active, Xd, 0.0)
+    aug = jnp.diag(jnp.sqrt(jnp.where(active, parts["ridge"], 1.0)))
+    R = jnp.linalg.qr(jnp.concatenate([A, aug], axis=0), mode="r")
+    Rinv = jax.scipy.linalg.solve_triangular(R, jnp.eye(R.shape[0], dtype=R.dtype), lower=False)
+    return Rinv @ Rinv.T
+
+
+def observed_inverse_information(parts, y, family):
+    """Inverse observed information (exact second derivatives), restricted to the active set."""
+    Xd, active = parts["Xd"], parts["active"]
+    _, _, h_obs = eta_derivatives(family, y, parts["eta"], fisher=False)
+    Xa = jnp.where(active, Xd, 0.0)
+    H = Xa.T @ ((parts["w"] * h_obs)[:, None] * Xa)
+    H = H + jnp.diag(jnp.where(active, parts["ridge"], 1.0))
+    return jnp.linalg.solve(H, jnp.eye(H.shape[0], dtype=H.dtype))
+
+
+def hat_diagonal(parts, bread):
+    """h_i = w_i W_i x_i' B x_i, without forming the n x n hat matrix."""
+    Xa = jnp.where(parts["active"], parts["Xd"], 0.0)
+    return parts["w"] * parts["h"] * jnp.sum((Xa @ bread) * Xa, axis=1)
+
+
+def robust_covariance(parts, bread, cov_type, groups, nobs, k):
+    """Sandwich covariance B M B (see the module docstring for each type)."""
+    Xa = jnp.where(parts["active"], parts["Xd"], 0.0)
+    scores = (parts["w"] * parts["g"])[:, None] * Xa
+    if cov_type in ("HC0", "HC1"):
+        meat = scores.T @ scores
+        if cov_type == "HC1":
+            meat = meat * nobs / (nobs - k)
+    elif cov_type in ("HC2", "HC3"):
+        h = hat_diagonal(parts, bread)
+        power = 1.0 if cov_type == "HC2" else 2.0
+        factor = jnp.where(parts["w"] > 0, 1.0 / (1.0 - h) ** power, 0.0)
+        meat = scores.T @ (factor[:, None] * scores)
+    else:  # cluster
+        n = Xa.shape[0]
+        sums = jax.ops.segment_sum(scores, groups, num_segments=n)
+        counts = jax.ops.segment_sum(jnp.ones(n, scores.dtype), groups, num_segments=n)
+        n_groups = jnp.sum(counts > 0)
+        meat = sums.T @ sums
+        meat = meat * n_groups / (n_groups - 1.0) * (nobs - 1.0) / (nobs - k)
+    return bread @ meat @ bread
+
+
+def null_mean(y, weights, offset, family, fit_intercept):
+    """The fitted mean of the null model: intercept only (refitted with the offset)."""
+    dtype = y.dtype
+    n = y.shape[0]
+    w = jnp.ones(n, dtype) if weights is None else weights
+    if not fit_intercept:
+        off = jnp.zeros(n, dtype) if offset is None else offset
+        return family.link.inverse(off)
+    mean = jnp.sum(w * y) / jnp.sum(w)
+    if offset is None:
+        return jnp.full((n,), mean)
+    problem = GLMProblem(jnp.zeros((n, 0), dtype), y, w / jnp.sum(w), offset, family,
+                         NoPenalty(), True)
+    start = family.link.link(mean) - jnp.sum(w * offset) / jnp.sum(w)
+    start = jnp.where(jnp.isfinite(start), start, 0.0)
+    sol = Newton().minimise(problem, {"coef": jnp.zeros((0,), dtype), "intercept": start})
+    return family.link.inverse(sol.params["intercept"] + offset)
+
+
+def log_likelihood(family, y, mu, w, deviance, nobs, scale):
+    """R's log-likelihood at the fitted mean (see the module docstring)."""
+    pos = w > 0
+    w_safe = jnp.where(pos, w, 1.0)
+    if isinstance(family, F.Gaussian):
+        lp = family.log_prob(y, mu, (deviance / nobs) / w_safe)
+        return jnp.sum(jnp.where(pos, lp, 0.0))
+    if isinstance(family, F.Gamma | F.InverseGaussian):
+        lp = family.log_prob(jnp.where(pos, y, 1.0), mu, deviance / jnp.sum(w))
+        return jnp.sum(jnp.where(pos, w * lp, 0.0))
+    if isinstance(family, F.Binomial):
+        lp = family.log_prob(y, mu, trials=w)
+        return jnp.sum(jnp.where(pos, lp, 0.0))
+    if isinstance(family, F.Tweedie):
+        lp = family.log_prob(y, mu, scale / w_safe)
+        return jnp.sum(jnp.where(pos, lp, 0.0))
+    lp = family.log_prob(y, mu)
+    return jnp.sum(jnp.where(pos, w * lp, 0.0))
+
+
+@functools.partial(jax.jit, static_argnames=("extra_k", "fit_intercept", "cov_type",
+                                             "information", "disp_mode", "use_t"))
+def _summarize(params, X, y, weights, offset, family, penalty, groups, alpha, disp_value,
+               extra_k, fit_intercept, cov_type, information, disp_mode, use_t):
+    parts = information_parts(params, X, y, weights, offset, family, penalty, fit_intercept)
+    w, mu, active, beta = parts["w"], parts["mu"], parts["active"], parts["beta"]
+    dtype = X.dtype
+    pos = w > 0
+    nobs = jnp.sum(pos).astype(dtype)
+    k = jnp.sum(active).astype(dtype)
+    df_resid = nobs - k
+    df_model = k - float(fit_intercept)
+
+    y_safe = jnp.where(pos, y, mu)
+    deviance = jnp.sum(jnp.where(pos, w * family.unit_deviance(y_safe, mu), 0.0))
+    pearson = jnp.sum(jnp.where(pos, w * (y_safe - mu) ** 2 / family.variance(mu), 0.0))
+    if disp_mode == "family":
+        scale = pearson / df_resid if family.estimates_dispersion else jnp.ones((), dtype)
+    elif disp_mode == "pearson":
+        scale = pearson / df_resid
+    else:
+        scale = disp_value
+
+    if information == "expected" or cov_type == "nonrobust":
+        bread = inverse_information(parts)
+    else:
+        bread = observed_inverse_information(parts, y, family)
+    if cov_type == "nonrobust":
+        cov = scale * bread
+    else:
+        cov = robust_covariance(parts, bread, cov_type, groups, nobs, k)
+    mask = active[:, None] & active[None, :]
+    cov = jnp.where(mask, cov, jnp.nan)
+    bse = jnp.sqrt(jnp.diag(cov))
+    stat = beta / bse
+    pvalues = _two_sided_p(stat, df_resid, use_t)
+    q = _quantile(alpha, df_resid, use_t)
+    conf_int = jnp.stack([beta - q * bse, beta + q * bse], axis=1)
+
+    llf = log_likelihood(family, y_safe, mu, w, deviance, nobs, scale)
+    k_llf = k + float(family.estimates_dispersion) + float(extra_k)
+    aic = -2.0 * llf + 2.0 * k_llf
+    bic = -2.0 * llf + jnp.log(nobs) * k_llf
+    mu0 = null_mean(y, weights, offset, family, fit_intercept)
+    null_deviance = jnp.sum(jnp.where(pos, w * family.unit_deviance(y_safe, mu0), 0.0))
+    return dict(params=beta, bse=bse, statistic=stat, pvalues=pvalues, conf_int=conf_int,
+                cov_params=cov, llf=llf, deviance=deviance, null_deviance=null_deviance,
+                aic=aic, bic=bic, scale=scale, pearson_chi2=pearson, df_resid=df_resid,
+                df_model=df_model, nobs=nobs)
