@@ -1,0 +1,894 @@
+"""The `linjax` command line: `linjax demo | fit | predict | info` (API.md section 6).
+
+    linjax demo
+    linjax fit shops.csv --formula "complaints ~ foot_traffic + C(region)" \\
+        --family poisson --exposure months_open --save shops.linjax
+    linjax predict shops.linjax new_shops.csv --out predictions.csv
+    linjax info
+
+The command line turns on float64 for its own process (statistics need it) and
+uses JAX's persistent compilation cache under the user cache directory
+(`~/.cache/linjax/...`), so the second run of a command skips compilation. Set
+LINJAX_COMPILATION_CACHE=off to disable the cache, or to a directory to move it.
+
+Exit codes: 0 success, 2 a usage or data problem (the message says what and how to
+fix it), 1 an internal error (a bug: please report it with the traceback).
+"""
+
+import argparse
+import ast
+import json
+import os
+import pathlib
+import re
+import sys
+
+EXIT_OK, EXIT_INTERNAL, EXIT_USAGE = 0, 1, 2
+CACHE_ENV = "LINJAX_COMPILATION_CACHE"
+
+
+class CLIError(Exception):
+    """A problem the user can fix (bad argument, file or data): exit code 2."""
+
+
+# -- process set-up ------------------------------------------------------------------------
+
+def default_cache_dir():
+    """The user cache directory for compiled XLA programs (per jax version)."""
+    import jax
+
+    if sys.platform == "win32":
+        base = pathlib.Path(os.environ.get("LOCALAPPDATA") or pathlib.Path.home() / "AppData"
+                            / "Local")
+    elif sys.platform == "darwin":
+        base = pathlib.Path.home() / "Library" / "Caches"
+    else:
+        base = pathlib.Path(os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache")
+    return base / "linjax" / f"jax-{jax.__version__}"
+
+
+def setup_jax():
+    """float64 on; the persistent compilation cache unless LINJAX_COMPILATION_CACHE=off.
+
+    Returns the cache directory in use, or None.
+    """
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    setting = os.environ.get(CACHE_ENV, "").strip()
+    if setting.lower() in ("0", "off", "false", "no", "none", "disable"):
+        return None
+    path = pathlib.Path(setting).expanduser() if setting else default_cache_dir()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        jax.config.update("jax_compilation_cache_dir", str(path))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+        jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    except (OSError, AttributeError, ValueError):  # read-only home, old jax: run uncached
+        return None
+    return path
+
+
+# -- reading data --------------------------------------------------------------------------
+
+def _require_pandas(what):
+    try:
+        import pandas as pd
+    except ImportError as err:
+        raise CLIError(f"{what} needs pandas: pip install 'linjax[formula]' (pandas and "
+                       "formulaic).") from err
+    return pd
+
+
+def read_table(path):
+    """A pandas DataFrame from a CSV (or .tsv) or Parquet file."""
+    pd = _require_pandas("reading a data file")
+    p = pathlib.Path(path)
+    if not p.is_file():
+        raise CLIError(f"DATA: no such file: {path}")
+    suffix = p.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            try:
+                import pyarrow  # noqa: F401
+            except ImportError as err:
+                raise CLIError(f"DATA: reading Parquet ({path}) needs pyarrow: pip install "
+                               "'linjax[parquet]', or convert the file to CSV.") from err
+            return pd.read_parquet(p)
+        return pd.read_csv(p, sep="\t" if suffix in (".tsv", ".tab") else ",")
+    except CLIError:
+        raise
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError,
+            ValueError) as err:
+        kind = "Parquet" if suffix in (".parquet", ".pq") else "CSV"
+        raise CLIError(f"DATA: could not read {path} as {kind}: {err}") from err
+
+
+def _check_columns(table, names, what="column"):
+    missing = [c for c in names if c not in table.columns]
+    if missing:
+        shown = ", ".join(map(str, list(table.columns)[:30]))
+        more = " ..." if len(table.columns) > 30 else ""
+        raise CLIError(f"unknown {what}{'s' if len(missing) > 1 else ''} "
+                       f"{', '.join(repr(c) for c in missing)}; the data has the columns: "
+                       f"{shown}{more}")
+
+
+def _handle_missing(table, columns, mode):
+    """Refuse rows with missing values in `columns` (mode 'refuse') or drop them."""
+    columns = [c for c in dict.fromkeys(columns)]
+    na = table[columns].isna()
+    rows = na.any(axis=1)
+    n_bad = int(rows.sum())
+    if n_bad == 0:
+        return table, 0
+    if mode == "drop":
+        if n_bad == len(table):
+            raise CLIError(f"every one of the {n_bad} rows has a missing value in the columns "
+                           "the model uses; nothing is left to fit.")
+        return table.loc[~rows].reset_index(drop=True), n_bad
+    counts = ", ".join(f"{c}: {int(k)}" for c, k in na.sum().items() if k)
+    raise CLIError(f"missing values: {n_bad} of {len(table)} rows have a missing value in the "
+                   f"columns the model uses ({counts}). Pass --missing drop to drop those rows, "
+                   "or fill them in first.")
+
+
+def _is_numeric(series):
+    return series.dtype.kind in "biuf"
+
+
+def _numeric_column(table, col, what):
+    s = table[col]
+    if not _is_numeric(s):
+        example = next((v for v in s if isinstance(v, str)), None)
+        raise CLIError(f"{what} column {col!r} is not numeric (dtype {s.dtype}"
+                       f"{f', e.g. {example!r}' if example is not None else ''}); it must hold "
+                       "numbers.")
+    return s.to_numpy(dtype=float)
+
+
+# -- formulas ------------------------------------------------------------------------------
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+#: functions a saved formula may call (checked before `predict` evaluates it)
+SAFE_FUNCTIONS = {"C", "I", "center", "scale", "standardize", "poly", "bs", "cr", "cs", "log",
+                  "log1p", "log2", "log10", "exp", "sqrt", "abs", "Q", "lag"}
+SAFE_NUMPY = {"log", "log1p", "log2", "log10", "exp", "expm1", "sqrt", "abs", "square",
+              "power", "clip", "minimum", "maximum", "floor", "ceil", "round", "sin", "cos",
+              "tanh", "arcsinh", "cbrt", "sign", "where", "pi", "e"}
+_SAFE_NODES = (ast.Expression, ast.Name, ast.Load, ast.Call, ast.Attribute, ast.Constant,
+               ast.BinOp, ast.UnaryOp, ast.keyword, ast.List, ast.Tuple, ast.Compare,
+               ast.operator, ast.unaryop, ast.cmpop)
+
+
+def _clean(message):
+    return _ANSI.sub("", str(message)).replace("⧛", "").replace("⧚", "")
+
+
+def _require_formulaic():
+    try:
+        import formulaic
+    except ImportError as err:
+        raise CLIError("--formula needs formulaic: pip install 'linjax[formula]'. Without it, "
+                       "name the columns instead: --y COLUMN --x col1,col2,...") from err
+    return formulaic
+
+
+def parse_formula(text):
+    formulaic = _require_formulaic()
+    if "~" not in text:
+        raise CLIError(f"--formula {text!r}: expected 'outcome ~ terms', e.g. "
+                       "'y ~ x1 + x2 + C(group)'.")
+    try:
+        formula = formulaic.Formula(text)
+        lhs, rhs = formula.lhs, formula.rhs
+    except formulaic.errors.FormulaicError as err:
+        raise CLIError(f"--formula {text!r} does not parse: {_clean(err)}") from err
+    except Exception as err:  # formulaic raises a few plain exceptions on odd input
+        raise CLIError(f"--formula {text!r} does not parse: {err}") from err
+    return formula, lhs, rhs
+
+
+def _factors(side):
+    for term in side:
+        yield from term.factors
+
+
+def check_safe_formula(rhs):
+    """Refuse a formula whose Python factors could do more than arithmetic on columns."""
+    for factor in _factors(rhs):
+        if getattr(factor.eval_method, "value", "") != "python":
+            continue
+        try:
+            tree = ast.parse(factor.expr, mode="eval")
+        except SyntaxError as err:
+            raise CLIError(f"formula term {factor.expr!r} is not a plain expression; refusing "
+                           "to evaluate it.") from err
+        for node in ast.walk(tree):
+            bad = not isinstance(node, _SAFE_NODES)
+            if isinstance(node, ast.Name) and node.id.startswith("_"):
+                bad = True
+            if isinstance(node, ast.Attribute):
+                bad = bad or not (isinstance(node.value, ast.Name) and node.value.id in
+                                  ("np", "numpy") and node.attr in SAFE_NUMPY)
+            if isinstance(node, ast.Call):
+                f = node.func
+                bad = bad or not ((isinstance(f, ast.Name) and f.id in SAFE_FUNCTIONS)
+                                  or isinstance(f, ast.Attribute))
+            if bad:
+                raise CLIError(f"formula term {factor.expr!r} uses {ast.dump(node)[:60]}, which "
+                               "a saved model may not evaluate (allowed: column names, numbers, "
+                               f"arithmetic, {', '.join(sorted(SAFE_FUNCTIONS))}, np.log ...).")
+
+
+class Design:
+    """The numbers of one model: X (n, p) without the intercept column, names, y, offset..."""
+
+    def __init__(self, X, names, fit_intercept, y=None, spec=None):
+        self.X, self.names, self.fit_intercept, self.y, self.spec = X, names, fit_intercept, y, spec
+
+
+def formula_design(table, formula_text, extra_columns, missing):
+    """Parse, check columns / missing / text columns, and build the design with formulaic."""
+    import numpy as np
+
+    formulaic = _require_formulaic()
+    formula, lhs, rhs = parse_formula(formula_text)
+    outcome = sorted(lhs.required_variables)
+    if len(list(_factors(lhs))) != 1:
+        raise CLIError(f"--formula {formula_text!r}: the left of '~' must be one outcome column.")
+    used = sorted(lhs.required_variables | rhs.required_variables)
+    _check_columns(table, used + list(extra_columns))
+    table, dropped = _handle_missing(table, used + list(extra_columns), missing)
+    for col in outcome:
+        _numeric_column(table, col, "outcome")
+    for factor in _factors(rhs):
+        name = factor.expr
+        if getattr(factor.eval_method, "value", "") == "lookup" and name in table.columns \
+                and not _is_numeric(table[name]):
+            raise CLIError(f"column {name!r} is not numeric (dtype {table[name].dtype}); to use it "
+                           f"as a categorical factor write C({name}) in the formula.")
+    try:
+        mm = formulaic.model_matrix(formula, table, na_action="raise")
+    except formulaic.errors.FormulaicError as err:
+        raise CLIError(f"--formula {formula_text!r}: {_clean(err)}") from err
+    except (NameError, TypeError, ValueError, KeyError) as err:
+        raise CLIError(f"--formula {formula_text!r}: could not evaluate it: {err}") from err
+    lhs_frame, rhs_frame = mm.lhs, mm.rhs
+    if lhs_frame.shape[1] != 1:
+        raise CLIError(f"--formula {formula_text!r}: the outcome must be a single numeric "
+                       f"column; it expanded to {list(lhs_frame.columns)}.")
+    names = [str(c) for c in rhs_frame.columns]
+    fit_intercept = "Intercept" in names
+    X = np.asarray(rhs_frame.drop(columns=["Intercept"]) if fit_intercept else rhs_frame,
+                   dtype=float)
+    names = [n for n in names if n != "Intercept"]
+    y = np.asarray(lhs_frame, dtype=float)[:, 0]
+    spec = rhs_frame.model_spec
+    levels = {}
+    for key, (kind, state) in spec.encoder_state.items():
+        if getattr(kind, "value", "") == "categorical" and "categories" in state:
+            variables = sorted(getattr(formulaic.Formula(key), 'required_variables', ()))
+            if len(variables) == 1:
+                levels[variables[0]] = list(state["categories"])
+    meta = {"formula": formula_text, "outcome": outcome[0] if outcome else str(lhs),
+            "levels": levels, "transform_state": spec.transform_state,
+            "design_columns": [str(c) for c in rhs_frame.columns],
+            "ensure_full_rank": bool(spec.ensure_full_rank)}
+    return Design(X, names, fit_intercept, y, meta), table, dropped
+
+
+def columns_design(table, y_col, x_cols, extra_columns, missing, fit_intercept):
+    import numpy as np
+
+    if not y_col:
+        raise CLIError("name the outcome: --formula 'y ~ x1 + x2' or --y COLUMN --x col1,col2.")
+    _check_columns(table, [y_col] + x_cols + list(extra_columns))
+    table, dropped = _handle_missing(table, [y_col] + x_cols + list(extra_columns), missing)
+    y = _numeric_column(table, y_col, "outcome")
+    for c in x_cols:
+        if not _is_numeric(table[c]):
+            raise CLIError(f"column {c!r} is not numeric (dtype {table[c].dtype}); --x takes "
+                           f"numeric columns only. Use --formula with C({c}) to treat it as "
+                           "categorical.")
+    X = np.column_stack([table[c].to_numpy(dtype=float) for c in x_cols]) if x_cols else \
+        np.zeros((len(table), 0))
+    meta = {"outcome": y_col, "x": list(x_cols)}
+    return Design(X, list(x_cols), fit_intercept, y, meta), table, dropped
+
+
+def offset_from(table, args):
+    import numpy as np
+
+    if args.offset and args.exposure:
+        raise CLIError("give either --offset or --exposure, not both (exposure E is the offset "
+                       "log(E)).")
+    if args.offset:
+        return _numeric_column(table, args.offset, "--offset")
+    if args.exposure:
+        e = _numeric_column(table, args.exposure, "--exposure")
+        if (e <= 0).any():
+            bad = int((e <= 0).sum())
+            raise CLIError(f"--exposure column {args.exposure!r} has {bad} value(s) <= 0; "
+                           "exposure must be positive (its log is the offset).")
+        return np.log(e)
+    return None
+
+
+# -- penalties and cross-validation --------------------------------------------------------
+
+def make_penalty(alpha, l1_ratio):
+    import linjax as lj
+
+    if alpha is None or (alpha == 0 and l1_ratio in (None, 0)):
+        return None
+    r = 0.0 if l1_ratio is None else float(l1_ratio)
+    if r == 0:
+        return lj.penalties.L2(alpha=alpha)
+    if r == 1:
+        return lj.penalties.L1(alpha=alpha)
+    return lj.penalties.ElasticNet(alpha=alpha, l1_ratio=r)
+
+
+def alpha_grid(X, y, family, l1_ratio, weights=None, offset=None, fit_intercept=True,
+               n_alphas=30, ratio=1e-3):
+    """A log grid from the smallest alpha that zeroes every coefficient (glmnet's rule)."""
+    import jax
+    import numpy as np
+
+    import linjax as lj
+
+    n, p = X.shape
+    if fit_intercept:
+        # Newton: LeastSquares cannot take a design with no columns
+        null = lj.fit(np.zeros((n, 0)), y, family=family, weights=weights, offset=offset,
+                      solver="newton")
+        b0 = null.params["intercept"]
+    else:
+        b0 = 0.0
+    coef0 = np.zeros(p)
+    grad = jax.grad(lambda c: lj.objective({"coef": c, "intercept": b0}, X, y, family,
+                                           weights=weights, offset=offset))(coef0)
+    top = float(np.max(np.abs(np.asarray(grad)))) / max(float(l1_ratio or 0.0), 1e-3)
+    top = top if top > 0 else 1.0
+    return top * np.logspace(0, np.log10(ratio), n_alphas)
+
+
+def cv_path(X, y, family, alphas, l1_ratio=1.0, weights=None, offset=None, fit_intercept=True,
+            folds=5, seed=0):
+    """Fit the whole path on every fold in one compiled call (vmap over alphas and folds).
+
+    Folds are zero weights over the full data (the shapes never change, so XLA compiles
+    once). Returns (coefs (n_alphas, p) on all data, intercepts (n_alphas,), mean held-out
+    deviance (n_alphas,), its standard error (n_alphas,)).
+    """
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    import linjax as lj
+
+    n = X.shape[0]
+    if folds < 2 or folds > n:
+        raise CLIError(f"--cv {folds}: the number of folds must be between 2 and the number of "
+                       f"rows ({n}).")
+    w0 = np.ones(n) if weights is None else np.asarray(weights, float)
+    fold = np.random.default_rng(seed).permutation(n) % folds
+    train = np.vstack([np.ones(n)] + [(fold != k).astype(float) for k in range(folds)]) * w0
+    r = float(l1_ratio)
+    Xj, yj = jnp.asarray(X, float), jnp.asarray(y, float)
+    off = None if offset is None else jnp.asarray(offset, float)
+
+    def one(a, w):
+        if r == 0:
+            pen = lj.penalties.L2(alpha=a)
+        elif r == 1:
+            pen = lj.penalties.L1(alpha=a)
+        else:
+            pen = lj.penalties.ElasticNet(alpha=a, l1_ratio=r)
+        res = lj.fit(Xj, yj, family=family, penalty=pen, weights=w, offset=off,
+                     fit_intercept=fit_intercept)
+        mu = lj.predict(res.params, Xj, family, offset=off)
+        return res.params["coef"], res.params["intercept"], family.unit_deviance(yj, mu)
+
+    run = jax.jit(jax.vmap(jax.vmap(one, in_axes=(0, None)), in_axes=(None, 0)))
+    coefs, intercepts, dev = run(jnp.asarray(alphas, float), jnp.asarray(train))
+    dev = np.asarray(dev)[1:]  # (folds, n_alphas, n)
+    test = (w0 * (fold[None, :] == np.arange(folds)[:, None]))  # (folds, n)
+    fold_dev = (dev * test[:, None, :]).sum(-1) / test.sum(-1)[:, None]
+    mean = fold_dev.mean(0)
+    se = fold_dev.std(0, ddof=1) / np.sqrt(folds)
+    return np.asarray(coefs)[0], np.asarray(intercepts)[0], mean, se
+
+
+# -- output --------------------------------------------------------------------------------
+
+def _float(x):
+    import numpy as np
+
+    x = float(np.asarray(x))
+    return None if not np.isfinite(x) else x
+
+
+def summary_dict(summary):
+    import numpy as np
+
+    names = list(summary.names)
+    params, bse = np.asarray(summary.params), np.asarray(summary.bse)
+    stat, pv, ci = np.asarray(summary.statistic), np.asarray(summary.pvalues), \
+        np.asarray(summary.conf_int)
+    coefficients = {}
+    for j, name in enumerate(names):
+        row = {"estimate": _float(params[j]), "std_error": _float(bse[j]),
+               "statistic": _float(stat[j]), "p_value": _float(pv[j]),
+               "conf_low": _float(ci[j, 0]), "conf_high": _float(ci[j, 1])}
+        if summary.is_logit:
+            row["odds_ratio"] = _float(np.exp(params[j]))
+        coefficients[name] = row
+    return {
+        "family": summary.family_name, "link": summary.link_name,
+        "cov_type": summary.cov_type, "statistic": "t" if summary.use_t else "z",
+        "names": names, "params": [_float(v) for v in params], "bse": [_float(v) for v in bse],
+        "coefficients": coefficients,
+        **{k: _float(getattr(summary, k)) for k in ("llf", "deviance", "null_deviance", "aic",
+                                                      "bic", "scale", "df_resid", "df_model",
+                                                      "nobs")},
+        "notes": list(summary.notes),
+    }
+
+
+def summary_csv(summary, stream):
+    import csv
+
+    import numpy as np
+
+    stat = "t" if summary.use_t else "z"
+    writer = csv.writer(stream)
+    header = ["term", "estimate", "std_error", f"{stat}_value", "p_value", "conf_low",
+              "conf_high"]
+    if summary.is_logit:
+        header.append("odds_ratio")
+    writer.writerow(header)
+    ci = np.asarray(summary.conf_int)
+    for j, name in enumerate(summary.names):
+        row = [name] + [repr(float(np.asarray(a)[j])) for a in
+                        (summary.params, summary.bse, summary.statistic, summary.pvalues)]
+        row += [repr(float(ci[j, 0])), repr(float(ci[j, 1]))]
+        if summary.is_logit:
+            row.append(repr(float(np.exp(np.asarray(summary.params)[j]))))
+        writer.writerow(row)
+
+
+# -- subcommands ---------------------------------------------------------------------------
+
+def _family(args):
+    import linjax as lj
+
+    try:
+        return lj.families.get_family(args.family, link=args.link)
+    except ValueError as err:
+        raise CLIError(str(err)) from err
+
+
+def _split(cols):
+    return [c.strip() for c in cols.split(",") if c.strip()] if cols else []
+
+
+def cmd_fit(args):
+    import numpy as np
+
+    import linjax as lj
+    from linjax import inference
+
+    table = read_table(args.data)
+    extra = [c for c in (args.weights, args.offset, args.exposure) if c]
+    if args.formula:
+        if args.x or args.y:
+            raise CLIError("give either --formula or --y/--x, not both.")
+        design, table, dropped = formula_design(table, args.formula, extra, args.missing)
+    else:
+        design, table, dropped = columns_design(table, args.y, _split(args.x), extra,
+                                                args.missing, not args.no_intercept)
+    family = _family(args)
+    weights = _numeric_column(table, args.weights, "--weights") if args.weights else None
+    offset = offset_from(table, args)
+    if dropped:
+        print(f"linjax: dropped {dropped} row(s) with missing values (--missing drop); "
+              f"{len(table)} remain.", file=sys.stderr)
+    # check the data against the family before any compilation
+    try:
+        from linjax import validation
+
+        validation.fit_inputs(design.X, design.y, family, weights, offset, None,
+                              design.fit_intercept)
+    except ValueError as err:
+        raise CLIError(_data_message(str(err), design)) from err
+
+    cv = None
+    alpha, l1_ratio = args.alpha, args.l1_ratio
+    if args.cv:
+        r = 1.0 if l1_ratio is None else l1_ratio
+        alphas = alpha_grid(design.X, design.y, family, r, weights, offset,
+                            design.fit_intercept)
+        _, _, mean, se = cv_path(design.X, design.y, family, alphas, r, weights, offset,
+                                 design.fit_intercept, folds=args.cv)
+        best = int(np.argmin(mean))
+        alpha, l1_ratio = float(alphas[best]), r
+        cv = {"folds": args.cv, "l1_ratio": r, "alpha": alpha,
+              "alphas": [float(a) for a in alphas], "cv_deviance": [float(m) for m in mean],
+              "cv_deviance_se": [float(s) for s in se]}
+    penalty = make_penalty(alpha, l1_ratio)
+    try:
+        result = lj.fit(design.X, design.y, family=family, penalty=penalty, weights=weights,
+                        offset=offset, fit_intercept=design.fit_intercept)
+    except ValueError as err:
+        raise CLIError(_data_message(str(err), design)) from err
+    if not bool(np.all(np.asarray(result.converged))):
+        print(f"linjax: warning: the fit did not converge: {result.message}", file=sys.stderr)
+    try:
+        summary = inference.summarize(result, design.X, design.y, family, weights=weights,
+                                      offset=offset, cov_type=args.cov_type,
+                                      feature_names=design.names)
+    except ValueError as err:
+        raise CLIError(str(err)) from err
+
+    if args.save:
+        _save(args, design, result, family, alpha, l1_ratio)
+
+    if args.format == "json":
+        out = summary_dict(summary)
+        out.update({"data": str(args.data), "rows_used": len(table), "rows_dropped": dropped,
+                    "formula": args.formula, "penalty": {"alpha": alpha, "l1_ratio": l1_ratio}
+                    if penalty is not None else None, "converged": bool(
+                        np.all(np.asarray(result.converged))), "n_iter": int(result.n_iter)})
+        if cv is not None:
+            out["cv"] = cv
+        if args.save:
+            out["saved"] = str(args.save)
+        json.dump(out, sys.stdout, indent=2)
+        print()
+    elif args.format == "csv":
+        summary_csv(summary, sys.stdout)
+    else:
+        what = args.formula or f"{args.y} ~ {' + '.join(_split(args.x)) or '1'}"
+        print(f"Model: {what}")
+        print(f"Data: {args.data} ({len(table)} rows used"
+              f"{f', {dropped} dropped for missing values' if dropped else ''})")
+        if offset is not None:
+            print(f"Offset: {'log(' + args.exposure + ')' if args.exposure else args.offset}")
+        if penalty is not None:
+            print(f"Penalty: {type(penalty).__name__}(alpha={alpha:.6g}"
+                  f"{f', l1_ratio={l1_ratio:g}' if l1_ratio not in (None, 0, 1) else ''})")
+        if cv is not None:
+            print(f"Alpha chosen by {cv['folds']}-fold cross-validation (held-out deviance) "
+                  f"over {len(cv['alphas'])} values from {cv['alphas'][0]:.4g} to "
+                  f"{cv['alphas'][-1]:.4g}. The penalty applies to the columns as given: "
+                  "standardize them for a scale-free penalty.")
+        print()
+        print(summary)
+        if args.save:
+            print(f"\nSaved the model to {args.save}")
+    return EXIT_OK
+
+
+def _data_message(message, design):
+    # linjax names arrays "y", "X", "weights", "offset"; say which column that is
+    if message.startswith("y:") and design.spec.get("outcome"):
+        return f"outcome {design.spec['outcome']!r}: {message[2:].strip()}"
+    return message
+
+
+def _save(args, design, result, family, alpha, l1_ratio):
+    import numpy as np
+
+    from linjax.cli_model import save_model, to_jsonable
+
+    meta = dict(design.spec)
+    if "formula" in meta:
+        _, _, rhs = parse_formula(meta["formula"])
+        check_safe_formula(rhs)
+        try:
+            meta["transform_state"] = to_jsonable(meta["transform_state"])
+        except TypeError as err:
+            raise CLIError(f"--save: the formula uses a transform whose state cannot be saved "
+                           f"as JSON ({err}).") from err
+    link = family.link
+    meta.update({
+        "names": design.names, "fit_intercept": design.fit_intercept,
+        "family": {"name": family.name,
+                   "params": {k: float(np.asarray(getattr(family, k))) for k in
+                              ("alpha", "power") if getattr(family, k, None) is not None}},
+        "link": {"name": link.name, "params": {k: float(np.asarray(getattr(link, k))) for k in
+                                               ("power",) if getattr(link, k, None) is not None}},
+        "offset": args.offset, "exposure": args.exposure,
+        "penalty": None if alpha is None else {"alpha": alpha, "l1_ratio": l1_ratio},
+        "linjax_version": __import__("linjax").__version__,
+    })
+    try:
+        save_model(args.save, meta, np.asarray(result.params["coef"]),
+                   np.asarray(result.params["intercept"]))
+    except OSError as err:
+        raise CLIError(f"--save: could not write {args.save}: {err}") from err
+
+
+def _rebuild_family(meta):
+    import linjax as lj
+
+    fam, link = meta["family"], meta["link"]
+    if link["name"] == "power":
+        link_obj = lj.links.Power(**link["params"])
+    else:
+        link_obj = lj.links.get_link(link["name"])
+    return lj.families.get_family(fam["name"], link=link_obj, **fam["params"])
+
+
+def predict_design(meta, table, missing):
+    """The design of a saved model evaluated on new data (categorical levels enforced)."""
+    import numpy as np
+
+    if "formula" not in meta:
+        cols = list(meta["x"])
+        extra = [c for c in (meta.get("offset"), meta.get("exposure")) if c]
+        _check_columns(table, cols + extra)
+        table, dropped = _handle_missing(table, cols + extra, missing)
+        for c in cols:
+            _numeric_column(table, c, "feature")
+        X = np.column_stack([table[c].to_numpy(dtype=float) for c in cols]) if cols else \
+            np.zeros((len(table), 0))
+        return X, table, dropped
+    pd = _require_pandas("predict")
+    formulaic = _require_formulaic()
+    _, _, rhs = parse_formula(meta["formula"])
+    check_safe_formula(rhs)
+    used = sorted(rhs.required_variables)
+    extra = [c for c in (meta.get("offset"), meta.get("exposure")) if c]
+    _check_columns(table, used + extra)
+    table, dropped = _handle_missing(table, used + extra, missing)
+    table = table.copy()
+    for col, levels in meta.get("levels", {}).items():
+        if col not in table.columns:
+            continue
+        values = table[col]
+        known = set(levels)
+        unseen = sorted({v for v in values.tolist() if v not in known}, key=str)
+        if unseen:
+            raise CLIError(f"column {col!r} has level(s) {', '.join(map(repr, unseen[:10]))} "
+                           f"that the model never saw; it knows {levels}.")
+        table[col] = pd.Categorical(values, categories=levels)
+    spec = formulaic.ModelSpec(formula=rhs, ensure_full_rank=meta.get("ensure_full_rank", True),
+                               transform_state=meta.get("transform_state") or {})
+    try:
+        frame = spec.get_model_matrix(table, na_action="raise")
+    except formulaic.errors.FormulaicError as err:
+        raise CLIError(f"could not apply the model's formula to the data: {_clean(err)}") from err
+    columns = [str(c) for c in frame.columns]
+    if columns != list(meta["design_columns"]):
+        raise CLIError(f"the new data gives the design columns {columns}, but the model was "
+                       f"fitted with {meta['design_columns']}.")
+    keep = [c for c in frame.columns if str(c) != "Intercept"]
+    return np.asarray(frame[keep], dtype=float), table, dropped
+
+
+def cmd_predict(args):
+    import numpy as np
+
+    import linjax as lj
+    from linjax.cli_model import ModelFileError, load_model
+
+    if not pathlib.Path(args.model).is_file():
+        raise CLIError(f"MODEL: no such file: {args.model}")
+    try:
+        meta, coef, intercept = load_model(args.model)
+        family = _rebuild_family(meta)
+    except FileNotFoundError as err:
+        raise CLIError(f"MODEL: no such file: {args.model}") from err
+    except (ModelFileError, KeyError, TypeError, ValueError) as err:
+        raise CLIError(f"MODEL: {args.model} cannot be used: {err}") from err
+    table = read_table(args.data)
+    X, table, dropped = predict_design(meta, table, args.missing)
+    if X.shape[1] != coef.shape[0]:
+        raise CLIError(f"the data gives {X.shape[1]} features, the model has {coef.shape[0]}.")
+
+    class _A:
+        offset, exposure = meta.get("offset"), meta.get("exposure")
+
+    offset = offset_from(table, _A)
+    params = {"coef": np.asarray(coef, float), "intercept": np.asarray(intercept, float)}
+    if args.type == "link":
+        pred = np.asarray(lj.linear_predictor(params, X, offset=offset))
+    else:
+        pred = np.asarray(lj.predict(params, X, family, offset=offset))
+    if dropped:
+        print(f"linjax: dropped {dropped} row(s) with missing values (--missing drop).",
+              file=sys.stderr)
+    lines = ["prediction"] + [repr(float(v)) for v in pred]
+    text = "\n".join(lines) + "\n"
+    if args.out:
+        try:
+            pathlib.Path(args.out).write_text(text)
+        except OSError as err:
+            raise CLIError(f"--out: could not write {args.out}: {err}") from err
+        print(f"linjax: wrote {len(pred)} predictions to {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def cmd_info(args, cache_dir):
+    import importlib.metadata
+    import platform
+
+    import jax
+
+    import linjax
+
+    def version(name):
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            return "not installed"
+
+    print(f"linjax     {linjax.__version__}")
+    print(f"python     {platform.python_version()} ({sys.executable})")
+    for name in ("jax", "jaxlib", "numpy", "optax", "scipy", "pandas", "formulaic", "pyarrow",
+                 "matplotlib", "scikit-learn", "statsmodels"):
+        print(f"{name:<10} {version(name)}")
+    print(f"backend    {jax.default_backend()}")
+    for d in jax.devices():
+        print(f"device     {d.id}: {d.platform.upper()} {getattr(d, 'device_kind', '')}".rstrip())
+    print(f"float64    {'on' if jax.config.jax_enable_x64 else 'off'} (the command line turns "
+          "it on; the library follows jax_enable_x64)")
+    print(f"cache      {cache_dir or f'off (unset {CACHE_ENV} to enable)'}")
+    return EXIT_OK
+
+
+def cmd_demo(args):
+    from linjax import demo
+
+    figure = None if args.no_figure else args.figure
+    demo.run(figure=figure)
+    return EXIT_OK
+
+
+# -- argument parsing ----------------------------------------------------------------------
+
+FIT_EXAMPLES = """examples:
+  linjax fit shops.csv --formula "revenue ~ foot_traffic + income + C(region)"
+  linjax fit shops.csv --formula "complaints ~ foot_traffic + seats" \\
+      --family poisson --exposure months_open --format json
+  linjax fit shops.csv --formula "survived ~ revenue + rent" --family binomial --cov-type HC1
+  linjax fit shops.csv --formula "revenue ~ foot_traffic + rent" --alpha 0.1 --l1-ratio 1
+  linjax fit shops.csv --formula "revenue ~ foot_traffic + seats" --cv 5    (alpha by CV)
+  linjax fit shops.csv --y revenue --x foot_traffic,income                  (no formulaic)
+  linjax fit shops.csv --formula "complaints ~ seats" --family poisson --save m.linjax
+"""
+
+MAIN_EXAMPLES = """examples:
+  linjax demo                                    a tour on bundled data
+  linjax fit data.csv --formula "y ~ x1 + C(g)" --family poisson --exposure time
+  linjax predict model.linjax new.csv --out predictions.csv
+  linjax info                                    versions, devices, float64
+
+Exit codes: 0 success, 2 a usage or data problem, 1 an internal error.
+Set LINJAX_COMPILATION_CACHE=off to disable the compilation cache (or to a directory
+to move it; default: the user cache directory).
+"""
+
+
+def build_parser():
+    fmt = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog="linjax", formatter_class=fmt, epilog=MAIN_EXAMPLES,
+        description="Generalized linear models in JAX: fit a model to a CSV or Parquet file "
+                    "and print R-style tables, or run the demo.")
+    parser.add_argument("--version", action="version",
+                        version=f"linjax {__import__('linjax').__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    demo = sub.add_parser("demo", formatter_class=fmt, help="tour of linjax on bundled data",
+                          description="OLS, a lasso path with alpha chosen by cross-validation, "
+                                      "a logistic regression with odds ratios and a Poisson "
+                                      "model with exposure, on the bundled coffee-shop data.",
+                          epilog="example:\n  linjax demo\n  linjax demo --figure /tmp/demo.png")
+    demo.add_argument("--figure", default="linjax-demo.png", metavar="PNG",
+                      help="where to save the figure (needs matplotlib; default: %(default)s)")
+    demo.add_argument("--no-figure", action="store_true", help="do not draw the figure")
+
+    fit = sub.add_parser("fit", formatter_class=fmt, epilog=FIT_EXAMPLES,
+                         help="fit a GLM to a data file and print its summary",
+                         description="Fit a generalized linear model to a CSV or Parquet file "
+                                     "and print the coefficient table (R's summary.glm).")
+    fit.add_argument("data", metavar="DATA", help="CSV (.csv, .tsv) or Parquet (.parquet) file")
+    fit.add_argument("--formula", "-f", help='model formula, e.g. "y ~ x1 + np.log(x2) + C(g)" '
+                                             "(needs formulaic: pip install 'linjax[formula]')")
+    fit.add_argument("--y", metavar="COL", help="outcome column (instead of --formula)")
+    fit.add_argument("--x", metavar="COLS", help="comma-separated numeric feature columns "
+                                                 "(instead of --formula)")
+    fit.add_argument("--no-intercept", action="store_true",
+                     help="with --x: no intercept (in a formula write '- 1')")
+    fit.add_argument("--family", default="gaussian",
+                     help="gaussian, binomial, poisson, gamma, inverse_gaussian, "
+                          "negative_binomial, tweedie (default: %(default)s)")
+    fit.add_argument("--link", help="link (default: the family's canonical link), e.g. log, "
+                                    "logit, probit, cloglog, identity, inverse")
+    fit.add_argument("--weights", metavar="COL", help="column of sample weights (binomial: "
+                                                      "number of trials)")
+    fit.add_argument("--offset", metavar="COL", help="column added to the linear predictor")
+    fit.add_argument("--exposure", metavar="COL",
+                     help="column of positive exposures; log(exposure) is the offset")
+    fit.add_argument("--alpha", type=float, help="penalty strength (default: no penalty)")
+    fit.add_argument("--l1-ratio", type=float, dest="l1_ratio",
+                     help="0 ridge (default), 1 lasso, between: elastic net")
+    fit.add_argument("--cv", type=int, metavar="K",
+                     help="choose --alpha by K-fold cross-validation (held-out deviance) over "
+                          "a 30-value path; lasso unless --l1-ratio is given")
+    fit.add_argument("--cov-type", default="nonrobust", dest="cov_type",
+                     choices=["nonrobust", "HC0", "HC1", "HC2", "HC3"],
+                     help="covariance of the estimates (default: %(default)s)")
+    fit.add_argument("--missing", choices=["refuse", "drop"], default="refuse",
+                     help="rows with missing values: refuse (default) or drop them")
+    fit.add_argument("--format", choices=["table", "json", "csv"], default="table",
+                     help="output format (default: %(default)s)")
+    fit.add_argument("--save", metavar="MODEL", help="save the fitted model (zip of arrays and "
+                                                     "JSON) for `linjax predict`")
+
+    pred = sub.add_parser("predict", formatter_class=fmt, help="predict with a saved model",
+                          description="Apply a model saved by `linjax fit --save` to new data: "
+                                      "the formula, categorical levels and offset/exposure "
+                                      "column travel with the model. Prints one column, "
+                                      "'prediction' (the mean), as CSV.",
+                          epilog="examples:\n  linjax predict m.linjax new.csv\n"
+                                 "  linjax predict m.linjax new.parquet --out pred.csv")
+    pred.add_argument("model", metavar="MODEL", help="file written by `linjax fit --save`")
+    pred.add_argument("data", metavar="DATA", help="CSV or Parquet file with the model's columns")
+    pred.add_argument("--out", metavar="FILE", help="write the CSV here instead of stdout")
+    pred.add_argument("--type", choices=["mean", "link"], default="mean",
+                      help="the mean (default) or the linear predictor")
+    pred.add_argument("--missing", choices=["refuse", "drop"], default="refuse",
+                      help="rows with missing values: refuse (default) or drop them")
+
+    sub.add_parser("info", help="versions, devices, float64 and the compilation cache",
+                   description="Print versions, devices (CPU/GPU), whether float64 is on and "
+                               "where compiled programs are cached.")
+    return parser
+
+
+def main(argv=None):
+    """Entry point of the `linjax` script; returns the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: usage errors exit 2, --help exits 0
+        return int(exc.code or 0)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        cache_dir = setup_jax()
+        if args.command == "demo":
+            return cmd_demo(args)
+        if args.command == "fit":
+            return cmd_fit(args)
+        if args.command == "predict":
+            return cmd_predict(args)
+        return cmd_info(args, cache_dir)
+    except CLIError as err:
+        print(f"linjax {args.command}: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("linjax: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception:  # a bug: show it
+        import traceback
+
+        traceback.print_exc()
+        print(f"linjax {args.command}: internal error (a bug in linjax); please report it with "
+              "the traceback above.", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
