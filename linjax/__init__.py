@@ -11,3 +11,14 @@ __all__ = [
     "linear_predictor", "objective", "predict", "__version__",
     "inference", "diagnostics", "summary",
 ]
+
+_LAZY_SUBMODULES = ("estimators", "preprocessing", "io")
+
+
+def __getattr__(name):
+    """Lazy submodules: `linjax.estimators` (needs scikit-learn), `preprocessing`, `io`."""
+    if name in _LAZY_SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"linjax.{name}")
+    raise AttributeError(f"module 'linjax' has no attribute {name!r}")

@@ -1,0 +1,380 @@
+"""Shared machinery of the scikit-learn estimators: validation, conversion, fitting, warnings.
+
+Every estimator turns its scikit-learn style hyperparameters into a family, a
+penalty and a solver, calls `linjax.fit` once (or once per class for one-vs-rest)
+and stores numpy coefficients. The compile-once rule is in the package docstring.
+"""
+
+import numbers
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.validation import _check_sample_weight, check_array, check_is_fitted
+
+from linjax import families as F
+from linjax import links as L
+from linjax import preprocessing as P
+from linjax._pytree import replace
+from linjax.fit import FitResult, choose_solver, fit
+from linjax.penalties import L1, L2, ElasticNet, NoPenalty
+from linjax.solvers import LeastSquares, Status
+
+#: scikit-learn solver names accepted as aliases of linjax's (see `solver` in the docstrings).
+SOLVER_ALIASES = {"newton-cholesky": "newton", "newton-cg": "newton", "cholesky": "lstsq",
+                  "liblinear": "cd", "saga": "proximal", "sag": "proximal"}
+
+
+class SeparationWarning(UserWarning):
+    """The classes are (quasi-)completely separated: the maximum likelihood estimate is infinite."""
+
+
+# -- parameter validation (eager, messages name the argument, the problem and the fix) ------
+
+def check_number(owner, name, value, low=None, high=None, low_open=False, high_open=False,
+                 integer=False, allow_none=False):
+    if value is None and allow_none:
+        return None
+    kind = numbers.Integral if integer else numbers.Real
+    if isinstance(value, bool) or not isinstance(value, kind):
+        what = "an integer" if integer else "a real number"
+        raise ValueError(f"{owner}: {name} must be {what}, got {value!r} "
+                         f"({type(value).__name__}).")
+    if np.isnan(value):
+        raise ValueError(f"{owner}: {name} must not be NaN.")
+    if low is not None and (value < low or (low_open and value == low)):
+        sign = ">" if low_open else ">="
+        raise ValueError(f"{owner}: {name} must be {sign} {low}, got {value!r}.")
+    if high is not None and (value > high or (high_open and value == high)):
+        sign = "<" if high_open else "<="
+        raise ValueError(f"{owner}: {name} must be {sign} {high}, got {value!r}.")
+    return value
+
+
+def check_choice(owner, name, value, choices):
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{owner}: {name} must be one of {sorted(choices)}, got {value!r}.")
+    return value
+
+
+def check_bool(owner, name, value):
+    if not isinstance(value, bool | np.bool_):
+        raise ValueError(f"{owner}: {name} must be True or False, got {value!r}.")
+    return bool(value)
+
+
+def fit_dtype(X):
+    """float32 stays float32; anything else becomes the default float (float64 under x64)."""
+    if X.dtype == np.float32:
+        return np.dtype(np.float32)
+    return np.dtype(jnp.zeros(()).dtype)
+
+
+def as_1d(owner, name, a, n, dtype):
+    a = check_array(a, ensure_2d=False, dtype=None, input_name=name)
+    if a.ndim == 2 and a.shape[1] == 1:
+        a = a[:, 0]
+    if a.ndim == 0:
+        a = np.full(n, a)
+    if a.shape != (n,):
+        raise ValueError(f"{owner}: {name} must have shape ({n},) to match the {n} rows of X, "
+                         f"got shape {a.shape}.")
+    return np.asarray(a, dtype)
+
+
+def feature_names(est, n_features):
+    names = getattr(est, "feature_names_in_", None)
+    if names is not None:
+        return [str(n) for n in names]
+    return [f"x{j + 1}" for j in range(n_features)]
+
+
+class LinjaxMixin:
+    """Fitting machinery shared by all linjax estimators (mixed into BaseEstimator)."""
+
+    # -- hooks ------------------------------------------------------------------------
+    def _family(self):
+        raise NotImplementedError
+
+    def _penalty(self, weight_sum):
+        """The linjax penalty for the current hyperparameters (weight_sum: sum of weights)."""
+        raise NotImplementedError
+
+    def _bounds(self):
+        return (0.0, None) if getattr(self, "positive", False) else None
+
+    def _warn_singular(self):
+        return True
+
+    # -- shared pieces ------------------------------------------------------------------
+    def _validate_common(self):
+        name = type(self).__name__
+        check_bool(name, "fit_intercept", self.fit_intercept)
+        check_bool(name, "warm_start", getattr(self, "warm_start", False))
+        check_bool(name, "standardize", getattr(self, "standardize", False))
+        check_number(name, "max_iter", getattr(self, "max_iter", None), low=1, integer=True,
+                     allow_none=True)
+        check_number(name, "tol", getattr(self, "tol", None), low=0, low_open=True,
+                     allow_none=True)
+        if "positive" in self.get_params():
+            check_bool(name, "positive", self.positive)
+
+    def _solver(self, family, penalty, shape, bounded):
+        """The solver instance: `solver` (name, alias or instance) with max_iter / tol applied."""
+        solver = getattr(self, "solver", "auto")
+        if isinstance(solver, str):
+            key = SOLVER_ALIASES.get(solver.lower(), solver)
+            if key == "svd":
+                solver = LeastSquares(method="svd")
+            else:
+                solver = key
+        elif not hasattr(solver, "minimise"):
+            raise ValueError(f"{type(self).__name__}: solver must be 'auto', a solver name or a "
+                             f"linjax.solvers instance, got {solver!r}.")
+        solver = choose_solver(solver, family, penalty, shape, bounded=bounded)
+        changes = {}
+        max_iter = getattr(self, "max_iter", None)
+        tol = getattr(self, "tol", None)
+        fields = getattr(solver, "__dataclass_fields__", {})
+        if max_iter is not None and "max_iter" in fields:
+            changes["max_iter"] = int(max_iter)
+        if tol is not None and "tol" in fields:
+            changes["tol"] = float(tol)
+        return replace(solver, **changes) if changes else solver
+
+    def _run_fit(self, X, y, w, offset, family, penalty, init=None, stats=None):
+        """One `linjax.fit` call on numpy inputs; returns (FitResult, params on X's scale).
+
+        The design is padded to a bucketed shape (`padded_shape`): extra rows get weight
+        0, extra columns are zero with a unit L2 / L1 factor so their coefficients stay
+        exactly 0; the penalty is rewritten as strength 1 with per-coefficient factors
+        (alpha on the real columns), the same objective. The returned FitResult has the
+        real columns and the nominal penalty.
+        """
+        dtype = X.dtype
+        n, p = X.shape
+        bounds = self._bounds()
+        Xf = X if stats is None else np.asarray(P.standardize(X, stats), dtype)
+        if init is not None and stats is not None:
+            init = P.params_to_standardized(init, stats)
+        n_pad, p_pad = padded_shape(n, p)
+        Xp = np.zeros((n_pad, p_pad), dtype)
+        Xp[:n, :p] = Xf
+        yp = np.empty((n_pad,), dtype)
+        yp[:n] = y
+        yp[n:] = y[0]
+        wp = np.zeros((n_pad,), dtype)
+        wp[:n] = w
+        offp = None
+        if offset is not None:
+            offp = np.zeros((n_pad,), dtype)
+            offp[:n] = offset
+        if init is not None:
+            coef = np.asarray(init["coef"], dtype)
+            pad = np.zeros((p_pad - p,) + coef.shape[1:], dtype)
+            init = {"coef": jnp.asarray(np.concatenate([coef, pad])),
+                    "intercept": jnp.asarray(np.asarray(init["intercept"], dtype))}
+        penalty_p = padded_penalty(penalty, p, p_pad, dtype)
+        solver = self._solver(family, penalty_p, Xp.shape, bounds is not None)
+        result = fit(jnp.asarray(Xp), jnp.asarray(yp), family=family, penalty=penalty_p,
+                     solver=solver, weights=jnp.asarray(wp),
+                     offset=None if offp is None else jnp.asarray(offp),
+                     fit_intercept=self.fit_intercept, init=init, bounds=bounds)
+        fitted = {"coef": result.params["coef"][:p], "intercept": result.params["intercept"]}
+        result = replace(result, params=fitted, penalty=penalty)
+        params = fitted if stats is None else P.params_to_original(fitted, stats)
+        params = jax.tree_util.tree_map(lambda a: np.asarray(a, dtype), params)
+        self._check_status(result)
+        return result, params
+
+    def _standardizer(self, X, w):
+        if not getattr(self, "standardize", False):
+            return None
+        return P.fit_standardizer(X, w, with_mean=self.fit_intercept)
+
+    def _check_status(self, result):
+        status = int(np.asarray(result.status).reshape(-1)[0])
+        if status == Status.CONVERGED:
+            return
+        if status == Status.SINGULAR and not self._warn_singular():
+            return
+        warnings.warn(
+            f"{type(self).__name__}: the {result.solver or 'linjax'} solver did not converge "
+            f"after {int(np.asarray(result.n_iter).reshape(-1)[0])} iteration(s): "
+            f"{result.message}.", ConvergenceWarning, stacklevel=4)
+
+    def _warm_init(self, n_features, shape):
+        if not (getattr(self, "warm_start", False) and hasattr(self, "coef_")):
+            return None
+        coef = np.asarray(self._coef_for_fit())
+        if coef.shape != shape:
+            return None
+        return {"coef": coef, "intercept": np.asarray(self._intercept_for_fit())}
+
+    def _sample_weight(self, sample_weight, X, dtype):
+        w = _check_sample_weight(sample_weight, X, dtype=dtype, ensure_non_negative=True)
+        if not np.all(np.isfinite(w)):
+            raise ValueError(f"{type(self).__name__}: sample_weight contains NaN or inf; pass "
+                             "finite non-negative weights.")
+        if not np.any(w > 0):
+            raise ValueError(f"{type(self).__name__}: sample_weight is zero for every sample; at "
+                             "least one sample needs a positive weight.")
+        return np.asarray(w, dtype)
+
+    def _offset(self, offset, n, dtype):
+        if offset is None:
+            return None
+        off = as_1d(type(self).__name__, "offset", offset, n, dtype)
+        if not np.all(np.isfinite(off)):
+            raise ValueError(f"{type(self).__name__}: offset contains NaN or inf.")
+        return off
+
+    def _check_y_support(self, y, family):
+        message = family.support_error(np.asarray(y))
+        if message:
+            raise ValueError(f"{type(self).__name__}: y has {message} (family {family!r}).")
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_train", None)
+        return state
+
+    # -- inference --------------------------------------------------------------------
+    def _summary_result(self):
+        """A FitResult with the original-scale params and an equivalent penalty."""
+        result = self.result_
+        params = {"coef": jnp.asarray(self._coef_for_fit()),
+                  "intercept": jnp.asarray(self._intercept_for_fit())}
+        penalty = result.penalty
+        alpha = getattr(penalty, "alpha", None)
+        if isinstance(penalty, L2 | ElasticNet | L1) and alpha is not None and \
+                float(np.asarray(alpha)) == 0.0:
+            penalty = NoPenalty()
+        stats = getattr(self, "_stats", None)
+        if stats is not None and not isinstance(penalty, NoPenalty):
+            scale = np.asarray(stats.scale)
+            factors = scale if isinstance(penalty, L1) else scale**2
+            if getattr(penalty, "weights", None) is not None:
+                factors = factors * np.asarray(penalty.weights)
+            penalty = replace(penalty, weights=jnp.asarray(factors, params["coef"].dtype))
+        return replace(result, params=params, penalty=penalty)
+
+    def _summary_data(self, X, y, sample_weight, offset):
+        if X is None and y is None:
+            train = getattr(self, "_train", None)
+            if train is None:
+                raise ValueError(f"{type(self).__name__}.summary: the training data is not "
+                                 "stored (the estimator was pickled or loaded); pass X and y "
+                                 "(and sample_weight, offset) as used in fit.")
+            return train
+        if X is None or y is None:
+            raise ValueError(f"{type(self).__name__}.summary: pass both X and y, or neither to "
+                             "use the training data.")
+        X = self._validate_X(X)
+        y = self._encode_y_for_summary(y)
+        w = self._summary_weights(y, sample_weight, X)
+        return X, y, w, self._offset(offset, X.shape[0], X.dtype)
+
+    def _summary_weights(self, y, sample_weight, X):
+        return self._sample_weight(sample_weight, X, X.dtype)
+
+    def _encode_y_for_summary(self, y):
+        return np.asarray(check_array(y, ensure_2d=False, dtype=None, input_name="y"), float)
+
+    def summary(self, X=None, y=None, sample_weight=None, offset=None, cov_type="nonrobust",
+                alpha=0.05, **kwargs):
+        """The inference `Summary` (`linjax.inference.summarize`) with feature names.
+
+        Uses the training data (kept in memory, not pickled) unless X and y are given.
+        cov_type: "nonrobust", "HC0".."HC3" or "cluster" (with groups=); alpha: 1 -
+        confidence level. Other keywords go to `summarize`. Penalized fits follow the
+        conventions of `linjax.inference` (posterior covariance for ridge, active set
+        for L1). Statistical output needs float64 (`jax_enable_x64`).
+        """
+        from linjax.inference import summarize
+
+        check_is_fitted(self)
+        self._check_summary_supported()
+        X, y, w, off = self._summary_data(X, y, sample_weight, offset)
+        names = feature_names(self, X.shape[1])
+        return summarize(self._summary_result(), np.asarray(X), np.asarray(y, X.dtype),
+                         weights=w, offset=off, cov_type=cov_type, alpha=alpha,
+                         feature_names=names, **kwargs)
+
+    def _check_summary_supported(self):
+        return None
+
+    def _coef_for_fit(self):
+        return self.coef_
+
+    def _intercept_for_fit(self):
+        return self.intercept_
+
+
+#: Designs up to this many rows are padded to the next power of two (compile reuse).
+PAD_ROWS_UP_TO = 4096
+#: Designs up to this many columns are padded to the next power of two.
+PAD_COLS_UP_TO = 32
+
+
+def _next_power(m, base, minimum):
+    size = minimum
+    while size < m:
+        size *= base
+    return size
+
+
+def padded_shape(n, p):
+    """The bucketed (rows, columns) a design of shape (n, p) is fitted at.
+
+    Rows: 128, 512, 2048 or 8192 (the next power of four from 128) for n up to
+    PAD_ROWS_UP_TO, else n; columns: 8, 16 or 32 for p up to PAD_COLS_UP_TO, else p.
+    Small problems of nearby shapes (cross-validation folds, feature subsets) then
+    share one compiled fit, at a cost that is negligible at these sizes; large
+    designs are neither copied nor padded.
+    """
+    n_pad = _next_power(n, 4, 512) if n <= PAD_ROWS_UP_TO else n
+    p_pad = _next_power(p, 2, 16) if p <= PAD_COLS_UP_TO else p
+    return n_pad, p_pad
+
+
+def padded_penalty(penalty, p, p_pad, dtype):
+    """`penalty` on p coefficients as strength 1 with factors, unit factors on the padding."""
+    alpha = float(np.asarray(penalty.alpha))
+    factors = np.ones(p, dtype) if penalty.weights is None else np.asarray(penalty.weights,
+                                                                             dtype)
+    factors = jnp.asarray(np.concatenate([alpha * factors, np.ones(p_pad - p, dtype)]))
+    if isinstance(penalty, L1):  # the same objective; shares the compiled elastic-net fit
+        return ElasticNet(alpha=1.0, l1_ratio=1.0, weights=factors)
+    return replace(penalty, alpha=1.0, weights=factors)
+
+
+def family_from(name_or_family, link=None, owner="GLM"):
+    """A linjax family from a name (and link name) or an instance."""
+    if isinstance(name_or_family, F.AbstractFamily):
+        if link is not None:
+            return replace(name_or_family, link=L.get_link(link) if isinstance(link, str)
+                           else link)
+        return name_or_family
+    try:
+        return F.get_family(name_or_family, link=link if isinstance(link, str | None) else None)
+    except ValueError as err:
+        raise ValueError(f"{owner}: family: {err}") from err
+
+
+def penalty_from(alpha, l1_ratio):
+    """L2 for l1_ratio == 0 (or alpha == 0), L1 for l1_ratio == 1, else ElasticNet."""
+    if l1_ratio == 0 or alpha == 0:
+        return L2(alpha=float(alpha))
+    if l1_ratio == 1:
+        return L1(alpha=float(alpha))
+    return ElasticNet(alpha=float(alpha), l1_ratio=float(l1_ratio))
+
+
+def result_to_numpy(result):
+    """The FitResult with numpy leaves (smaller pickles, no device buffers)."""
+    if not isinstance(result, FitResult):
+        return result
+    return jax.tree_util.tree_map(np.asarray, result)
