@@ -511,8 +511,11 @@ def cmd_fit(args):
         r = 1.0 if l1_ratio is None else l1_ratio
         alphas = alpha_grid(design.X, design.y, family, r, weights, offset,
                             design.fit_intercept)
-        _, _, mean, se = cv_path(design.X, design.y, family, alphas, r, weights, offset,
-                                 design.fit_intercept, folds=args.cv)
+        try:
+            _, _, mean, se = cv_path(design.X, design.y, family, alphas, r, weights, offset,
+                                     design.fit_intercept, folds=args.cv)
+        except ValueError as err:
+            raise CLIError(f"--cv: {err}") from err
         best = int(np.argmin(mean))
         alpha, l1_ratio = float(alphas[best]), r
         cv = {"folds": args.cv, "l1_ratio": r, "alpha": alpha,

@@ -65,14 +65,13 @@ def run(figure="linjax-demo.png", out=sys.stdout, folds=5):
 
     jax.config.update("jax_enable_x64", True)
     import linjax as lj
-    from linjax.cli import alpha_grid, cv_path
     from linjax.datasets import load_coffee_shops
     from linjax.inference import summarize
 
     t0 = time.perf_counter()
     data = load_coffee_shops().data
     n = len(data["revenue"])
-    progress = _Progress(4, out)
+    progress = _Progress(4 if hasattr(lj.solvers, "CoordinateDescent") else 3, out)
     print(f"linjax demo: {n} synthetic coffee shops (linjax.datasets.load_coffee_shops()); "
           f"float64 on; devices: {', '.join(str(d) for d in jax.devices())}", file=out)
 
@@ -91,36 +90,7 @@ def run(figure="linjax-demo.png", out=sys.stdout, folds=5):
           f"month; each competitor nearby costs ${-b['competitors']:.2f}k.", file=out)
 
     # 2. lasso path -----------------------------------------------------------------------
-    with progress(f"lasso path, {folds}-fold cross-validation"):
-        cols2 = ["foot_traffic", "income", "competitors", "rent", "seats", "square_footage",
-                 "months_open", "wait_minutes"]
-        X2, names2 = _design(data, cols2)
-        mean2, sd2 = X2.mean(0), X2.std(0)
-        Z = (X2 - mean2) / sd2
-        family = lj.families.Gaussian()
-        alphas = alpha_grid(Z, y1, family, 1.0, n_alphas=40)
-        coefs, _, cvdev, cvse = cv_path(Z, y1, family, alphas, 1.0, folds=folds)
-        best = int(np.argmin(cvdev))
-        within = np.flatnonzero(cvdev <= cvdev[best] + cvse[best])
-        one_se = int(within.min())  # the largest alpha within one SE (glmnet's lambda.1se)
-    _title(f"2. Lasso path: revenue ~ {len(names2)} standardized features; alpha chosen by "
-           f"{folds}-fold CV\n   (held-out mean squared error, one compiled vmapped call for "
-           f"{len(alphas)} alphas x {folds + 1} fits)", out)
-    print(f"{'alpha':>10} {'nonzero':>8} {'CV MSE':>10} {'std err':>9}", file=out)
-    for i in sorted(set(np.linspace(0, len(alphas) - 1, 8).astype(int)) | {best, one_se}):
-        mark = "  <- chosen (min CV error)" if i == best else (
-            "  <- largest alpha within 1 SE" if i == one_se else "")
-        print(f"{alphas[i]:>10.4g} {int(np.sum(coefs[i] != 0)):>8d} {2 * cvdev[i]:>10.4f} "
-              f"{2 * cvse[i]:>9.4f}{mark}", file=out)
-    print(f"\nCoefficients at the chosen alpha = {alphas[best]:.4g} (per standard deviation and "
-          "per unit):", file=out)
-    width = max(len(s) for s in names2)
-    for j, name in enumerate(names2):
-        c = coefs[best, j]
-        text = "  (dropped)" if c == 0 else f"{c:>10.4f} {c / sd2[j]:>12.5f}"
-        print(f"  {name:<{width}} {text}", file=out)
-    kept = [nm for nm, c in zip(names2, coefs[one_se], strict=True) if c != 0]
-    print(f"The sparser 1-SE model keeps: {', '.join(kept) or 'nothing'}.", file=out)
+    lasso = _lasso(lj, data, y1, progress, folds, out)
 
     # 3. logistic -------------------------------------------------------------------------
     with progress("logistic regression"):
@@ -159,15 +129,57 @@ def run(figure="linjax-demo.png", out=sys.stdout, folds=5):
           f"rate {rr[0]:.4f} complaints a month.", file=out)
 
     elapsed = time.perf_counter() - t0
-    where = _figure(figure, data, X1, y1, s1, alphas, coefs, cvdev, best, names2, s3, y4,
+    where = _figure(figure, data, X1, y1, s1, lasso, s3, y4,
                     months, np.asarray(lj.predict(fit4.params, X4, fam4, offset=np.log(months))))
     print(f"\n{where}", file=out)
-    print(f"Fitted 4 models and {len(alphas) * (folds + 1)} lasso fits in {elapsed:.1f} s "
+    n_lasso = 0 if lasso is None else len(lasso[0]) * (folds + 1)
+    print(f"Fitted 3 models and {n_lasso} lasso fits in {elapsed:.1f} s "
           "(later runs reuse the compilation cache). Next: `linjax fit --help`.", file=out)
-    return {"ols": s1, "logistic": s3, "poisson": s4, "lasso_alpha": float(alphas[best])}
+    chosen = None if lasso is None else float(lasso[0][lasso[3]])
+    return {"ols": s1, "logistic": s3, "poisson": s4, "lasso_alpha": chosen}
 
 
-def _figure(path, data, X1, y1, s1, alphas, coefs, cvdev, best, names2, s3, y4, months, mu4):
+def _lasso(lj, data, y1, progress, folds, out):
+    """Section 2; returns (alphas, coefs, cv deviance, chosen index, names) or None."""
+    from linjax.cli import alpha_grid, cv_path
+
+    if not hasattr(lj.solvers, "CoordinateDescent"):  # L1 needs the CD/proximal solvers
+        _title("2. Lasso path: skipped, this linjax has no L1 solver", out)
+        return None
+    with progress(f"lasso path, {folds}-fold cross-validation"):
+        cols2 = ["foot_traffic", "income", "competitors", "rent", "seats", "square_footage",
+                 "months_open", "wait_minutes"]
+        X2, names2 = _design(data, cols2)
+        mean2, sd2 = X2.mean(0), X2.std(0)
+        Z = (X2 - mean2) / sd2
+        family = lj.families.Gaussian()
+        alphas = alpha_grid(Z, y1, family, 1.0, n_alphas=40)
+        coefs, _, cvdev, cvse = cv_path(Z, y1, family, alphas, 1.0, folds=folds)
+        best = int(np.argmin(cvdev))
+        within = np.flatnonzero(cvdev <= cvdev[best] + cvse[best])
+        one_se = int(within.min())  # the largest alpha within one SE (glmnet's lambda.1se)
+    _title(f"2. Lasso path: revenue ~ {len(names2)} standardized features; alpha chosen by "
+           f"{folds}-fold CV\n   (held-out mean squared error, one compiled vmapped call for "
+           f"{len(alphas)} alphas x {folds + 1} fits)", out)
+    print(f"{'alpha':>10} {'nonzero':>8} {'CV MSE':>10} {'std err':>9}", file=out)
+    for i in sorted(set(np.linspace(0, len(alphas) - 1, 8).astype(int)) | {best, one_se}):
+        mark = "  <- chosen (min CV error)" if i == best else (
+            "  <- largest alpha within 1 SE" if i == one_se else "")
+        print(f"{alphas[i]:>10.4g} {int(np.sum(coefs[i] != 0)):>8d} {2 * cvdev[i]:>10.4f} "
+              f"{2 * cvse[i]:>9.4f}{mark}", file=out)
+    print(f"\nCoefficients at the chosen alpha = {alphas[best]:.4g} (per standard deviation and "
+          "per unit):", file=out)
+    width = max(len(s) for s in names2)
+    for j, name in enumerate(names2):
+        c = coefs[best, j]
+        text = "  (dropped)" if c == 0 else f"{c:>10.4f} {c / sd2[j]:>12.5f}"
+        print(f"  {name:<{width}} {text}", file=out)
+    kept = [nm for nm, c in zip(names2, coefs[one_se], strict=True) if c != 0]
+    print(f"The sparser 1-SE model keeps: {', '.join(kept) or 'nothing'}.", file=out)
+    return alphas, coefs, cvdev, best, names2
+
+
+def _figure(path, data, X1, y1, s1, lasso, s3, y4, months, mu4):
     if path is None:
         return "Figure: skipped (--no-figure)."
     try:
@@ -189,12 +201,14 @@ def _figure(path, data, X1, y1, s1, alphas, coefs, cvdev, best, names2, s3, y4, 
           title="1. OLS: revenue vs foot traffic")
     a.legend()
     a = ax[0, 1]
-    for j, name in enumerate(names2):
-        a.plot(np.log10(alphas), coefs[:, j], label=name)
-    a.axvline(np.log10(alphas[best]), color="k", ls="--", lw=1, label="chosen alpha")
+    if lasso is not None:
+        alphas, coefs, _, best, names2 = lasso
+        for j, name in enumerate(names2):
+            a.plot(np.log10(alphas), coefs[:, j], label=name)
+        a.axvline(np.log10(alphas[best]), color="k", ls="--", lw=1, label="chosen alpha")
+        a.legend(fontsize=7, ncol=2)
     a.set(xlabel="log10(alpha)", ylabel="standardized coefficient",
           title="2. Lasso path (alpha by cross-validation)")
-    a.legend(fontsize=7, ncol=2)
     a = ax[1, 0]
     ors, ci = s3.odds_ratios[1:], s3.odds_ratio_conf_int[1:]
     pos = np.arange(len(ors))
