@@ -281,3 +281,27 @@ def test_predict_refuses_bad_models_and_levels(inproc, work):
         zf.writestr("extra.pkl", b"\x80\x04.")
     code, _, err = inproc("predict", str(evil), "new.csv")
     assert code == 2 and "extra.pkl" in err
+
+
+def test_weights_help_and_internal_error(inproc, work, monkeypatch):
+    code, out, err = inproc("fit", "shops.csv", "--y", "revenue", "--x", "income,rent",
+                            "--weights", "seats", "--format", "json")
+    assert code == 0, err
+    frame = pd.read_csv(work / "shops.csv")
+    ref = sm.WLS(frame["revenue"], sm.add_constant(frame[["income", "rent"]]),
+                 weights=frame["seats"]).fit()
+    result = json.loads(out)
+    np.testing.assert_allclose(result["params"], ref.params, rtol=1e-9)
+    np.testing.assert_allclose(result["bse"], ref.bse, rtol=1e-9)
+    code, out, _ = inproc("fit", "--help")
+    assert code == 0 and "--exposure" in out and "examples:" in out
+    code, _, err = inproc("fit", "shops.csv", "--y", "revenue", "--x", "income",
+                          "--offset", "rent", "--exposure", "seats")
+    assert code == 2 and "either --offset or --exposure" in err
+
+    def boom(*args):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(cli, "cmd_info", boom)
+    code, _, err = inproc("info")
+    assert code == 1 and "internal error" in err and "boom" in err
