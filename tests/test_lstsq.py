@@ -62,3 +62,11 @@ def test_least_squares_refuses_other_families():
     X = np.ones((4, 1)) * np.arange(4)[:, None]
     with pytest.raises(ValueError, match="LeastSquares"):
         lj.fit(X, np.array([0.0, 1, 2, 3]), family=lj.families.Poisson(), solver="lstsq")
+
+
+def test_intercept_only_least_squares_is_the_weighted_mean():
+    rng = np.random.default_rng(2)
+    y, w = rng.normal(size=20), rng.uniform(0.5, 2, size=20)
+    res = lj.fit(np.zeros((20, 0)), y, weights=w, solver="lstsq")
+    np.testing.assert_allclose(res.params["intercept"], np.average(y, weights=w), rtol=1e-13)
+    assert bool(res.converged)

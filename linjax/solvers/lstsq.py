@@ -99,7 +99,9 @@ class LeastSquares(AbstractSolver):
             A = jnp.concatenate([A, jnp.diag(jnp.sqrt(pen))], axis=0)
             r = jnp.concatenate([r, jnp.zeros((p,), X.dtype)])
         rcond = jnp.finfo(X.dtype).eps * max(n, p) if self.rcond is None else self.rcond
-        if self.method == "svd":
+        if p == 0:  # intercept-only model: nothing to factor
+            coef, rank = jnp.zeros((0,), X.dtype), jnp.asarray(0, jnp.int32)
+        elif self.method == "svd":
             coef, rank = _svd_solve(A, r, rcond)
         elif self.method == "qr":
             coef, rank = _qr_solve(A, r, rcond)
