@@ -28,7 +28,9 @@ class StandardScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         dtype = fit_dtype(X)
         X = X.astype(dtype, copy=False)
         w = _check_sample_weight(sample_weight, X, dtype=dtype, ensure_non_negative=True)
-        stats = P.fit_standardizer(X, w, with_mean=self.with_mean, with_std=self.with_std)
+        stats = P.fit_standardizer(X, w, with_mean=True, with_std=self.with_std)
+        if not self.with_mean:  # scikit-learn scales by the std about the mean regardless
+            stats = P.Standardizer(np.zeros_like(stats.mean), stats.scale)
         self.stats_ = stats
         self.mean_ = np.asarray(stats.mean) if self.with_mean else None
         self.scale_ = np.asarray(stats.scale) if self.with_std else None
