@@ -457,11 +457,115 @@ def _tweedie_series_log_prob(y, mu, phi, p, n_terms):
     return jnp.where(y > 0, positive, zero)
 
 
+@pytree_dataclass
+class SoftmaxLink(L.AbstractLink):
+    """Multinomial link: mu = softmax(eta) over the last axis; eta = centred log mu."""
+
+    name = "softmax"
+
+    def link(self, mu):
+        log_mu = jnp.log(mu)
+        return log_mu - jnp.mean(log_mu, axis=-1, keepdims=True)
+
+    def inverse(self, eta):
+        return jax.nn.softmax(eta, axis=-1)
+
+    def log_inverse(self, eta):
+        return jax.nn.log_softmax(eta, axis=-1)
+
+    def deriv(self, mu):
+        return 1.0 / mu
+
+    def inverse_deriv(self, eta):
+        mu = self.inverse(eta)
+        return mu * (1 - mu)
+
+
+@pytree_dataclass
+class Multinomial(AbstractFamily):
+    """Multinomial (softmax) regression over K classes with `(p, K)` coefficients.
+
+    `y` holds integer class labels 0..K-1 (floats holding integers are accepted), or
+    an (n, K) array of class proportions. `nll` is -log mu_y (half the unit
+    deviance). `n_classes` is static; `lj.fit` fills it in from the labels when it
+    is None (pass it explicitly under `jit`/`vmap`, where labels are traced).
+
+    Identifiability: softmax is unchanged by adding the same vector to every
+    class's coefficients, so linjax reports the sum-to-zero (minimum-norm)
+    solution: the intercepts always sum to zero over classes, and without an L1
+    part in the penalty so do the coefficients of each feature (this is the
+    optimum of any L2 penalty, as scikit-learn's). statsmodels' MNLogit
+    coefficients for class k are `coef[:, k] - coef[:, 0]`.
+    """
+
+    n_classes: int = static_field(default=None)
+    link: L.AbstractLink = None
+    name = "multinomial"
+    multiclass = True
+
+    @property
+    def canonical_link(self):
+        return SoftmaxLink()
+
+    def _onehot(self, y, like):
+        if y.ndim == like.ndim:
+            return y.astype(like.dtype)
+        return (y[..., None] == jnp.arange(like.shape[-1], dtype=y.dtype)).astype(like.dtype)
+
+    def nll(self, y, eta):
+        y = jnp.asarray(y)
+        log_mu = jax.nn.log_softmax(eta, axis=-1)
+        onehot = self._onehot(y, eta)
+        return jnp.sum(xlogy(onehot, onehot) - onehot * log_mu, axis=-1)
+
+    def log_prob(self, y, mu, scale=1.0):
+        onehot = self._onehot(jnp.asarray(y), mu)
+        return jnp.sum(xlogy(onehot, mu), axis=-1)
+
+    def unit_deviance(self, y, mu):
+        onehot = self._onehot(jnp.asarray(y), mu)
+        return 2 * jnp.sum(xlogy(onehot, onehot) - xlogy(onehot, mu), axis=-1)
+
+    def variance(self, mu):
+        return mu * (1 - mu)
+
+    def starting_mu(self, y):
+        k = self.n_classes
+        onehot = self._onehot(jnp.asarray(y), jnp.zeros((1, k)))
+        return (onehot + 1.0 / k) / 2
+
+    def support_error(self, y):
+        y = np.asarray(y)
+        if y.ndim == 2:
+            return _range_error(y, (y >= 0) & (y <= 1), "class proportions in [0, 1]")
+        ok = (y >= 0) & (y == np.round(y))
+        if self.n_classes is not None:
+            ok &= y < self.n_classes
+        return _range_error(y, ok, "integer class labels 0..K-1")
+
+
+def eta_hessians(family, y, eta):
+    """Per-observation (nll, gradient (n, K), Hessian (n, K, K)) of a vector-eta family.
+
+    The multiclass counterpart of `eta_derivatives`: autodiff of the unit loss of
+    one observation, vmapped over rows.
+    """
+
+    def unit(yi, ei):
+        return family.nll(yi, ei)
+
+    nll = family.nll(y, eta)
+    grad = jax.vmap(jax.grad(unit, argnums=1))(y, eta)
+    hess = jax.vmap(jax.hessian(unit, argnums=1))(y, eta)
+    return nll, grad, hess
+
+
 FAMILIES = {
     "gaussian": Gaussian, "normal": Gaussian, "binomial": Binomial, "logistic": Binomial,
     "poisson": Poisson, "gamma": Gamma, "inverse_gaussian": InverseGaussian,
     "inversegaussian": InverseGaussian, "negative_binomial": NegativeBinomial,
     "negativebinomial": NegativeBinomial, "nb": NegativeBinomial, "tweedie": Tweedie,
+    "multinomial": Multinomial, "softmax": Multinomial,
 }
 
 

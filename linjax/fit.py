@@ -1,9 +1,19 @@
 """`fit`: one GLM, from validated data to a `FitResult`, under jit, vmap and grad.
 
-solver="auto" picks (documented rule):
+solver="auto" picks (documented rule; k = number of coefficients, p * K for Multinomial):
+  - coefficient bounds: `CoordinateDescent` when k <= 500 and single-response, else
+    `ProximalGradient`;
+  - L1, elastic net or group lasso (non-smooth): `CoordinateDescent` (glmnet's method) when
+    k <= 500 and single-response, else `ProximalGradient` (FISTA; wide or multinomial);
   - Gaussian with the identity link and no penalty or L2: `LeastSquares` (closed form);
-  - any other smooth problem: `Newton` (IRLS / Fisher scoring);
-  - L1 or elastic net: raises until a proximal or coordinate solver is available.
+  - any other smooth problem with k <= 500: `Newton` (IRLS / Fisher scoring);
+  - wider smooth problems: `LBFGS` (two passes over X per iteration instead of n k^2 flops).
+
+Names for `solver=`: "newton"/"irls", "lstsq"/"least_squares", "lbfgs", "gd"/
+"gradient_descent", "sgd", "proximal"/"fista", "cd"/"coordinate_descent". Newton, LBFGS
+and LeastSquares refuse L1 penalties, and only ProximalGradient, CoordinateDescent and
+GradientDescent (projected) and SGD (projected) honour `bounds`, with a ValueError that
+names the solvers to use.
 """
 
 import functools
@@ -13,16 +23,34 @@ import jax.numpy as jnp
 import numpy as np
 
 from linjax import links, validation
-from linjax._pytree import pytree_dataclass, static_field
+from linjax._pytree import pytree_dataclass, replace, static_field
 from linjax.families import Gaussian, get_family
 from linjax.model import init_params
 from linjax.penalties import L2, NoPenalty
-from linjax.solvers import LeastSquares, Newton, message
+from linjax.solvers import (
+    LBFGS,
+    SGD,
+    CoordinateDescent,
+    GradientDescent,
+    LeastSquares,
+    Newton,
+    ProximalGradient,
+    message,
+)
 from linjax.solvers.newton import solve_psd
 from linjax.solvers.problem import GLMProblem
 
 SOLVERS = {"newton": Newton, "irls": Newton, "lstsq": LeastSquares,
-           "least_squares": LeastSquares}
+           "least_squares": LeastSquares, "lbfgs": LBFGS, "gd": GradientDescent,
+           "gradient_descent": GradientDescent, "sgd": SGD, "proximal": ProximalGradient,
+           "fista": ProximalGradient, "cd": CoordinateDescent,
+           "coordinate_descent": CoordinateDescent}
+
+#: Widest problem (number of coefficients) for which "auto" picks Newton or CD.
+AUTO_MAX_WIDTH = 500
+
+_NONSMOOTH_SOLVERS = (ProximalGradient, CoordinateDescent, GradientDescent)
+_BOUNDED_SOLVERS = (ProximalGradient, CoordinateDescent, GradientDescent, SGD)
 
 
 @pytree_dataclass
@@ -63,25 +91,52 @@ class FitResult:
         return [message(s) for s in status.reshape(-1)]
 
 
-def choose_solver(solver, family, penalty, shape=None):
-    """A solver instance from "auto", a name, or an instance (see the module docstring)."""
-    if not isinstance(solver, str):
-        return solver
-    key = solver.lower()
-    if key == "auto":
-        if isinstance(family, Gaussian) and isinstance(family.link, links.Identity) and \
-                isinstance(penalty, NoPenalty | L2):
-            return LeastSquares()
-        if penalty.smooth:
-            return Newton()
+def choose_solver(solver, family, penalty, shape=None, bounded=False):
+    """A solver instance from "auto", a name, or an instance (see the module docstring).
+
+    Raises a ValueError when the chosen solver cannot handle the penalty (L1 with Newton,
+    LBFGS or LeastSquares) or the bounds, naming the solvers that can.
+    """
+    multiclass = getattr(family, "multiclass", False)
+    width = 0 if shape is None else shape[1] * ((family.n_classes or 2) if multiclass else 1)
+    if isinstance(solver, str):
+        key = solver.lower()
+        if key == "auto":
+            solver = _auto_solver(family, penalty, width, multiclass, bounded)
+        elif key not in SOLVERS:
+            raise ValueError(f"solver: unknown solver {solver!r}; choose 'auto' or one of "
+                             f"{sorted(SOLVERS)}, or pass a linjax.solvers instance.")
+        else:
+            solver = SOLVERS[key]()
+    check_solver(solver, penalty, bounded)
+    return solver
+
+
+def _auto_solver(family, penalty, width, multiclass, bounded):
+    small = width <= AUTO_MAX_WIDTH and not multiclass
+    if bounded or not penalty.smooth:
+        return CoordinateDescent() if small else ProximalGradient()
+    if isinstance(family, Gaussian) and isinstance(family.link, links.Identity) and \
+            isinstance(penalty, NoPenalty | L2):
+        return LeastSquares()
+    return Newton() if width <= AUTO_MAX_WIDTH else LBFGS()
+
+
+def check_solver(solver, penalty, bounded=False):
+    """Refuse (eagerly) a solver that cannot handle a non-smooth penalty or bounds."""
+    name = type(solver).__name__
+    if not penalty.smooth and not isinstance(solver, _NONSMOOTH_SOLVERS):
         raise ValueError(
-            f"penalty: {type(penalty).__name__} is not smooth; Newton cannot handle L1. Use "
-            "solver='proximal' (ProximalGradient) or solver='cd' (CoordinateDescent)."
+            f"penalty: {type(penalty).__name__} is not smooth (it has an L1 part), which "
+            f"{name} cannot handle. Use solver='cd' (CoordinateDescent) or solver='proximal' "
+            "(ProximalGradient); solver='gd' (proximal GradientDescent) also works."
         )
-    if key not in SOLVERS:
-        raise ValueError(f"solver: unknown solver {solver!r}; choose 'auto' or one of "
-                         f"{sorted(SOLVERS)}, or pass a linjax.solvers instance.")
-    return SOLVERS[key]()
+    if bounded and not isinstance(solver, _BOUNDED_SOLVERS):
+        raise ValueError(
+            f"bounds: {name} does not handle coefficient bounds. Use solver='cd' "
+            "(CoordinateDescent) or solver='proximal' (ProximalGradient); solver='gd' "
+            "(projected GradientDescent) also works."
+        )
 
 
 def initial_params(problem):
@@ -116,22 +171,77 @@ def initial_params(problem):
     return jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), start, fallback)
 
 
+def multiclass_initial_params(problem):
+    """Zero coefficients and centred log class frequencies (weighted) as intercepts."""
+    K = problem.family.n_classes
+    X = problem.X
+    params = init_params(X.shape[1], X.dtype, n_outputs=K)
+    if problem.fit_intercept:
+        y = problem.y
+        onehot = y if y.ndim == 2 else (y[:, None] == jnp.arange(K, dtype=y.dtype))
+        freq = problem.weights @ onehot.astype(X.dtype)
+        log_freq = jnp.log(freq + 1.0 / (K * X.shape[0]))
+        params["intercept"] = log_freq - jnp.mean(log_freq)
+    return params
+
+
+def center_multiclass(problem, params):
+    """The sum-to-zero representative of a softmax fit (see `families.Multinomial`)."""
+    coef, intercept = params["coef"], params["intercept"]
+    intercept = intercept - jnp.mean(intercept)
+    if problem.penalty.smooth and not problem.bounded:
+        coef = coef - jnp.mean(coef, axis=1, keepdims=True)
+    return {"coef": coef, "intercept": intercept}
+
+
 @functools.partial(jax.jit, static_argnames=("fit_intercept",))
-def _fit(X, y, weights, offset, init, family, penalty, solver, fit_intercept):
+def _fit(X, y, weights, offset, init, family, penalty, solver, fit_intercept, bounds=None):
     if weights is None:
         weights = jnp.ones_like(y)
+    lower, upper = (None, None) if bounds is None else bounds
     problem = GLMProblem(X, y, weights / jnp.sum(weights), offset, family, penalty,
-                         fit_intercept)
+                         fit_intercept, lower, upper)
+    multiclass = problem.multiclass
     if init is None:
-        params = initial_params(problem)
+        params = multiclass_initial_params(problem) if multiclass else initial_params(problem)
     else:
-        params = {"coef": jnp.asarray(init["coef"], X.dtype),
-                  "intercept": jnp.asarray(init.get("intercept", 0.0), X.dtype)}
+        coef = jnp.asarray(init["coef"], X.dtype)
+        params = {"coef": coef,
+                  "intercept": jnp.broadcast_to(jnp.asarray(init.get("intercept", 0.0), X.dtype),
+                                                coef.shape[1:])}
         if not fit_intercept:
             params["intercept"] = jnp.zeros_like(params["intercept"])
+    if problem.bounded:
+        params = problem.project(params)
     sol = solver.minimise(problem, params)
-    return FitResult(sol.params, sol.value, sol.n_iter, sol.status, sol.converged, family,
+    out_params, value = sol.params, sol.value
+    if multiclass:
+        out_params = center_multiclass(problem, out_params)
+        value = problem.value(out_params)
+    return FitResult(out_params, value, sol.n_iter, sol.status, sol.converged, family,
                      penalty, sol.state, fit_intercept, getattr(solver, "name", ""))
+
+
+def _check_bounds(bounds, p, dtype):
+    """(lower, upper) as arrays of shape () or (p,), or a ValueError naming the problem."""
+    if not (isinstance(bounds, tuple | list) and len(bounds) == 2):
+        raise ValueError("bounds: expected a pair (lower, upper) of scalars or per-coefficient "
+                         "arrays; use -np.inf / np.inf (or None) for no bound on a side.")
+    out = []
+    for side, b, fill in (("lower", bounds[0], -np.inf), ("upper", bounds[1], np.inf)):
+        b = fill if b is None else b
+        arr = b if validation.is_traced(b) else np.asarray(b, dtype=float)
+        if arr.ndim not in (0, 1) or (arr.ndim == 1 and arr.shape[0] != p):
+            raise ValueError(f"bounds: {side} must be a scalar or have shape ({p},), got shape "
+                             f"{tuple(arr.shape)}.")
+        if not validation.is_traced(arr) and np.any(np.isnan(arr)):
+            raise ValueError(f"bounds: {side} contains NaN.")
+        out.append(jnp.asarray(arr, dtype))
+    lo, hi = out
+    if not (validation.is_traced(lo) or validation.is_traced(hi)) and np.any(
+            np.asarray(lo) > np.asarray(hi)):
+        raise ValueError("bounds: some lower bound exceeds its upper bound.")
+    return lo, hi
 
 
 def fit(X, y, family=None, penalty=None, solver="auto", weights=None, offset=None,
@@ -142,17 +252,25 @@ def fit(X, y, family=None, penalty=None, solver="auto", weights=None, offset=Non
     penalty: a `linjax.penalties` instance (default none); solver: "auto", a name or a
     `linjax.solvers` instance; weights: sample weights (binomial: number of trials);
     offset: added to the linear predictor; init: starting params {"coef", "intercept"}.
+    bounds: (lower, upper) on the coefficients (never the intercept), scalars or (p,)
+    arrays, None or +-inf for an open side; e.g. (0, None) for non-negativity. Needs
+    solver "auto", "cd", "proximal", "gd" or "sgd". Multinomial: y holds labels 0..K-1,
+    coef is (p, K) and intercept (K,) (sum-to-zero convention, see `families.Multinomial`).
     Returns a `FitResult`. Works under `jax.jit` and `jax.vmap`.
     """
     family = Gaussian() if family is None else get_family(family)
     penalty = NoPenalty() if penalty is None else penalty
-    if bounds is not None:
-        raise NotImplementedError(
-            "bounds: coefficient bounds need a projected solver (ProximalGradient or "
-            "CoordinateDescent), which this version does not provide yet."
-        )
     validation.check_penalty(penalty)
     X, y, weights, offset = validation.fit_inputs(X, y, family, weights, offset, penalty,
                                                   fit_intercept)
-    solver = choose_solver(solver, family, penalty, X.shape)
-    return _fit(X, y, weights, offset, init, family, penalty, solver, fit_intercept)
+    if getattr(family, "multiclass", False) and family.n_classes is None:
+        if validation.is_traced(y):
+            raise ValueError("family: Multinomial(n_classes=K) is needed under jit/vmap, where "
+                             "the labels are traced.")
+        y_np = np.asarray(y)
+        family = replace(family, n_classes=int(y_np.shape[1] if y_np.ndim == 2
+                                               else y_np.max() + 1))
+    if bounds is not None:
+        bounds = _check_bounds(bounds, X.shape[1], X.dtype)
+    solver = choose_solver(solver, family, penalty, X.shape, bounded=bounds is not None)
+    return _fit(X, y, weights, offset, init, family, penalty, solver, fit_intercept, bounds)

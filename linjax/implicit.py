@@ -16,7 +16,6 @@ The objective value's cotangent uses the envelope theorem: d f(x*(a), a)/da is
 the partial derivative in a at fixed x*.
 """
 
-import functools
 
 import jax
 import jax.numpy as jnp
@@ -60,19 +59,28 @@ def _optimality(problem, x, like):
     return _fixed_point_residual(problem, x, like)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
 def minimise(solver, problem, params):
-    """`solver.minimise(problem, params)` whose params and value differentiate implicitly."""
+    """`solver.minimise(problem, params)` whose params and value differentiate implicitly.
+
+    The solver's numeric leaves (tol, step sizes, learning rates) are traced under jit,
+    so the solver goes in as a differentiable argument (with a zero cotangent) rather
+    than a non-differentiable one, which custom_vjp requires to be free of tracers.
+    """
+    return _minimise(solver, problem, params)
+
+
+@jax.custom_vjp
+def _minimise(solver, problem, params):
     return solver.minimise(problem, params)
 
 
 def _fwd(solver, problem, params):
     sol = solver.minimise(problem, params)
-    return sol, (problem, sol.params, params)
+    return sol, (solver, problem, sol.params, params)
 
 
-def _bwd(solver, residuals, cotangent):
-    problem, x_star, init = residuals
+def _bwd(residuals, cotangent):
+    solver, problem, x_star, init = residuals
     like = x_star
     v = problem.to_vector(cotangent.params)
     x = problem.to_vector(x_star)
@@ -87,7 +95,7 @@ def _bwd(solver, residuals, cotangent):
     _, vjp_val = jax.vjp(lambda prob: prob.value(x_star), problem)
     (bar_val,) = vjp_val(cotangent.value)
     bar_problem = jax.tree_util.tree_map(_add_cotangents, bar_opt, bar_val)
-    return bar_problem, _zeros_like_tree(init)
+    return _zeros_like_tree(solver), bar_problem, _zeros_like_tree(init)
 
 
 def _add_cotangents(a, b):
@@ -96,4 +104,4 @@ def _add_cotangents(a, b):
     return a + b
 
 
-minimise.defvjp(_fwd, _bwd)
+_minimise.defvjp(_fwd, _bwd)

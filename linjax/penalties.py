@@ -12,8 +12,9 @@ and differentiated. `prox(coef, step)` is argmin_b ||b - coef||^2 / (2 step)
 """
 
 import jax.numpy as jnp
+import numpy as np
 
-from linjax._pytree import pytree_dataclass
+from linjax._pytree import pytree_dataclass, static_field
 
 
 def _factors(weights, coef):
@@ -132,3 +133,84 @@ class ElasticNet(AbstractPenalty):
     def l1_strength(self, coef):
         f = _factors(self.weights, coef)
         return jnp.broadcast_to(self.alpha * self.l1_ratio * f, coef.shape)
+
+
+@pytree_dataclass
+class GroupLasso(AbstractPenalty):
+    """Group lasso: alpha * sum_g w_g ||coef_g||_2 (coef_g: the rows of group g, all classes).
+
+    groups: one label per feature (an index array of length p); features sharing a
+    label form a group, a negative label leaves the feature unpenalized. Static
+    (it fixes the block structure). group_weights: one factor per group, in
+    increasing label order (default sqrt(group size), as Yuan and Lin). The prox
+    is block soft-thresholding: coef_g * max(0, 1 - step alpha w_g / ||coef_g||).
+    Solved by ProximalGradient and by block CoordinateDescent.
+    """
+
+    alpha: float = 1.0
+    groups: tuple = static_field(default=())
+    group_weights: object = None
+    smooth = False
+    grouped = True
+
+    def __post_init__(self):
+        labels = np.asarray(self.groups).reshape(-1)
+        if labels.size and not np.all(labels == np.round(labels)):
+            raise ValueError("groups: expected integer group labels, one per feature.")
+        object.__setattr__(self, "groups", tuple(int(g) for g in labels))
+
+    def group_index(self):
+        """(ids, n_groups, sizes): ids[j] in 0..G-1 is feature j's group, -1 if unpenalized."""
+        labels = np.asarray(self.groups, dtype=int)
+        uniq = np.unique(labels[labels >= 0])
+        ids = np.where(labels >= 0, np.searchsorted(uniq, labels), -1)
+        sizes = np.array([(ids == g).sum() for g in range(len(uniq))], dtype=float)
+        return ids, len(uniq), sizes
+
+    def _check(self, coef):
+        if len(self.groups) != coef.shape[0]:
+            raise ValueError(f"groups: {len(self.groups)} labels for {coef.shape[0]} "
+                             "coefficients; give one group label per feature.")
+
+    def weights_per_group(self, dtype):
+        _, _, sizes = self.group_index()
+        if self.group_weights is None:
+            return jnp.asarray(np.sqrt(sizes), dtype)
+        return jnp.asarray(self.group_weights, dtype)
+
+    def group_norms(self, coef):
+        self._check(coef)
+        ids, n_groups, _ = self.group_index()
+        sq = jnp.sum(coef.reshape(coef.shape[0], -1) ** 2, axis=1)
+        onehot = jnp.asarray(ids[:, None] == np.arange(n_groups)[None, :], coef.dtype)
+        return jnp.sqrt(sq @ onehot)
+
+    def value(self, coef):
+        return self.alpha * jnp.sum(self.weights_per_group(coef.dtype) * self.group_norms(coef))
+
+    def prox(self, coef, step):
+        ids, n_groups, _ = self.group_index()
+        norms = self.group_norms(coef)
+        thr = step * self.alpha * self.weights_per_group(coef.dtype)
+        safe = jnp.where(norms > 0, norms, 1.0)
+        shrink = jnp.where(norms > thr, 1.0 - thr / safe, 0.0)
+        per_feature = jnp.concatenate([shrink, jnp.ones((1,), coef.dtype)])[
+            jnp.asarray(np.where(ids >= 0, ids, n_groups))]
+        return coef * per_feature.reshape((-1,) + (1,) * (coef.ndim - 1))
+
+
+@pytree_dataclass
+class Firth(AbstractPenalty):
+    """Firth's bias reduction for the Binomial family: -1/2 log det I(beta) (Jeffreys prior).
+
+    It depends on the design through the Fisher information, so it has no value of the
+    coefficients alone: `lj.fit(..., family=Binomial(), penalty=Firth())` dispatches to
+    `linjax.firth.fit_firth`, which minimises the penalized objective (see that module).
+    """
+
+    def value(self, coef):
+        raise NotImplementedError("Firth's penalty depends on X; use "
+                                  "linjax.firth.firth_objective(params, X, y, ...).")
+
+    def prox(self, coef, step):
+        raise NotImplementedError("Firth's penalty has no proximal map; use linjax.firth.")

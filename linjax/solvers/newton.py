@@ -76,6 +76,10 @@ class Newton(AbstractSolver):
         return family is not None and not family.is_canonical
 
     def init(self, problem, params):
+        from linjax.solvers._common import require_smooth, require_unbounded
+
+        require_smooth(problem, "Newton")
+        require_unbounded(problem, "Newton")
         value = problem.value(params)
         false = jnp.asarray(False)
         return NewtonState(value, jnp.asarray(jnp.inf, value.dtype), jnp.ones((), value.dtype),

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
 from linjax._pytree import pytree_dataclass, static_field
-from linjax.families import eta_derivatives
+from linjax.families import eta_derivatives, eta_hessians
 from linjax.model import linear_predictor
 
 
@@ -21,7 +21,10 @@ class GLMProblem:
     """min_params sum_i w_i nll_i(y_i, eta_i) + penalty(coef), with sum_i w_i = 1.
 
     `weights` are normalized to sum to one; `offset` may be None. Without an
-    intercept, params["intercept"] stays at its initial value (zero).
+    intercept, params["intercept"] stays at its initial value (zero). `lower` /
+    `upper` (None, scalars or arrays broadcasting against coef) bound the
+    coefficients (never the intercept); solvers that cannot honour bounds refuse
+    a problem that has them. A multiclass family (`Multinomial`) has (p, K) coef.
     """
 
     X: jax.Array
@@ -31,6 +34,28 @@ class GLMProblem:
     family: object
     penalty: object
     fit_intercept: bool = static_field(default=True)
+    lower: object = None
+    upper: object = None
+
+    @property
+    def bounded(self):
+        return self.lower is not None or self.upper is not None
+
+    @property
+    def multiclass(self):
+        return getattr(self.family, "multiclass", False)
+
+    def project(self, params):
+        """Clip the coefficients into [lower, upper] (identity without bounds)."""
+        if not self.bounded:
+            return params
+        coef = params["coef"]
+        lo = -jnp.inf if self.lower is None else jnp.asarray(self.lower, coef.dtype)
+        hi = jnp.inf if self.upper is None else jnp.asarray(self.upper, coef.dtype)
+        if coef.ndim == 2:
+            lo = lo if jnp.ndim(lo) < 1 else jnp.reshape(lo, (coef.shape[0], -1))
+            hi = hi if jnp.ndim(hi) < 1 else jnp.reshape(hi, (coef.shape[0], -1))
+        return {"coef": jnp.clip(coef, lo, hi), "intercept": params["intercept"]}
 
     def eta(self, params):
         return linear_predictor(params, self.X, self.offset)
@@ -55,6 +80,8 @@ class GLMProblem:
 
     def newton_system(self, params, fisher=False):
         """(value, gradient, Hessian) in the coordinates of `to_vector` (intercept first)."""
+        if self.multiclass:
+            return self._newton_system_multiclass(params)
         coef = params["coef"]
         nll, g_eta, h_eta = eta_derivatives(self.family, self.y, self.eta(params), fisher)
         r = self.weights * g_eta
@@ -68,6 +95,40 @@ class GLMProblem:
             top = jnp.concatenate([jnp.sum(s)[None], xs])[None, :]
             hess = jnp.concatenate([top, jnp.concatenate([xs[:, None], hess], axis=1)], axis=0)
         value = jnp.sum(self.weights * nll) + self.penalty.value(coef)
+        return value, grad, hess
+
+    def _newton_system_multiclass(self, params):
+        """Newton system of a softmax model, vectorized as `to_vector` does (row-major).
+
+        With Z = [1, X], the Hessian is sum_i w_i (z_i z_i') kron S_i, S_i the (K, K)
+        per-observation curvature from autodiff. Softmax is invariant to adding one
+        vector to every class, so that Hessian is singular along the directions
+        constant over classes; those directions are orthogonal to every gradient,
+        and adding their projector (scaled to the Hessian) makes the system
+        nonsingular without changing the Newton step on the sum-to-zero subspace.
+        """
+        coef = params["coef"]
+        p, K = coef.shape
+        nll, g_eta, h_eta = eta_hessians(self.family, self.y, self.eta(params))
+        w = self.weights
+        Z = self.X
+        if self.fit_intercept:
+            Z = jnp.concatenate([jnp.ones((Z.shape[0], 1), Z.dtype), Z], axis=1)
+        q = Z.shape[1]
+        grad = Z.T @ (w[:, None] * g_eta)
+        hess = jnp.einsum("ij,il,ikm->jklm", Z, Z, w[:, None, None] * h_eta).reshape(q * K,
+                                                                                     q * K)
+        pen_grad = self.penalty.smooth_grad(coef)
+        pen_hess = self.penalty.smooth_hess_diag(coef)
+        if self.fit_intercept:
+            pen_grad = jnp.concatenate([jnp.zeros((1, K), coef.dtype), pen_grad])
+            pen_hess = jnp.concatenate([jnp.zeros((1, K), coef.dtype), pen_hess])
+        grad = (grad + pen_grad).reshape(-1)
+        hess = hess + jnp.diag(pen_hess.reshape(-1))
+        level = jnp.maximum(jnp.trace(hess) / (q * K), jnp.finfo(hess.dtype).tiny)
+        null = jnp.kron(jnp.eye(q, dtype=hess.dtype), jnp.full((K, K), 1.0 / K, hess.dtype))
+        hess = hess + level * null
+        value = jnp.sum(w * nll) + self.penalty.value(coef)
         return value, grad, hess
 
 
