@@ -260,6 +260,13 @@ def fit(X, y, family=None, penalty=None, solver="auto", weights=None, offset=Non
     """
     family = Gaussian() if family is None else get_family(family)
     penalty = NoPenalty() if penalty is None else penalty
+    if type(penalty).__name__ == "Firth":  # Firth's bias reduction: linjax.firth
+        from linjax.firth import fit_firth
+        return fit_firth(X, y, family, weights, offset, fit_intercept, init,
+                         None if isinstance(solver, str) else solver)
+    if getattr(family, "alpha", 0.0) is None:  # NegativeBinomial(alpha=None): linjax.nb
+        from linjax.nb import fit_nb
+        return fit_nb(X, y, family, penalty, weights, offset, fit_intercept, init, solver)
     validation.check_penalty(penalty)
     X, y, weights, offset = validation.fit_inputs(X, y, family, weights, offset, penalty,
                                                   fit_intercept)

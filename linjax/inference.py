@@ -70,10 +70,12 @@ from linjax.solvers.problem import GLMProblem
 from linjax.summary import Summary
 
 COV_TYPES = ("nonrobust", "HC0", "HC1", "HC2", "HC3", "cluster")
+DISP_MODES = ("family", "pearson", "fixed")
 
 
 # -- Student t and normal tails, pure JAX -----------------------------------------------
 
+@jax.jit
 def t_sf2(t, df):
     """Two-sided tail P(|T| > |t|) for Student's t: I_{df / (df + t^2)}(df / 2, 1 / 2)."""
     t = jnp.abs(t)
@@ -81,6 +83,7 @@ def t_sf2(t, df):
     return betainc(df / 2.0, 0.5, x)
 
 
+@functools.partial(jax.jit, static_argnames=("n_iter",))
 def t_ppf(p, df, n_iter=40):
     """Quantile of Student's t for p in (0.5, 1), by Newton's method on log P(T > t).
 
@@ -162,10 +165,13 @@ def summarize(result, X, y, family=None, weights=None, offset=None, cov_type="no
     nb_alpha_se = getattr(info, "alpha_se", None)
     use_t = bool(family.estimates_dispersion) if disp_mode == "family" else (
         disp_mode == "pearson")
-    out = _summarize(result.params, X, y, weights, offset, family, result.penalty, groups,
-                     jnp.asarray(alpha, X.dtype), jnp.asarray(disp_value, X.dtype),
-                     nb_alpha_se is not None, fit_intercept, cov_type, information,
-                     disp_mode, use_t)
+    n_groups_codes = groups if groups is not None else jnp.zeros(n, jnp.int32)
+    codes = jnp.asarray([COV_TYPES.index(cov_type), int(information == "observed"),
+                         DISP_MODES.index(disp_mode), int(use_t),
+                         int(nb_alpha_se is not None)], jnp.int32)
+    out = _summarize(result.params, X, y, weights, offset, family, result.penalty,
+                     n_groups_codes, jnp.asarray(alpha, X.dtype),
+                     jnp.asarray(disp_value, X.dtype), codes, fit_intercept)
     notes = _notes(result.penalty, cov_type)
     nb_alpha = family.alpha if nb_alpha_se is not None else None
     link = family.link
@@ -303,27 +309,27 @@ def hat_diagonal(parts, bread):
     return parts["w"] * parts["h"] * jnp.sum((Xa @ bread) * Xa, axis=1)
 
 
-def robust_covariance(parts, bread, cov_type, groups, nobs, k):
-    """Sandwich covariance B M B (see the module docstring for each type)."""
+def robust_covariances(parts, bread, groups, nobs, k):
+    """Sandwich covariances B M B, stacked in the order HC0, HC1, HC2, HC3, cluster.
+
+    All five cost one n x k^2 product each; computing them together lets one compiled
+    function serve every `cov_type` (the choice is a run-time index).
+    """
     Xa = jnp.where(parts["active"], parts["Xd"], 0.0)
     scores = (parts["w"] * parts["g"])[:, None] * Xa
-    if cov_type in ("HC0", "HC1"):
-        meat = scores.T @ scores
-        if cov_type == "HC1":
-            meat = meat * nobs / (nobs - k)
-    elif cov_type in ("HC2", "HC3"):
-        h = hat_diagonal(parts, bread)
-        power = 1.0 if cov_type == "HC2" else 2.0
-        factor = jnp.where(parts["w"] > 0, 1.0 / (1.0 - h) ** power, 0.0)
-        meat = scores.T @ (factor[:, None] * scores)
-    else:  # cluster
-        n = Xa.shape[0]
-        sums = jax.ops.segment_sum(scores, groups, num_segments=n)
-        counts = jax.ops.segment_sum(jnp.ones(n, scores.dtype), groups, num_segments=n)
-        n_groups = jnp.sum(counts > 0)
-        meat = sums.T @ sums
-        meat = meat * n_groups / (n_groups - 1.0) * (nobs - 1.0) / (nobs - k)
-    return bread @ meat @ bread
+    hc0 = scores.T @ scores
+    h = hat_diagonal(parts, bread)
+    pos = parts["w"] > 0
+    one_minus_h = jnp.where(pos, 1.0 - h, 1.0)
+    hc2 = scores.T @ (jnp.where(pos, 1.0 / one_minus_h, 0.0)[:, None] * scores)
+    hc3 = scores.T @ (jnp.where(pos, 1.0 / one_minus_h**2, 0.0)[:, None] * scores)
+    n = Xa.shape[0]
+    sums = jax.ops.segment_sum(scores, groups, num_segments=n)
+    counts = jax.ops.segment_sum(pos.astype(scores.dtype), groups, num_segments=n)
+    n_groups = jnp.sum(counts > 0)
+    cluster = sums.T @ sums * n_groups / (n_groups - 1.0) * (nobs - 1.0) / (nobs - k)
+    meats = jnp.stack([hc0, hc0 * nobs / (nobs - k), hc2, hc3, cluster])
+    return jnp.einsum("ij,mjk,kl->mil", bread, meats, bread)
 
 
 def null_mean(y, weights, offset, family, fit_intercept):
@@ -365,10 +371,12 @@ def log_likelihood(family, y, mu, w, deviance, nobs, scale):
     return jnp.sum(jnp.where(pos, w * lp, 0.0))
 
 
-@functools.partial(jax.jit, static_argnames=("extra_k", "fit_intercept", "cov_type",
-                                             "information", "disp_mode", "use_t"))
+@functools.partial(jax.jit, static_argnames=("fit_intercept",))
 def _summarize(params, X, y, weights, offset, family, penalty, groups, alpha, disp_value,
-               extra_k, fit_intercept, cov_type, information, disp_mode, use_t):
+               codes, fit_intercept):
+    """The traced core. `codes` = (cov_type index, observed information, dispersion mode,
+    use t, alpha estimated): run-time choices, so one compilation serves all of them."""
+    cov_index, observed, disp_mode, use_t, extra_k = (codes[i] for i in range(5))
     parts = information_parts(params, X, y, weights, offset, family, penalty, fit_intercept)
     w, mu, active, beta = parts["w"], parts["mu"], parts["active"], parts["beta"]
     dtype = X.dtype
@@ -381,31 +389,26 @@ def _summarize(params, X, y, weights, offset, family, penalty, groups, alpha, di
     y_safe = jnp.where(pos, y, mu)
     deviance = jnp.sum(jnp.where(pos, w * family.unit_deviance(y_safe, mu), 0.0))
     pearson = jnp.sum(jnp.where(pos, w * (y_safe - mu) ** 2 / family.variance(mu), 0.0))
-    if disp_mode == "family":
-        scale = pearson / df_resid if family.estimates_dispersion else jnp.ones((), dtype)
-    elif disp_mode == "pearson":
-        scale = pearson / df_resid
-    else:
-        scale = disp_value
+    estimated = jnp.where(disp_mode == 0, bool(family.estimates_dispersion), disp_mode == 1)
+    scale = jnp.where(disp_mode == 2, disp_value,
+                      jnp.where(estimated, pearson / df_resid, jnp.ones((), dtype)))
 
-    if information == "expected" or cov_type == "nonrobust":
-        bread = inverse_information(parts)
-    else:
-        bread = observed_inverse_information(parts, y, family)
-    if cov_type == "nonrobust":
-        cov = scale * bread
-    else:
-        cov = robust_covariance(parts, bread, cov_type, groups, nobs, k)
+    expected = inverse_information(parts)
+    bread = jnp.where(observed == 1, observed_inverse_information(parts, y, family), expected)
+    robust = robust_covariances(parts, bread, groups, nobs, k)
+    cov = jnp.where(cov_index == 0, scale * expected, robust[jnp.maximum(cov_index - 1, 0)])
     mask = active[:, None] & active[None, :]
     cov = jnp.where(mask, cov, jnp.nan)
     bse = jnp.sqrt(jnp.diag(cov))
     stat = beta / bse
-    pvalues = _two_sided_p(stat, df_resid, use_t)
-    q = _quantile(alpha, df_resid, use_t)
+    t_dist = use_t == 1
+    pvalues = jnp.where(t_dist, _two_sided_p(stat, df_resid, True),
+                        _two_sided_p(stat, df_resid, False))
+    q = jnp.where(t_dist, _quantile(alpha, df_resid, True), _quantile(alpha, df_resid, False))
     conf_int = jnp.stack([beta - q * bse, beta + q * bse], axis=1)
 
     llf = log_likelihood(family, y_safe, mu, w, deviance, nobs, scale)
-    k_llf = k + float(family.estimates_dispersion) + float(extra_k)
+    k_llf = k + float(family.estimates_dispersion) + extra_k.astype(dtype)
     aic = -2.0 * llf + 2.0 * k_llf
     bic = -2.0 * llf + jnp.log(nobs) * k_llf
     mu0 = null_mean(y, weights, offset, family, fit_intercept)
