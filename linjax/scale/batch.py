@@ -1,0 +1,293 @@
+"""`fit_batch`: many independent GLMs in one compiled call.
+
+Two paths give the same answer:
+
+- generic: `vmap` (or `lax.map` in chunks of `batch_size`) of the single-fit body that
+  `lj.fit` runs, so every solver and family `lj.fit` accepts works here too;
+- shared design ("pairs"): when all problems share one X and the solver is Newton,
+  an explicitly batched Newton (`linjax.scale.shared_newton`) forms the column-pair
+  products of [1, X] once, so every problem's Hessian comes from one
+  (m, n) @ (n, k(k+1)/2) product and every gradient from one (m, n) @ (n, k) product
+  (DESIGN.md, "Performance habits") instead of m separate X.T diag(s) X products.
+
+Ragged problems are expressed with zero weights over a common n.
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from linjax import validation
+from linjax.families import Gaussian, get_family
+from linjax.fit import FitResult, _fit, choose_solver
+from linjax.penalties import NoPenalty
+from linjax.scale import shared_newton
+from linjax.solvers import Newton
+
+#: The shared-design path is used automatically while its pair-product matrix stays below this.
+PAIRS_MAX_BYTES = 1 << 28
+
+
+def _broadcast_leaves(tree, m):
+    """Give every array leaf a leading axis of length m (as `vmap` does to its outputs)."""
+    def lead(a):
+        a = jnp.asarray(a)
+        return a if (a.ndim >= 1 and a.shape[0] == m) else jnp.broadcast_to(a, (m,) + a.shape)
+    return jax.tree_util.tree_map(lead, tree)
+
+
+def _fit_pairs(X, Y, weights, offset, init, family, penalty, solver, fit_intercept,
+               batch_size, fam_ax):
+    """The shared-design path: explicitly batched Newton (`linjax.scale.shared_newton`)."""
+    m, n = Y.shape
+    dtype = X.dtype
+    pairs = shared_newton.column_pairs(shared_newton.augmented(X, fit_intercept))
+    W = jnp.broadcast_to(jnp.ones((n,), dtype) if weights is None else weights, (m, n))
+    W = W / jnp.sum(W, axis=1, keepdims=True)
+    O = jnp.broadcast_to(jnp.zeros((n,), dtype) if offset is None else offset, (m, n))
+    leaves, treedef = jax.tree_util.tree_flatten(family)
+    batched = [jnp.asarray(leaf) for leaf, a in zip(leaves, fam_ax, strict=True) if a == 0]
+
+    B0 = None
+    if init is not None:
+        coef = jnp.broadcast_to(jnp.asarray(init["coef"], dtype), (m, X.shape[1]))
+        B0 = coef
+        if fit_intercept:
+            b0 = jnp.broadcast_to(jnp.asarray(init.get("intercept", 0.0), dtype), (m,))
+            B0 = jnp.concatenate([b0[:, None], coef], axis=1)
+
+    def run(Yc, Wc, Oc, fam_c, B0c):
+        it = iter(fam_c)
+        fam = jax.tree_util.tree_unflatten(treedef, [
+            leaf if a is None else next(it)[:, None] for leaf, a in
+            zip(leaves, fam_ax, strict=True)])
+        model = shared_newton.SharedDesign(X, Yc, Wc, Oc, fam, penalty, fit_intercept, pairs)
+        start = model.initial() if B0c is None else B0c
+        return shared_newton.newton(model, start, solver)
+
+    if batch_size is None or batch_size >= m:
+        B, value, n_iter, status, state = run(Y, W, O, batched, B0)
+    else:
+        chunks = -(-m // batch_size)
+        pad = chunks * batch_size - m
+
+        def blocks(a):
+            if a is None:
+                return None
+            a = jnp.concatenate([a, jnp.broadcast_to(a[:1], (pad,) + a.shape[1:])])
+            return a.reshape((chunks, batch_size) + a.shape[1:])
+
+        def unblock(a):
+            return a.reshape((chunks * batch_size,) + a.shape[2:])[:m]
+
+        out = jax.lax.map(lambda c: run(*c), (blocks(Y), blocks(W), blocks(O),
+                                               [blocks(b) for b in batched], blocks(B0)))
+        B, value, n_iter, status, state = jax.tree_util.tree_map(unblock, out)
+    if fit_intercept:
+        params = {"coef": B[:, 1:], "intercept": B[:, 0]}
+    else:
+        params = {"coef": B, "intercept": jnp.zeros((m,), dtype)}
+
+    return FitResult(params, value, n_iter, status, status == 0, _broadcast_leaves(family, m),
+                     _broadcast_leaves(penalty, m), state, fit_intercept,
+                     getattr(solver, "name", ""))
+
+
+# ----------------------------------------------------------------------------- the batched call
+@functools.partial(jax.jit, static_argnames=("fit_intercept", "batch_size", "use_pairs",
+                                             "axes"))
+def _fit_batch(X, Y, weights, offset, init, family, penalty, solver, fit_intercept,
+               batch_size, use_pairs, axes):
+    x_ax, w_ax, o_ax, init_ax, fam_ax = axes
+    if use_pairs:
+        return _fit_pairs(X, Y, weights, offset, init, family, penalty, solver, fit_intercept,
+                          batch_size, fam_ax)
+    fam_leaves, fam_def = jax.tree_util.tree_flatten(family)
+    fam_ax_leaves = list(fam_ax)
+
+    # Batched arguments travel through the map; shared ones are closed over.
+    def pick(value, ax):
+        return value if ax == 0 else None
+
+    mapped = {"y": Y, "x": pick(X, x_ax), "w": pick(weights, w_ax), "o": pick(offset, o_ax),
+              "init": pick(init, init_ax),
+              "fam": [leaf if a == 0 else None for leaf, a in zip(fam_leaves, fam_ax_leaves,
+                                                                  strict=True)]}
+
+    def one(args):
+        x = X if x_ax is None else args["x"]
+        w = weights if w_ax is None else args["w"]
+        o = offset if o_ax is None else args["o"]
+        start = init if init_ax is None else args["init"]
+        leaves = [leaf if a is None else b for leaf, a, b in
+                  zip(fam_leaves, fam_ax_leaves, args["fam"], strict=True)]
+        fam = jax.tree_util.tree_unflatten(fam_def, leaves)
+        return _fit(x, args["y"], w, o, start, fam, penalty, solver, fit_intercept)
+
+    if batch_size is None or batch_size >= Y.shape[0]:
+        return jax.vmap(one)(mapped)
+    return jax.lax.map(one, mapped, batch_size=batch_size)
+
+
+def _check_batch(name, a, m, n, dtype):
+    """A per-problem array: (n,) shared, (m, n) per problem, or a scalar."""
+    a = validation.as_numeric(name, a)
+    if np.ndim(a) == 0:
+        return jnp.full((n,), a, dtype), None
+    if a.ndim == 1:
+        return validation.check_vector(name, a, n, dtype), None
+    if a.ndim != 2 or a.shape != (m, n):
+        raise ValueError(f"{name}: expected shape ({n},) (shared by every problem) or ({m}, {n}) "
+                         f"(one row per problem), got shape {tuple(a.shape)}.")
+    validation._check_finite(name, a)
+    return jnp.asarray(a, dtype), 0
+
+
+def _row_error(name, bad_rows, message):
+    i = int(bad_rows[0])
+    more = f" ({bad_rows.size} problems in all)" if bad_rows.size > 1 else ""
+    return ValueError(f"{name}[{i}] (problem {i}{more}): {message}")
+
+
+def batch_inputs(X, Y, family, weights, offset, penalty, fit_intercept):
+    """Eager validation of the whole batch; errors name the problem (row of Y) at fault."""
+    X = validation.as_numeric("X", X)
+    if X.ndim not in (2, 3):
+        raise ValueError(f"X: expected a shared design (n, p) or stacked designs (m, n, p), "
+                         f"got shape {tuple(X.shape)}.")
+    Y = validation.as_numeric("Y", Y)
+    if Y.ndim != 2:
+        raise ValueError(f"Y: expected shape (m, n), one row per problem, got shape "
+                         f"{tuple(Y.shape)}; for a single problem use lj.fit or Y[None, :].")
+    m, n = Y.shape
+    if m == 0:
+        raise ValueError("Y: has 0 rows, so there are no problems to fit.")
+    if X.ndim == 3:
+        if X.shape[:2] != (m, n):
+            raise ValueError(f"X: stacked designs must have shape ({m}, {n}, p) to match Y "
+                             f"{tuple(Y.shape)}, got {tuple(X.shape)}.")
+        for i in range(m) if not validation.is_traced(X) else []:
+            if not np.all(np.isfinite(np.asarray(X[i]))):
+                validation.check_design(X[i], name=f"X[{i}]")
+    else:
+        validation.check_design(X)
+        if X.shape[0] != n:
+            raise ValueError(f"X: has {X.shape[0]} rows but Y has {n} columns (observations); "
+                             "Y must have shape (m, n) with n the rows of X.")
+    dtype = validation.float_dtype_of(X, Y if jnp.issubdtype(Y.dtype, jnp.floating) else None)
+    p = X.shape[-1]
+    if p == 0 and not fit_intercept:
+        raise ValueError("X: has 0 columns and fit_intercept=False, so there is nothing to fit.")
+    validation._check_finite("Y", Y)
+    X = jnp.asarray(X, dtype)
+    Y = jnp.asarray(Y, dtype)
+    w_ax = o_ax = None
+    if weights is not None:
+        weights, w_ax = _check_batch("weights", weights, m, n, dtype)
+    if offset is not None:
+        offset, o_ax = _check_batch("offset", offset, m, n, dtype)
+    if weights is not None and not validation.is_traced(weights):
+        w = np.asarray(weights).reshape(-1, n)
+        neg = np.flatnonzero((w < 0).any(axis=1))
+        if neg.size:
+            raise _row_error("weights", neg, "negative weight(s); weights must be >= 0.")
+        empty = np.flatnonzero(~(w > 0).any(axis=1))
+        if empty.size:
+            raise _row_error("weights", empty, "all weights are zero; every problem needs at "
+                             "least one observation with positive weight.")
+        if isinstance(penalty, NoPenalty):
+            short = np.flatnonzero((w > 0).sum(axis=1) < p + int(fit_intercept))
+            if short.size:
+                raise _row_error("weights", short, f"fewer observations with positive weight "
+                                 f"than the {p + int(fit_intercept)} coefficients; the "
+                                 "unpenalized fit is not identifiable. Add a penalty or give "
+                                 "the problem more rows.")
+    elif isinstance(penalty, NoPenalty) and p + int(fit_intercept) > n:
+        raise ValueError(f"X: {p + int(fit_intercept)} coefficients but only {n} observations; "
+                         "the unpenalized fits are not identifiable. Add a penalty (L2).")
+    if not validation.is_traced(Y):
+        _check_support(np.asarray(Y), family, m)
+    return X, Y, weights, offset, w_ax, o_ax
+
+
+def _family_rows(family, m):
+    """The family of each problem when some of its parameters are per-problem arrays."""
+    leaves, treedef = jax.tree_util.tree_flatten(family)
+    batched = [np.ndim(leaf) >= 1 and np.shape(leaf)[0] == m for leaf in leaves]
+    if not any(batched):
+        return None
+    return lambda i: jax.tree_util.tree_unflatten(
+        treedef, [np.asarray(leaf)[i] if b else leaf for leaf, b in
+                  zip(leaves, batched, strict=True)])
+
+
+def _check_support(Y, family, m):
+    per_row = _family_rows(family, m)
+    if per_row is None and family.support_error(Y) is None:
+        return
+    rows = range(m)
+    for i in rows:
+        fam = family if per_row is None else per_row(i)
+        message = fam.support_error(Y[i])
+        if message:
+            bad = [j for j in rows if (family if per_row is None else per_row(j))
+                   .support_error(Y[j])]
+            raise _row_error("Y", np.asarray(bad), f"{message} (family {fam!r}).")
+
+
+def _init_axes(init, m):
+    if init is None:
+        return None, None
+    coef = np.ndim(init["coef"])
+    init = {"coef": init["coef"], "intercept": init.get("intercept", 0.0)}
+    if coef == 2:
+        init["intercept"] = jnp.broadcast_to(jnp.asarray(init["intercept"]), (m,))
+        return init, 0
+    return init, None
+
+
+def fit_batch(X, Y, family=None, penalty=None, solver="auto", weights=None, offset=None,
+              fit_intercept=True, init=None, batch_size=None, gram="auto"):
+    """Fit m independent GLMs in one compiled call.
+
+    X: a shared design (n, p) or stacked designs (m, n, p); Y: (m, n), one problem per row.
+    weights, offset: (n,) shared or (m, n) per problem (ragged problems: zero weights).
+    family, penalty, solver, fit_intercept: as `lj.fit`, shared by every problem; numeric
+    family parameters may be per-problem arrays of shape (m,) (for instance a negative
+    binomial `alpha` per gene). init: {"coef": (p,) or (m, p), "intercept": () or (m,)}.
+    batch_size: fit the problems in chunks of this many (`lax.map`), bounding memory; None
+    fits all at once. gram: "auto", "pairs" or "vmap": how Newton forms the Hessians when
+    X is shared ("pairs": from column-pair products of X, one matrix product for every
+    problem; "auto" uses it for Newton while the pair matrix stays under 256 MiB).
+
+    Returns a `FitResult` whose leaves carry a leading axis of length m
+    (`params["coef"]` (m, p), `converged` (m,), `status` (m,), `n_iter` (m,)).
+    """
+    family = Gaussian() if family is None else get_family(family)
+    penalty = NoPenalty() if penalty is None else penalty
+    validation.check_penalty(penalty)
+    X, Y, weights, offset, w_ax, o_ax = batch_inputs(X, Y, family, weights, offset, penalty,
+                                                     fit_intercept)
+    m, n = Y.shape
+    if batch_size is not None and (int(batch_size) != batch_size or batch_size < 1):
+        raise ValueError(f"batch_size: expected a positive integer or None, got {batch_size!r}.")
+    solver = choose_solver(solver, family, penalty, X.shape[-2:])
+    x_ax = 0 if X.ndim == 3 else None
+    init, init_ax = _init_axes(init, m)
+    if gram not in ("auto", "pairs", "vmap"):
+        raise ValueError(f"gram: expected 'auto', 'pairs' or 'vmap', got {gram!r}.")
+    k = X.shape[-1] + int(fit_intercept)
+    pairs_ok = (x_ax is None and isinstance(solver, Newton) and penalty.smooth
+                and not getattr(family, "multiclass", False))
+    if gram == "pairs" and not pairs_ok:
+        raise ValueError("gram='pairs' needs a shared X (n, p), the Newton solver, a smooth "
+                         "penalty and a single-output family; use gram='auto' or 'vmap'.")
+    use_pairs = pairs_ok and (gram == "pairs" or (
+        gram == "auto" and n * k * (k + 1) // 2 * X.dtype.itemsize <= PAIRS_MAX_BYTES))
+    fam_ax = tuple(0 if (np.ndim(a) >= 1 and np.shape(a)[0] == m) else None
+                   for a in jax.tree_util.tree_leaves(family))
+    axes = (x_ax, w_ax, o_ax, init_ax, fam_ax)
+    return _fit_batch(X, Y, weights, offset, init, family, penalty, solver, fit_intercept,
+                      None if batch_size is None else int(batch_size), use_pairs, axes)

@@ -1,0 +1,163 @@
+"""fit_batch, blocked and streaming fits against loops of lj.fit, statsmodels and numpy."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import statsmodels.api as sm
+
+import linjax as lj
+from linjax.families import Binomial, NegativeBinomial, Poisson
+from linjax.penalties import L1, L2
+from linjax.scale import fit_batch
+
+M, N, P = 200, 120, 3
+
+
+def stacked(params):
+    return np.column_stack([np.asarray(params["intercept"]), np.asarray(params["coef"])])
+
+
+def poisson_batch(m=M, n=N, p=P, seed=0):
+    """Per-gene style problems: shared design, a size-factor offset per problem."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, p))
+    beta = rng.normal(scale=0.3, size=(m, p))
+    size = np.log(rng.uniform(0.5, 2.0, size=(m, n)))
+    Y = rng.poisson(np.exp(0.5 + beta @ X.T + size)).astype(float)
+    return X, Y, size
+
+
+def test_poisson_shared_design_matches_statsmodels_and_fit_loop():
+    X, Y, offset = poisson_batch()
+    res = fit_batch(X, Y, family="poisson", offset=offset)
+    assert res.params["coef"].shape == (M, P) and res.converged.shape == (M,)
+    assert np.all(np.asarray(res.converged)) and np.all(np.asarray(res.status) == 0)
+    ours = stacked(res.params)
+    Xc = sm.add_constant(X)
+    ref = np.array([sm.GLM(Y[i], Xc, family=sm.families.Poisson(), offset=offset[i])
+                    .fit(tol=1e-14).params for i in range(M)])
+    np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-8)
+    loop = [lj.fit(X, Y[i], family="poisson", offset=offset[i]) for i in range(40)]
+    np.testing.assert_allclose(ours[:40], np.array([np.r_[r.intercept, r.coef] for r in loop]),
+                               rtol=0, atol=1e-10)
+    np.testing.assert_array_equal(np.asarray(res.n_iter[:40]), [int(r.n_iter) for r in loop])
+    np.testing.assert_allclose(np.asarray(res.objective[:40]),
+                               [float(r.objective) for r in loop], rtol=1e-12)
+
+
+@pytest.mark.parametrize("gram", ["pairs", "vmap"])
+def test_paths_and_chunking_agree(gram):
+    X, Y, offset = poisson_batch(m=37)
+    weights = np.random.default_rng(1).uniform(0.5, 2.0, size=Y.shape)
+    weights[3, :50] = 0.0                              # a ragged problem: zero-weight rows
+    full = fit_batch(X, Y, family="poisson", offset=offset, weights=weights, penalty=L2(0.05),
+                     gram=gram)
+    chunked = fit_batch(X, Y, family="poisson", offset=offset, weights=weights,
+                        penalty=L2(0.05), gram=gram, batch_size=8)
+    np.testing.assert_allclose(stacked(chunked.params), stacked(full.params), atol=1e-12)
+    np.testing.assert_array_equal(np.asarray(chunked.n_iter), np.asarray(full.n_iter))
+    ragged = lj.fit(X[50:], Y[3, 50:], family="poisson", offset=offset[3, 50:],
+                    weights=weights[3, 50:], penalty=L2(0.05))
+    np.testing.assert_allclose(stacked(full.params)[3], np.r_[ragged.intercept, ragged.coef],
+                               atol=1e-10)
+
+
+def test_stacked_designs_binomial_matches_statsmodels():
+    rng = np.random.default_rng(2)
+    m, n = 12, 150
+    X = rng.normal(size=(m, n, P))
+    beta = rng.normal(size=(m, P))
+    Y = (rng.random((m, n)) < 1 / (1 + np.exp(-np.einsum("mnp,mp->mn", X, beta)))).astype(float)
+    res = fit_batch(X, Y, family=Binomial())
+    ref = np.array([sm.GLM(Y[i], sm.add_constant(X[i]), family=sm.families.Binomial())
+                    .fit(tol=1e-14).params for i in range(m)])
+    np.testing.assert_allclose(stacked(res.params), ref, atol=1e-8)
+
+
+def test_negative_binomial_per_problem_dispersion():
+    rng = np.random.default_rng(3)
+    m, n = 10, 200
+    X = rng.normal(size=(n, 2))
+    alpha = rng.uniform(0.2, 1.5, size=m)
+    size = np.log(rng.uniform(0.5, 2.0, size=n))
+    mu = np.exp(1.0 + X @ np.array([0.3, -0.2]) + size)
+    Y = np.stack([rng.negative_binomial(1 / a, 1 / (1 + a * mu)) for a in alpha]).astype(float)
+    res = fit_batch(X, Y, family=NegativeBinomial(alpha=alpha), offset=size)
+    ref = np.array([sm.GLM(Y[i], sm.add_constant(X), offset=size,
+                           family=sm.families.NegativeBinomial(alpha=alpha[i]))
+                    .fit(tol=1e-14).params for i in range(m)])
+    np.testing.assert_allclose(stacked(res.params), ref, atol=1e-8)
+
+
+def test_gaussian_least_squares_batch_matches_numpy():
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(60, 4))
+    Y = rng.normal(size=(25, 60))
+    res = fit_batch(X, Y)                              # solver auto: LeastSquares, vmapped
+    ref = np.linalg.lstsq(np.column_stack([np.ones(60), X]), Y.T, rcond=None)[0].T
+    np.testing.assert_allclose(stacked(res.params), ref, atol=1e-10)
+    res_newton = fit_batch(X, Y, solver="newton")
+    np.testing.assert_allclose(stacked(res_newton.params), ref, atol=1e-10)
+
+
+def test_per_problem_status_and_no_intercept():
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(40, 2))
+    Y = (rng.random((4, 40)) < 0.5).astype(float)
+    Y[2] = (X[:, 0] > 0).astype(float)                 # perfectly separable: no finite optimum
+    res = fit_batch(X, Y, family="binomial", fit_intercept=False,
+                    solver=lj.solvers.Newton(max_iter=15))
+    conv = np.asarray(res.converged)
+    assert conv[[0, 1, 3]].all() and not conv[2]
+    assert np.asarray(res.status)[2] != 0
+    assert np.all(np.asarray(res.params["intercept"]) == 0)
+    one = lj.fit(X, Y[1], family="binomial", fit_intercept=False)
+    np.testing.assert_allclose(np.asarray(res.coef[1]), np.asarray(one.coef), atol=1e-10)
+
+
+def test_fit_batch_under_jit():
+    X, Y, offset = poisson_batch(m=6)
+    f = jax.jit(lambda Y: fit_batch(X, Y, family=Poisson(), offset=offset).params["coef"])
+    eager = fit_batch(X, Y, family=Poisson(), offset=offset).params["coef"]
+    np.testing.assert_allclose(f(jnp.asarray(Y)), eager, atol=1e-12)
+
+
+def test_batch_validation_names_the_problem():
+    X, Y, _ = poisson_batch(m=5)
+    bad = Y.copy()
+    bad[3, 7] = -1.0
+    with pytest.raises(ValueError, match=r"Y\[3\].*problem 3"):
+        fit_batch(X, bad, family="poisson")
+    nan = Y.copy()
+    nan[1, 2] = np.nan
+    with pytest.raises(ValueError, match="Y: 1 non-finite"):
+        fit_batch(X, nan, family="poisson")
+    w = np.ones_like(Y)
+    w[4] = 0.0
+    with pytest.raises(ValueError, match=r"weights\[4\].*all weights are zero"):
+        fit_batch(X, Y, family="poisson", weights=w)
+    with pytest.raises(ValueError, match=r"Y: expected shape \(m, n\)"):
+        fit_batch(X, Y[0], family="poisson")
+    with pytest.raises(ValueError, match="rows but Y has"):
+        fit_batch(X[:-1], Y, family="poisson")
+    with pytest.raises(ValueError, match="offset: expected shape"):
+        fit_batch(X, Y, family="poisson", offset=np.zeros((2, N)))
+    with pytest.raises(ValueError, match="batch_size"):
+        fit_batch(X, Y, family="poisson", batch_size=0)
+    with pytest.raises(ValueError, match="gram='pairs' needs"):
+        fit_batch(np.stack([X] * 5), Y, family="poisson", gram="pairs")
+    with pytest.raises(ValueError, match="gram: expected"):
+        fit_batch(X, Y, family="poisson", gram="dense")
+
+
+@pytest.mark.parametrize("solver, penalty", [("lbfgs", L2(0.01)), ("auto", L1(0.02))])
+def test_generic_path_any_solver_matches_fit_loop(solver, penalty):
+    X, Y, offset = poisson_batch(m=4)
+    res = fit_batch(X, Y, family="poisson", offset=offset, solver=solver, penalty=penalty)
+    for i in range(4):
+        one = lj.fit(X, Y[i], family="poisson", offset=offset[i], solver=solver,
+                     penalty=penalty)
+        np.testing.assert_allclose(stacked(res.params)[i], np.r_[one.intercept, one.coef],
+                                   atol=1e-10)
+        assert int(res.n_iter[i]) == int(one.n_iter)
