@@ -160,17 +160,18 @@ class LinjaxMixin:
         if init is not None and stats is not None:
             init = P.params_to_standardized(init, stats)
         n_pad, p_pad = padded_shape(n, p)
-        Xp = np.zeros((n_pad, p_pad), dtype)
-        Xp[:n, :p] = Xf
-        yp = np.empty((n_pad,), dtype)
-        yp[:n] = y
-        yp[n:] = y[0]
-        wp = np.zeros((n_pad,), dtype)
-        wp[:n] = w
-        offp = None
-        if offset is not None:
-            offp = np.zeros((n_pad,), dtype)
-            offp[:n] = offset
+        Xp, yp, wp, offp = Xf, np.asarray(y, dtype), w, offset
+        if (n_pad, p_pad) != (n, p):
+            Xp = np.zeros((n_pad, p_pad), dtype)
+            Xp[:n, :p] = Xf
+            yp = np.empty((n_pad,), dtype)
+            yp[:n] = y
+            yp[n:] = y[0]
+            wp = np.zeros((n_pad,), dtype)
+            wp[:n] = w
+            if offset is not None:
+                offp = np.zeros((n_pad,), dtype)
+                offp[:n] = offset
         if init is not None:
             coef = np.asarray(init["coef"], dtype)
             pad = np.zeros((p_pad - p,) + coef.shape[1:], dtype)
