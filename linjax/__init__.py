@@ -3,6 +3,7 @@
 from linjax import diagnostics, families, firth, inference, links, nb, penalties, solvers, summary
 from linjax.fit import FitResult, fit
 from linjax.model import init_params, linear_predictor, objective, predict
+from linjax.scale import fit_batch, fit_streaming, shard_rows
 
 __version__ = "0.1.0"
 
@@ -10,6 +11,7 @@ __all__ = [
     "families", "links", "penalties", "solvers", "fit", "FitResult", "init_params",
     "linear_predictor", "objective", "predict", "__version__",
     "inference", "diagnostics", "summary", "firth", "nb",
+    "fit_batch", "fit_streaming", "shard_rows",
 ]
 
 _LAZY_SUBMODULES = ("estimators", "preprocessing", "io")

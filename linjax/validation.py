@@ -15,7 +15,12 @@ from linjax.penalties import NoPenalty
 
 
 def is_traced(x):
-    return isinstance(x, jax.core.Tracer)
+    """True when the values of `x` cannot be inspected on this host: a tracer, or a global
+    array spread over several processes (checked where its pieces were made, for instance
+    by `linjax.shard_rows`)."""
+    if isinstance(x, jax.core.Tracer):
+        return True
+    return isinstance(x, jax.Array) and not x.is_fully_addressable
 
 
 def default_float():

@@ -10,6 +10,7 @@ import linjax as lj
 from linjax.families import Binomial, NegativeBinomial, Poisson
 from linjax.penalties import L1, L2
 from linjax.scale import fit_batch
+from tests import zoo
 
 M, N, P = 200, 120, 3
 
@@ -161,3 +162,85 @@ def test_generic_path_any_solver_matches_fit_loop(solver, penalty):
         np.testing.assert_allclose(stacked(res.params)[i], np.r_[one.intercept, one.coef],
                                    atol=1e-10)
         assert int(res.n_iter[i]) == int(one.n_iter)
+
+
+# ----------------------------------------------------------------------------- streaming
+def chunked(arrays, n_chunks):
+    """A callable returning a fresh iterator over n_chunks row chunks (never all at once)."""
+    n = arrays[0].shape[0]
+    edges = np.linspace(0, n, n_chunks + 1).astype(int)
+
+    def source():
+        for a, b in zip(edges[:-1], edges[1:], strict=True):
+            yield tuple(x[a:b] for x in arrays)
+
+    return source
+
+
+@pytest.mark.parametrize("family, penalty", [("poisson", L2(0.05)),
+                                             ("gamma", None)])
+def test_streaming_newton_over_50_chunks_equals_in_memory_fit(family, penalty):
+
+
+    X, y, w, o = zoo.problem(family, n=1003)
+    res = lj.fit_streaming(chunked((X, y, w, o), 50), family=family, penalty=penalty)
+    ref = lj.fit(X, y, family=family, weights=w, offset=o, penalty=penalty, solver="newton")
+    assert bool(res.converged), res.message
+    np.testing.assert_allclose(np.r_[res.intercept, res.coef], np.r_[ref.intercept, ref.coef],
+                               rtol=0, atol=1e-10)
+    np.testing.assert_allclose(float(res.objective), float(ref.objective), rtol=1e-12)
+    assert int(res.n_iter) == int(ref.n_iter)
+    # one pass for the start, one per Newton step (more where a step was halved)
+    assert res.info["passes"] >= int(res.n_iter) + 2 and res.info["n_rows"] == 1003
+
+
+def test_streaming_least_squares_tsqr_on_longley_certified_values():
+    import json
+    import pathlib
+
+    d = json.loads((pathlib.Path(__file__).parent / "data" / "Longley.json").read_text())
+    X, y = np.array(d["x"], float), np.array(d["y"], float)
+    res = lj.fit_streaming(chunked((X, y), 5), solver="lstsq")
+    got = np.r_[res.intercept, res.coef]
+    cert = np.array(d["certified"]["coef"], float)
+    assert np.max(np.abs(got - cert) / np.abs(cert)) < 1e-9
+    rss = 2 * len(y) * float(res.objective)
+    resid_sd = np.sqrt(rss / int(d["certified"]["df_residual"]))
+    assert abs(resid_sd / float(d["certified"]["residual_sd"]) - 1) < 1e-9
+
+
+def test_streaming_least_squares_ridge_matches_fit():
+
+
+    X, y, w, o = zoo.problem("gaussian", n=1000)
+    for pen in (None, L2(0.3)):
+        res = lj.fit_streaming(chunked((X, y, w, o), 50), solver="lstsq", penalty=pen)
+        ref = lj.fit(X, y, weights=w, offset=o, penalty=pen)
+        np.testing.assert_allclose(np.r_[res.intercept, res.coef],
+                                   np.r_[ref.intercept, ref.coef], atol=1e-10)
+        np.testing.assert_allclose(float(res.objective), float(ref.objective), rtol=1e-10)
+
+
+def test_streaming_sgd_approaches_the_optimum():
+
+
+    X, y, w, o = zoo.problem("poisson", n=1000)
+    ref = lj.fit(X, y, family="poisson", weights=w, offset=o)
+    res = lj.fit_streaming(chunked((X, y, w, o), 20), family="poisson", solver="sgd",
+                           learning_rate=0.05, n_epochs=15)
+    assert float(res.objective) - float(ref.objective) < 1e-3
+    np.testing.assert_allclose(np.asarray(res.coef), np.asarray(ref.coef), atol=0.05)
+
+
+def test_streaming_input_errors():
+    X, y = np.ones((10, 2)), np.ones(10)
+    with pytest.raises(ValueError, match="generator or iterator can be read only once"):
+        lj.fit_streaming((c for c in [(X, y)]), family="poisson")
+    with pytest.raises(ValueError, match=r"chunk 1: X has \(3,\) columns"):
+        lj.fit_streaming([(X, y), (np.ones((10, 3)), y)])
+    with pytest.raises(ValueError, match=r"chunk 0: y: .*outside the support"):
+        lj.fit_streaming([(X, -y)], family="poisson")
+    with pytest.raises(ValueError, match="yielded no chunks"):
+        lj.fit_streaming(lambda: iter([]))
+    with pytest.raises(ValueError, match="not smooth"):
+        lj.fit_streaming([(X, y)], penalty=L1(0.1))

@@ -1,0 +1,101 @@
+"""Sums over one block of rows: what blocked, sharded and streaming fits accumulate.
+
+Every function returns unnormalized sums over the rows of its block (weights not
+divided by their total), so blocks add up: a fit over many blocks is the sum of the
+blocks' contributions, whether they come from a `lax.scan` over row blocks of an
+array in memory, from chunks read one at a time, or from devices holding shards.
+Rows with zero weight contribute exactly nothing (padding is harmless).
+
+Coordinates are those of `GLMProblem.to_vector`: intercept first, then coefficients.
+"""
+
+import jax
+import jax.numpy as jnp
+
+from linjax.families import eta_derivatives
+
+
+def split(B, fit_intercept):
+    """(coef, intercept) from a coordinate vector."""
+    if fit_intercept:
+        return B[1:], B[0]
+    return B, jnp.zeros((), B.dtype)
+
+
+def augmented(X, fit_intercept):
+    if not fit_intercept:
+        return X
+    return jnp.concatenate([jnp.ones((X.shape[0], 1), X.dtype), X], axis=1)
+
+
+def _eta(B, X, offset, fit_intercept):
+    coef, intercept = split(B, fit_intercept)
+    return X @ coef + intercept + offset
+
+
+def value_sum(B, X, y, w, offset, family, fit_intercept):
+    """sum_i w_i nll_i over the block."""
+    nll = family.nll(y, _eta(B, X, offset, fit_intercept))
+    return jnp.sum(jnp.where(w > 0, w * nll, 0.0))
+
+
+def newton_sums(B, X, y, w, offset, family, fisher, fit_intercept):
+    """(sum w nll, Xa' (w g), Xa' diag(w h) Xa) over the block, Xa = [1, X]."""
+    nll, g, h = eta_derivatives(family, y, _eta(B, X, offset, fit_intercept), fisher)
+    keep = w > 0
+    nll = jnp.where(keep, w * nll, 0.0)
+    r = jnp.where(keep, w * g, 0.0)
+    s = jnp.where(keep, w * h, 0.0)
+    grad = X.T @ r
+    hess = X.T @ (s[:, None] * X)
+    if fit_intercept:
+        xs = X.T @ s
+        grad = jnp.concatenate([jnp.sum(r)[None], grad])
+        top = jnp.concatenate([jnp.sum(s)[None], xs])[None, :]
+        hess = jnp.concatenate([top, jnp.concatenate([xs[:, None], hess], axis=1)], axis=0)
+    return jnp.sum(nll), grad, hess
+
+
+def start_sums(X, y, w, offset, family, fit_intercept):
+    """Sums for R's first IRLS step (`linjax.fit.initial_params`), unnormalized.
+
+    Returns (gram, rhs, sum w, sum w mu0, sum w offset): the start solves
+    (gram / W + ridge) b = rhs / W, and the intercept-only fallback is
+    link(sum w mu0 / W) - sum w offset / W.
+    """
+    mu0 = family.starting_mu(y)
+    eta0 = family.link.link(mu0)
+    z = eta0 - offset
+    fisher_w = family.link.inverse_deriv(eta0) ** 2 / family.variance(mu0)
+    sw = jnp.where(jnp.isfinite(fisher_w) & (w > 0), w * fisher_w, 0.0)
+    z = jnp.where(sw > 0, z, 0.0)
+    gram = X.T @ (sw[:, None] * X)
+    rhs = X.T @ (sw * z)
+    if fit_intercept:
+        xs = X.T @ sw
+        gram = jnp.block([[jnp.sum(sw)[None, None], xs[None, :]], [xs[:, None], gram]])
+        rhs = jnp.concatenate([jnp.sum(sw * z)[None], rhs])
+    wpos = jnp.where(w > 0, w, 0.0)
+    return (gram, rhs, jnp.sum(wpos), jnp.sum(jnp.where(w > 0, w * mu0, 0.0)),
+            jnp.sum(wpos * offset))
+
+
+def tsqr_merge(R, X, y, w, offset, fit_intercept):
+    """One step of a tall-skinny QR of [sqrt(w) Xa | sqrt(w) (y - offset)].
+
+    R is the (k + 1, k + 1) upper-triangular factor so far (zeros to start); the result
+    is the factor of R stacked over this block's rows. The last column carries Q' r and,
+    in its last entry, the residual norm of the least-squares fit so far.
+    """
+    sw = jnp.sqrt(jnp.where(w > 0, w, 0.0))
+    A = jnp.concatenate([sw[:, None] * augmented(X, fit_intercept),
+                         (sw * (y - offset))[:, None]], axis=1)
+    return jnp.linalg.qr(jnp.concatenate([R, A], axis=0), mode="r")[: R.shape[0]]
+
+
+def scan_blocks(fn, init, blocks):
+    """Sum `fn(block)` over the leading axis of `blocks` with a `lax.scan` (O(one block))."""
+    def body(acc, block):
+        return jax.tree_util.tree_map(jnp.add, acc, fn(*block)), None
+
+    return jax.lax.scan(body, init, blocks)[0]
