@@ -1,0 +1,583 @@
+"""Regularization paths: alpha_max, a log-spaced grid, and whole elastic-net paths.
+
+    alpha_max(X, y, family, l1_ratio)           smallest alpha that zeroes every coefficient
+    alpha_grid(X, y, family, l1_ratio, n_alphas=100, eps=1e-3)
+    path(X, y, family, l1_ratio, alphas)         -> Path (coef matrix, intercepts, deviance, df)
+
+The objective at each alpha is API.md's: sum_i w_i nll_i / sum_i w_i + alpha * sum_j f_j
+(l1_ratio |b_j| + (1 - l1_ratio) / 2 b_j^2), f_j the per-feature penalty factors
+(glmnet's `penalty.factor`; f_j = 0 leaves b_j unpenalized).
+
+alpha_max: at the null fit (intercept, offset and every unpenalized feature, fitted
+exactly) the gradient g of the mean loss gives alpha_max = max_{f_j > 0} |g_j| /
+(l1_ratio f_j): for alpha >= alpha_max the null fit satisfies the optimality conditions
+with every penalized coefficient zero. It is inf for l1_ratio = 0 (ridge never zeroes);
+`alpha_grid` then uses l1_ratio = 1e-3, as glmnet.
+
+`path` is one jit-compiled function: a `lax.scan` over the (decreasing) alphas, each
+warm-started from the previous solution (glmnet's method):
+
+- screening: the sequential strong rule keeps feature j at alpha_k when |g_j| >=
+  l1_ratio f_j (2 alpha_k - alpha_{k-1}) (g at the previous solution), plus every
+  nonzero and unpenalized feature;
+- working set: coordinate descent sweeps only that set (compacted index list, so a
+  sweep costs O(set size), not O(p)), alternating full sweeps of the set with sweeps
+  of its nonzero coefficients until a full sweep moves nothing beyond tol;
+- KKT check: the gradient over *all* features; violators of |g_j| <= alpha l1_ratio f_j
+  join the set and the problem is solved again (the strong rule is a heuristic, the
+  check makes the answer exact);
+- two inner solvers chosen statically: "covariance" (Gaussian with identity link and
+  p <= n: the weighted, centred Gram matrix is formed once, an update costs O(p)) and
+  "naive" (every other family, and wide problems p > n where a p x p matrix is the
+  wrong tool: IRLS outer loop with step halving, residual updates costing O(n)).
+
+Convergence: an update moves no coefficient by more than `tol` in the scale of its
+curvature (sqrt(H_jj) |delta b_j|, as `solvers.CoordinateDescent`). `status` per alpha
+is `solvers.Status`: 0 converged, 1 max_iter (IRLS iterations, sweeps or KKT rounds),
+2 non-finite. Everything is traceable: `path` runs under jit and vmap (over weights,
+alphas, l1_ratio; this is how `linjax.selection` fits every fold at once).
+"""
+
+import functools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from linjax import links, validation
+from linjax.families import Gaussian, eta_derivatives, get_family
+from linjax.penalties import ElasticNet
+from linjax.solvers.status import Status
+
+#: Widest Gaussian problem for which the covariance (Gram) solver is used.
+GRAM_MAX_FEATURES = 4096
+
+
+class Path(NamedTuple):
+    """A regularization path (a pytree: passes through jit and vmap).
+
+    alphas (m,); coef (m, p); intercept (m,); deviance (m,): the weighted mean unit
+    deviance sum_i w_i d_i / sum_i w_i of the training data at each alpha;
+    null_deviance (): the same for the null fit; df (m,): nonzero coefficients;
+    n_iter (m,): coordinate sweeps; status (m,) (`solvers.Status`); converged (m,);
+    l1_ratio ().
+    """
+
+    alphas: jax.Array
+    coef: jax.Array
+    intercept: jax.Array
+    deviance: jax.Array
+    null_deviance: jax.Array
+    df: jax.Array
+    n_iter: jax.Array
+    status: jax.Array
+    converged: jax.Array
+    l1_ratio: jax.Array
+
+    @property
+    def dev_ratio(self):
+        """Fraction of (null) deviance explained at each alpha (glmnet's dev.ratio)."""
+        return 1.0 - self.deviance / self.null_deviance
+
+
+class _Config(NamedTuple):
+    """Static configuration (part of the jit cache key)."""
+
+    family: object
+    fit_intercept: bool
+    gram: bool
+    exact: bool          # the quadratic model is the objective (Gaussian, identity link)
+    fisher: bool
+
+
+class Control(NamedTuple):
+    """Numeric controls (traced: changing them does not recompile)."""
+
+    tol: jax.Array
+    max_iter: jax.Array      # IRLS iterations per alpha
+    max_sweeps: jax.Array    # coordinate sweeps per quadratic
+    max_rounds: jax.Array    # KKT rounds per alpha
+
+
+def _soft(z, t):
+    """Soft-thresholding that treats an excess within rounding of the threshold as zero
+    (so that alpha_max itself gives exactly zero coefficients)."""
+    excess = jnp.abs(z) - t
+    noise = 64 * jnp.finfo(z.dtype).eps * jnp.maximum(jnp.abs(z), t)
+    return jnp.sign(z) * jnp.where(excess > noise, excess, 0.0)
+
+
+def _safe_sum(w, values):
+    """sum_i w_i values_i, with zero-weight rows contributing exactly 0 (even if inf)."""
+    return jnp.sum(jnp.where(w > 0, w * values, 0.0))
+
+
+# -- the data of one problem --------------------------------------------------------------
+
+class _Data(NamedTuple):
+    X: jax.Array
+    XT: jax.Array
+    y: jax.Array
+    w: jax.Array          # normalized to sum to one
+    off: jax.Array
+    pf: jax.Array
+    colscale: jax.Array   # sum_i w_i x_ij^2 (the Gaussian curvature, a KKT scale)
+    G: object = None      # covariance mode: weighted centred Gram, X'c W yc, means
+    c: object = None
+    xbar: object = None
+    ybar: object = None
+
+
+def _prepare(X, y, w, off, pf, cfg):
+    w = w / jnp.sum(w)
+    colscale = jnp.einsum("ij,ij,i->j", X, X, w)
+    if not cfg.gram:
+        return _Data(X, X.T, y, w, off, pf, colscale)
+    z = y - off
+    if cfg.fit_intercept:
+        xbar = w @ X
+        ybar = w @ z
+    else:
+        xbar = jnp.zeros(X.shape[1], X.dtype)
+        ybar = jnp.zeros((), X.dtype)
+    Xc = X - xbar
+    G = Xc.T @ (w[:, None] * Xc)
+    c = Xc.T @ (w * (z - ybar))
+    return _Data(X, None, y, w, off, pf, jnp.diag(G), G, c, xbar, ybar)
+
+
+# -- coordinate descent on one quadratic, over a working set ------------------------------
+
+def _active_set_cd(sweep, b_of, state, mask, always, tol, max_sweeps):
+    """Sweep `mask`, then its nonzero part until settled, then `mask` again; stop when a
+    full sweep changes nothing beyond tol. Returns (state, sweeps, hit_cap)."""
+
+    def cond(c):
+        _, _, done, sweeps = c
+        return ~done & (sweeps < max_sweeps)
+
+    def body(c):
+        state, full, _, sweeps = c
+        b = b_of(state)
+        now = jnp.where(full, mask, mask & ((b != 0) | always))
+        state, change = sweep(state, now)
+        small = change <= tol
+        return state, small & ~full, small & full, sweeps + 1
+
+    state, _, done, sweeps = jax.lax.while_loop(
+        cond, body, (state, jnp.asarray(True), jnp.asarray(False), jnp.asarray(0, jnp.int32)))
+    return state, sweeps, ~done
+
+
+def _index_loop(mask, fn, carry):
+    """fn(j, carry) for the indices j where mask is True, in increasing order."""
+    p = mask.shape[0]
+    idx = jnp.nonzero(mask, size=p, fill_value=0)[0]
+    count = jnp.sum(mask.astype(jnp.int32))
+    return jax.lax.fori_loop(0, count, lambda i, c: fn(idx[i], c), carry)
+
+
+def _gram_solve(d, l1, l2, b, mask, always, ctl, cfg):
+    tol = ctl.tol
+    """Covariance-mode CD for 1/2 b'Gb - c'b + sum l1|b| + l2/2 b^2 (Gaussian, identity)."""
+    G, c = d.G, d.c
+    denom = jnp.diag(G) + l2
+    pos = denom > 0
+    inv = jnp.where(pos, 1.0 / jnp.where(pos, denom, 1.0), 0.0)
+    scale = jnp.sqrt(jnp.maximum(denom, 0.0))
+
+    def update(j, carry):
+        b, u, change = carry
+        bj = b[j]
+        new = _soft(c[j] - u[j] + G[j, j] * bj, l1[j]) * inv[j]
+        delta = new - bj
+        u = u + G[j] * delta
+        return b.at[j].set(new), u, jnp.maximum(change, scale[j] * jnp.abs(delta))
+
+    def sweep(state, now):
+        b, u = state
+        b, u, change = _index_loop(now, update, (b, u, jnp.zeros((), b.dtype)))
+        return (b, u), change
+
+    (b, u), sweeps, capped = _active_set_cd(sweep, lambda s: s[0], (b, G @ b), mask, always,
+                                            tol, ctl.max_sweeps)
+    grad = u - c + l2 * b
+    b0 = d.ybar - d.xbar @ b
+    return b, b0, grad, sweeps, capped, jnp.asarray(False)
+
+
+def _penalty_value(b, l1, l2):
+    return jnp.sum(l1 * jnp.abs(b) + 0.5 * l2 * b * b)
+
+
+def _naive_solve(d, l1, l2, b, b0, mask, always, ctl, cfg):
+    tol = ctl.tol
+    """IRLS with step halving; each quadratic solved by CD with residual updates."""
+    family, X, XT, y, w, off = cfg.family, d.X, d.XT, d.y, d.w, d.off
+    dtype = X.dtype
+
+    def data_loss(eta):
+        return _safe_sum(w, family.nll(y, eta))
+
+    def quad(b, b0):
+        eta = X @ b + b0 + off
+        nll, g, h = eta_derivatives(family, y, eta, cfg.fisher)
+        ok = (w > 0) & (h > 0) & jnp.isfinite(h) & jnp.isfinite(g)
+        v = jnp.where(ok, w * h, 0.0)
+        r = jnp.where(ok, -g / jnp.where(ok, h, 1.0), 0.0)
+        return eta, _safe_sum(w, nll), v, r
+
+    def outer_cond(c):
+        *_, it, done, _ = c
+        return ~done & (it < ctl.max_iter)
+
+    def outer(c):
+        b, b0, sweeps_total, capped_total, it, _, _ = c
+        eta, loss, v, r = quad(b, b0)
+        f_old = loss + _penalty_value(b, l1, l2)
+        xv2 = jnp.einsum("ij,ij,i->j", X, X, v)
+        denom = xv2 + l2
+        pos = denom > 0
+        inv = jnp.where(pos, 1.0 / jnp.where(pos, denom, 1.0), 0.0)
+        scale = jnp.sqrt(jnp.maximum(denom, 0.0))
+        sv = jnp.sum(v)
+
+        def update(j, carry):
+            b, b0, r, change = carry
+            xj = XT[j]
+            bj = b[j]
+            new = _soft(xv2[j] * bj + xj @ (v * r), l1[j]) * inv[j]
+            delta = new - bj
+            r = r - xj * delta
+            return b.at[j].set(new), b0, r, jnp.maximum(change, scale[j] * jnp.abs(delta))
+
+        def sweep(state, now):
+            b, b0, r = state
+            change = jnp.zeros((), dtype)
+            if cfg.fit_intercept:
+                d0 = jnp.where(sv > 0, jnp.sum(v * r) / jnp.where(sv > 0, sv, 1.0), 0.0)
+                r = r - d0
+                b0 = b0 + d0
+                change = jnp.sqrt(sv) * jnp.abs(d0)
+            b, b0, r, change = _index_loop(now, update, (b, b0, r, change))
+            return (b, b0, r), change
+
+        (bn, b0n, rn), sweeps, capped = _active_set_cd(
+            sweep, lambda s: s[0], (b, b0, r), mask, always, tol, ctl.max_sweeps)
+        move = jnp.maximum(jnp.max(scale * jnp.abs(bn - b), initial=0.0),
+                           jnp.sqrt(sv) * jnp.abs(b0n - b0))
+        if cfg.exact:
+            t = jnp.ones((), dtype)
+            accepted = jnp.asarray(True)
+            converged = jnp.asarray(True)
+        else:
+            d_eta = r - rn
+            slack = 8 * jnp.finfo(dtype).eps * jnp.maximum(jnp.abs(f_old), 1.0)
+
+            def f_at(t):
+                return data_loss(eta + t * d_eta) + _penalty_value(b + t * (bn - b), l1, l2)
+
+            def too_high(s):
+                _, f_t, i = s
+                return ~(f_t <= f_old + slack) & (i < 40)
+
+            def halve(s):
+                t, _, i = s
+                return t / 2, f_at(t / 2), i + 1
+
+            one = jnp.ones((), dtype)
+            t, f_t, _ = jax.lax.while_loop(too_high, halve, (one, f_at(one), 0))
+            accepted = f_t <= f_old + slack
+            converged = (move <= tol) | ~accepted
+        bn = jnp.where(accepted, b + t * (bn - b), b)
+        b0n = jnp.where(accepted, b0 + t * (b0n - b0), b0)
+        finite = jnp.all(jnp.isfinite(bn)) & jnp.isfinite(b0n)
+        bn = jnp.where(finite, bn, b)
+        b0n = jnp.where(finite, b0n, b0)
+        return (bn, b0n, sweeps_total + sweeps, capped_total | capped, it + 1,
+                converged | ~finite, ~finite)
+
+    zero = jnp.asarray(0, jnp.int32)
+    false = jnp.asarray(False)
+    b, b0, sweeps, capped, it, done, nonfinite = jax.lax.while_loop(
+        outer_cond, outer, (b, b0, zero, false, zero, false, false))
+    eta = X @ b + b0 + off
+    g_eta = jax.grad(lambda e: _safe_sum(w, family.nll(y, e)))(eta)
+    grad = XT @ g_eta + l2 * b
+    return b, b0, grad, sweeps, capped | ~done, nonfinite
+
+
+# -- one alpha: strong set, solve, KKT check ----------------------------------------------
+
+def _solve_alpha(d, cfg, alpha, l1_ratio, b, b0, mask, ctl, allowed=None):
+    tol = ctl.tol
+    l1 = alpha * l1_ratio * d.pf
+    l2 = alpha * (1.0 - l1_ratio) * d.pf
+    always = l1 <= 0
+    mask = mask | always | (b != 0)
+    if allowed is not None:  # coordinates outside `allowed` stay where they are
+        always = always & allowed
+        mask = mask & allowed
+
+    def solve(b, b0, mask):
+        if cfg.gram:
+            return _gram_solve(d, l1, l2, b, mask, always, ctl, cfg)
+        return _naive_solve(d, l1, l2, b, b0, mask, always, ctl, cfg)
+
+    def cond(c):
+        *_, viol, rounds = c
+        return viol & (rounds < ctl.max_rounds)
+
+    def body(c):
+        b, b0, mask, _, sweeps, capped, nonfinite, _, rounds = c
+        b, b0, grad, s, cap, nf = solve(b, b0, mask)
+        slack = tol * jnp.sqrt(d.colscale + l2)
+        viol = ~mask & (jnp.abs(grad) > l1 + slack)
+        if allowed is not None:
+            viol = viol & allowed
+        return (b, b0, mask | viol, grad, sweeps + s, capped | cap, nonfinite | nf,
+                jnp.any(viol), rounds + 1)
+
+    zero = jnp.asarray(0, jnp.int32)
+    false = jnp.asarray(False)
+    init = (b, b0, mask, jnp.zeros_like(b), zero, false, false, jnp.asarray(True), zero)
+    b, b0, mask, grad, sweeps, capped, nonfinite, viol, _ = jax.lax.while_loop(cond, body, init)
+    status = jnp.where(nonfinite, int(Status.NON_FINITE),
+                       jnp.where(capped | viol, int(Status.MAX_ITER), int(Status.CONVERGED)))
+    return b, b0, grad, sweeps, status.astype(jnp.int32)
+
+
+def _mean_deviance(d, cfg, b, b0):
+    mu = cfg.family.link.inverse(d.X @ b + b0 + d.off)
+    return _safe_sum(d.w, cfg.family.unit_deviance(d.y, mu))
+
+
+def _alpha_max_from_grad(grad, pf, l1_ratio):
+    ratio = jnp.where(pf > 0, jnp.abs(grad) / jnp.where(pf > 0, pf, 1.0), 0.0)
+    top = jnp.max(ratio, initial=0.0)
+    return jnp.where(l1_ratio > 0, top / jnp.where(l1_ratio > 0, l1_ratio, 1.0), jnp.inf)
+
+
+def path_core(X, y, w, off, pf, alphas, l1_ratio, ctl, cfg):
+    """The traced path (no validation): use `path`; this is what `selection` vmaps.
+
+    The scan's first step is the null fit (only unpenalized coordinates move): it gives
+    the null deviance and the gradient for the first strong-rule screen, and it shares
+    the compiled solver with the other steps.
+    """
+    d = _prepare(X, y, w, off, pf, cfg)
+    p = X.shape[1]
+    dtype = X.dtype
+    unpen = pf <= 0
+    b = jnp.zeros((p,), dtype)
+    if cfg.fit_intercept and not cfg.gram:
+        b0 = cfg.family.link.link(cfg.family.starting_mu(jnp.sum(d.w * d.y)))
+        b0 = b0 - jnp.sum(d.w * d.off)
+        b0 = jnp.where(jnp.isfinite(b0), b0, 0.0)
+    else:
+        b0 = jnp.zeros((), dtype)
+    steps = jnp.concatenate([alphas[:1], alphas])
+    is_null = jnp.arange(steps.shape[0]) == 0
+    everything = jnp.ones((p,), bool)
+
+    def step(carry, xs):
+        b, b0, grad, prev = carry
+        alpha, null = xs
+        allowed = jnp.where(null, unpen, everything)
+        strong = jnp.abs(grad) >= l1_ratio * pf * (2 * alpha - prev)
+        b, b0, grad, sweeps, status = _solve_alpha(d, cfg, alpha, l1_ratio, b, b0,
+                                                   strong & allowed, ctl, allowed)
+        amax = _alpha_max_from_grad(grad, pf, l1_ratio)
+        first = jnp.where(jnp.isfinite(amax), jnp.maximum(amax, alphas[0]), alphas[0])
+        out = (b, b0, _mean_deviance(d, cfg, b, b0), jnp.sum(b != 0).astype(jnp.int32),
+               sweeps, status)
+        return (b, b0, grad, jnp.where(null, first, alpha)), out
+
+    init = (b, b0, jnp.zeros((p,), dtype), alphas[0])
+    _, (coef, intercept, dev, df, sweeps, status) = jax.lax.scan(step, init, (steps, is_null))
+    return Path(alphas, coef[1:], intercept[1:], dev[1:], dev[0], df[1:], sweeps[1:],
+                status[1:], status[1:] == int(Status.CONVERGED), jnp.asarray(l1_ratio, dtype))
+
+
+@functools.partial(jax.jit, static_argnames=("cfg",))
+def _path_jit(X, y, w, off, pf, alphas, l1_ratio, ctl, cfg):
+    return path_core(X, y, w, off, pf, alphas, l1_ratio, ctl, cfg)
+
+
+def _intercept_only(X, y, w, off, family, fit_intercept, tol, max_iter=50):
+    """The intercept-only (plus offset) fit by scalar Newton: returns eta."""
+    w = w / jnp.sum(w)
+    if not fit_intercept:
+        return off
+    b0 = family.link.link(family.starting_mu(jnp.sum(w * y))) - jnp.sum(w * off)
+    b0 = jnp.where(jnp.isfinite(b0), b0, 0.0)
+
+    def loss(b0):
+        return _safe_sum(w, family.nll(y, b0 + off))
+
+    def cond(c):
+        _, it, done = c
+        return ~done & (it < max_iter)
+
+    def body(c):
+        b0, it, _ = c
+        g = jax.grad(loss)(b0)
+        h = jax.grad(jax.grad(loss))(b0)
+        new = b0 - g / jnp.where(h > 0, h, 1.0)
+        t, _ = jax.lax.while_loop(lambda s: (loss(b0 + s[0] * (new - b0)) > loss(b0)) & (s[1] < 30),
+                                  lambda s: (s[0] / 2, s[1] + 1), (jnp.ones_like(b0), 0))
+        new = b0 + t * (new - b0)
+        return new, it + 1, jnp.abs(g) * jnp.sqrt(jnp.maximum(1.0 / jnp.where(h > 0, h, 1.0),
+                                                               0.0)) <= tol
+
+    b0, _, _ = jax.lax.while_loop(cond, body, (b0, 0, jnp.asarray(False)))
+    return b0 + off
+
+
+@functools.partial(jax.jit, static_argnames=("family",))
+def _alpha_max_at(X, y, w, off, pf, l1_ratio, coef, intercept, family):
+    wn = w / jnp.sum(w)
+    eta = X @ coef + intercept + off
+    g_eta = jax.grad(lambda e: _safe_sum(wn, family.nll(y, e)))(eta)
+    return _alpha_max_from_grad(X.T @ g_eta, pf, l1_ratio)
+
+
+@functools.partial(jax.jit, static_argnames=("family", "fit_intercept"))
+def _alpha_max_simple(X, y, w, off, pf, l1_ratio, tol, family, fit_intercept):
+    eta = _intercept_only(X, y, w, off, family, fit_intercept, tol)
+    wn = w / jnp.sum(w)
+    g_eta = jax.grad(lambda e: _safe_sum(wn, family.nll(y, e)))(eta)
+    return _alpha_max_from_grad(X.T @ g_eta, pf, l1_ratio)
+
+
+# -- validation and the public functions --------------------------------------------------
+
+def make_control(dtype, tol=None, max_iter=100, max_sweeps=10000, max_rounds=20):
+    """Control: tol None gives 1e-8 (float64) or 1e-4 (float32)."""
+    if tol is None:
+        tol = 1e-8 if jnp.finfo(dtype).bits >= 64 else 1e-4
+    for name, v in (("max_iter", max_iter), ("max_sweeps", max_sweeps),
+                    ("max_rounds", max_rounds)):
+        if int(v) < 1:
+            raise ValueError(f"{name}: must be >= 1, got {v}.")
+    if not float(tol) > 0:
+        raise ValueError(f"tol: must be > 0, got {tol}.")
+    i32 = jnp.int32
+    return Control(jnp.asarray(tol, dtype), jnp.asarray(max_iter, i32),
+                   jnp.asarray(max_sweeps, i32), jnp.asarray(max_rounds, i32))
+
+
+def make_config(family, shape, fit_intercept=True, method="auto"):
+    """The static configuration of a path (see the module docstring for `method`)."""
+    n, p = shape
+    gaussian_identity = isinstance(family, Gaussian) and isinstance(family.link, links.Identity)
+    if method == "auto":
+        gram = gaussian_identity and p <= n and p <= GRAM_MAX_FEATURES
+    elif method == "covariance":
+        if not gaussian_identity:
+            raise ValueError("method: 'covariance' needs the Gaussian family with the identity "
+                             "link; use method='naive' or 'auto'.")
+        gram = True
+    elif method == "naive":
+        gram = False
+    else:
+        raise ValueError(f"method: expected 'auto', 'covariance' or 'naive', got {method!r}.")
+    if getattr(family, "multiclass", False):
+        raise ValueError("family: paths fit single-response GLMs; Multinomial is not supported "
+                         "(fit one binary path per class, or use lj.fit per alpha).")
+    if getattr(family, "alpha", 0.0) is None:
+        raise ValueError("family: NegativeBinomial(alpha=None) estimates alpha; give a fixed "
+                         "alpha for a path.")
+    return _Config(family, bool(fit_intercept), bool(gram), bool(gaussian_identity),
+                   bool(not family.is_canonical))
+
+
+def _inputs(X, y, family, l1_ratio, weights, offset, penalty_weights, fit_intercept):
+    family = Gaussian() if family is None else get_family(family)
+    validation.check_penalty(ElasticNet(alpha=0.0, l1_ratio=l1_ratio))
+    X, y, weights, offset = validation.fit_inputs(X, y, family, weights, offset,
+                                                  ElasticNet(), fit_intercept)
+    n, p = X.shape
+    dtype = X.dtype
+    w = jnp.ones((n,), dtype) if weights is None else weights
+    off = jnp.zeros((n,), dtype) if offset is None else offset
+    if penalty_weights is None:
+        pf = jnp.ones((p,), dtype)
+    else:
+        pf = validation.check_vector("penalty_weights", penalty_weights, p, dtype)
+        if not validation.is_traced(pf) and np.any(np.asarray(pf) < 0):
+            raise ValueError("penalty_weights: must be >= 0 (0 leaves a feature unpenalized).")
+    return family, X, y, w, off, pf, jnp.asarray(l1_ratio, dtype)
+
+
+def alpha_max(X, y, family=None, l1_ratio=1.0, weights=None, offset=None, penalty_weights=None,
+              fit_intercept=True, tol=None):
+    """The smallest alpha at which every penalized coefficient is zero (a JAX scalar).
+
+    max_{f_j > 0} |g_j| / (l1_ratio f_j), g the gradient of the mean loss at the null fit
+    (intercept, offset and unpenalized features fitted); inf when l1_ratio = 0.
+    """
+    family, X, y, w, off, pf, r = _inputs(X, y, family, l1_ratio, weights, offset,
+                                          penalty_weights, fit_intercept)
+    ctl = make_control(X.dtype, tol)
+    if validation.is_traced(pf) or np.any(np.asarray(pf) <= 0):
+        # unpenalized features enter the null fit: one step of the path's own solver
+        cfg = make_config(family, X.shape, fit_intercept)
+        huge = jnp.full((1,), jnp.sqrt(jnp.finfo(X.dtype).max), X.dtype)
+        res = _path_jit(X, y, w, off, pf, huge, r, ctl, cfg)
+        return _alpha_max_at(X, y, w, off, pf, r, res.coef[0], res.intercept[0], family)
+    return _alpha_max_simple(X, y, w, off, pf, r, ctl.tol, family, bool(fit_intercept))
+
+
+def alpha_grid(X, y, family=None, l1_ratio=1.0, n_alphas=100, eps=1e-3, weights=None,
+               offset=None, penalty_weights=None, fit_intercept=True):
+    """n_alphas values log-spaced from alpha_max down to eps * alpha_max (numpy, decreasing).
+
+    l1_ratio below 1e-3 uses 1e-3 for alpha_max (glmnet), since a ridge never zeroes.
+    """
+    if int(n_alphas) < 1:
+        raise ValueError(f"n_alphas: must be >= 1, got {n_alphas}.")
+    if not 0 < eps < 1:
+        raise ValueError(f"eps: must be in (0, 1), got {eps}.")
+    top = float(alpha_max(X, y, family, max(float(l1_ratio), 1e-3), weights, offset,
+                          penalty_weights, fit_intercept))
+    if not top > 0:
+        top = 1.0  # y constant (or fully explained by unpenalized terms)
+    return np.geomspace(top, top * eps, int(n_alphas))
+
+
+def check_alphas(alphas):
+    """Concrete alphas as a decreasing 1-D float array (traced alphas pass through)."""
+    if validation.is_traced(alphas):
+        return alphas
+    a = np.asarray(alphas, dtype=float)
+    if a.ndim != 1 or a.size == 0:
+        raise ValueError(f"alphas: expected a non-empty 1-D array, got shape {a.shape}.")
+    if not np.all(np.isfinite(a)) or np.any(a < 0):
+        raise ValueError("alphas: must be finite and >= 0.")
+    if np.any(np.diff(a) > 0):
+        raise ValueError("alphas: must be in decreasing order (warm starts run from the "
+                         "largest alpha); pass np.sort(alphas)[::-1].")
+    return a
+
+
+def path(X, y, family=None, l1_ratio=1.0, alphas=None, *, n_alphas=100, eps=1e-3,
+         weights=None, offset=None, penalty_weights=None, fit_intercept=True, tol=None,
+         max_iter=100, max_sweeps=10000, method="auto"):
+    """The elastic-net regularization path of a GLM (see the module docstring).
+
+    alphas: decreasing penalty strengths (default: `alpha_grid(..., n_alphas, eps)`).
+    l1_ratio in [0, 1] (1: lasso, 0: ridge). penalty_weights: per-feature factors.
+    method: "auto", "covariance" (Gaussian, identity link) or "naive".
+    Returns a `Path`; `path.coef[k]` is the solution at `alphas[k]`.
+    """
+    if alphas is None:
+        alphas = alpha_grid(X, y, family, l1_ratio, n_alphas, eps, weights, offset,
+                            penalty_weights, fit_intercept)
+    alphas = check_alphas(alphas)
+    family, X, y, w, off, pf, r = _inputs(X, y, family, l1_ratio, weights, offset,
+                                          penalty_weights, fit_intercept)
+    cfg = make_config(family, X.shape, fit_intercept, method)
+    ctl = make_control(X.dtype, tol, max_iter, max_sweeps)
+    return _path_jit(X, y, w, off, pf, jnp.asarray(alphas, X.dtype), r, ctl, cfg)

@@ -1,0 +1,199 @@
+"""Regularization paths vs scikit-learn (Gaussian) and glum (Binomial, Poisson, Gamma).
+
+References: scikit-learn's `enet_path` / `_alpha_grid` on centred data (coefficients to
+1e-5 at tol=1e-14; active sets equal exactly), glum's `GeneralizedLinearRegressor` path
+(alpha_search with the same alphas, gradient_tol=1e-12) with sample weights and an offset,
+and glum single fits on either side of linjax's alpha_max. Few shapes, so JAX compiles a
+handful of functions.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import linjax as lj
+from linjax import paths
+
+sklearn_cd = pytest.importorskip("sklearn.linear_model._coordinate_descent")
+glum = pytest.importorskip("glum")
+
+N_ALPHAS = 30
+
+
+@pytest.fixture(scope="module")
+def gaussian():
+    rng = np.random.default_rng(0)
+    n, p = 100, 20
+    X = rng.normal(size=(n, p)) * rng.uniform(0.5, 2.0, size=p)
+    y = X[:, :5] @ np.array([1.0, -0.8, 0.6, 0.4, -0.3]) + rng.normal(size=n) + 3.0
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def glm_data():
+    rng = np.random.default_rng(1)
+    n, p = 200, 15
+    X = rng.normal(size=(n, p))
+    w = rng.uniform(0.5, 2.0, n)
+    off = rng.uniform(-0.2, 0.2, n)
+    eta = X[:, :4] @ np.array([0.8, -0.6, 0.5, 0.3]) + 0.2 + off
+    ys = {"binomial": (rng.random(n) < 1 / (1 + np.exp(-eta))).astype(float),
+          "poisson": rng.poisson(np.exp(eta)).astype(float),
+          "gamma": rng.gamma(2.0, np.exp(eta) / 2.0)}
+    return X, ys, w, off
+
+
+def _sk_path(X, y, l1_ratio, alphas):
+    Xc, yc = X - X.mean(0), y - y.mean()
+    _, coefs, _ = sklearn_cd.enet_path(Xc, yc, l1_ratio=l1_ratio, alphas=alphas, tol=1e-14,
+                                       max_iter=100_000)
+    return coefs.T
+
+
+@pytest.mark.parametrize("l1_ratio", [1.0, 0.5])
+def test_gaussian_path_matches_sklearn(gaussian, l1_ratio):
+    X, y = gaussian
+    res = paths.path(X, y, l1_ratio=l1_ratio, n_alphas=N_ALPHAS, eps=1e-3)
+    alphas = np.asarray(res.alphas)
+    sk_alphas = sklearn_cd._alpha_grid(X, y, l1_ratio=l1_ratio, n_alphas=N_ALPHAS, eps=1e-3)
+    np.testing.assert_allclose(alphas, sk_alphas, rtol=1e-10)
+    ref = _sk_path(X, y, l1_ratio, alphas)
+    coef = np.asarray(res.coef)
+    np.testing.assert_allclose(coef, ref, atol=1e-5)
+    np.testing.assert_array_equal(coef != 0, ref != 0)
+    np.testing.assert_allclose(res.intercept, y.mean() - X.mean(0) @ ref.T, atol=1e-5)
+    assert np.all(np.asarray(res.status) == 0) and bool(np.all(res.converged))
+    np.testing.assert_array_equal(res.df, (ref != 0).sum(1))
+    assert res.df[0] == 0 and res.df[-1] > 0
+    # deviance: mean squared residual at each alpha; null deviance: the variance of y
+    resid = y[None, :] - (X @ ref.T + np.asarray(res.intercept)).T
+    np.testing.assert_allclose(res.deviance, (resid**2).mean(1), rtol=1e-6)
+    np.testing.assert_allclose(res.null_deviance, y.var(), rtol=1e-10)
+    # the naive (residual-update) solver gives the same path
+    naive = paths.path(X, y, l1_ratio=l1_ratio, alphas=alphas, method="naive")
+    np.testing.assert_allclose(naive.coef, ref, atol=1e-5)
+
+
+def test_wide_lasso_path_matches_sklearn():
+    """p > n: no p x p Gram matrix (naive updates), strong rules and KKT checks."""
+    rng = np.random.default_rng(2)
+    n, p = 40, 120
+    X = rng.normal(size=(n, p))
+    y = X[:, :3] @ np.array([2.0, -1.5, 1.0]) + 0.3 * rng.normal(size=n)
+    cfg = paths.make_config(lj.families.Gaussian(), X.shape)
+    assert not cfg.gram
+    res = paths.path(X, y, n_alphas=N_ALPHAS, eps=1e-2)
+    ref = _sk_path(X, y, 1.0, np.asarray(res.alphas))
+    np.testing.assert_allclose(res.coef, ref, atol=1e-5)
+    np.testing.assert_array_equal(np.asarray(res.coef) != 0, ref != 0)
+    assert np.all(np.asarray(res.status) == 0)
+
+
+def _glum_path(family, X, y, w, off, alphas, l1_ratio, P1="identity"):
+    model = glum.GeneralizedLinearRegressor(
+        family=family, alpha_search=True, alphas=alphas, l1_ratio=l1_ratio, P1=P1,
+        gradient_tol=1e-12, step_size_tol=1e-14, max_iter=10_000)
+    with _quiet():
+        model.fit(X, y, sample_weight=w, offset=off)
+    return model.coef_path_, np.asarray(model.intercept_path_)
+
+
+class _quiet(warnings.catch_warnings):
+    """Silence glum's warnings (e.g. about the gradient tolerance)."""
+
+    def __enter__(self):
+        out = super().__enter__()
+        warnings.simplefilter("ignore")
+        return out
+
+
+@pytest.mark.parametrize("family", ["binomial", "poisson"])
+@pytest.mark.parametrize("l1_ratio", [1.0, 0.5])
+def test_glm_path_matches_glum(glm_data, family, l1_ratio):
+    X, ys, w, off = glm_data
+    y = ys[family]
+    res = paths.path(X, y, family, l1_ratio=l1_ratio, n_alphas=N_ALPHAS, eps=1e-2, weights=w,
+                     offset=off)
+    assert np.all(np.asarray(res.status) == 0)
+    ref, ref_b0 = _glum_path(family, X, y, w, off, np.asarray(res.alphas), l1_ratio)
+    coef = np.asarray(res.coef)
+    np.testing.assert_allclose(coef, ref, atol=1e-6)
+    np.testing.assert_array_equal(coef != 0, ref != 0)
+    np.testing.assert_allclose(res.intercept, ref_b0, atol=1e-6)
+    # per-alpha deviance vs a direct computation from glum's coefficients
+    fam = lj.families.get_family(family)
+    mu = fam.link.inverse(X @ ref.T + ref_b0 + off[:, None]).T
+    dev = (w * np.asarray(fam.unit_deviance(y[None, :], mu))).sum(1) / w.sum()
+    np.testing.assert_allclose(res.deviance, dev, rtol=1e-6)
+
+
+def test_penalty_weights_match_glum(glm_data):
+    """Unpenalized features (factor 0) enter the null fit and alpha_max; factors scale."""
+    X, ys, w, off = glm_data
+    y = ys["poisson"]
+    pf = np.ones(X.shape[1])
+    pf[:2] = 0.0
+    pf[5] = 2.0
+    a_max = float(paths.alpha_max(X, y, "poisson", weights=w, offset=off, penalty_weights=pf))
+    # start just below alpha_max (at alpha_max itself the entering feature is a tie)
+    alphas = 0.999 * np.geomspace(a_max, 1e-2 * a_max, N_ALPHAS)
+    res = paths.path(X, y, "poisson", alphas=alphas, weights=w, offset=off, penalty_weights=pf)
+    ref, _ = _glum_path("poisson", X, y, w, off, np.asarray(res.alphas), 1.0, P1=pf)
+    np.testing.assert_allclose(res.coef, ref, atol=1e-6)
+    np.testing.assert_array_equal(np.asarray(res.coef) != 0, ref != 0)
+    assert np.all(np.asarray(res.coef)[:, :2] != 0)          # unpenalized: always in
+    assert np.sum(np.asarray(res.coef)[0, 2:] != 0) == 1     # just below alpha_max: one
+
+
+@pytest.mark.parametrize("family,with_pf", [("binomial", False), ("poisson", True),
+                                            ("gamma", False)])
+def test_alpha_max_is_the_threshold(glm_data, family, with_pf):
+    """glum's own fits: all penalized coefficients zero just above alpha_max, not below."""
+    X, ys, w, off = glm_data
+    y = ys[family]
+    fam = lj.families.Gamma(link=lj.links.Log()) if family == "gamma" else family
+    pf = np.ones(X.shape[1])
+    if with_pf:
+        pf[:2] = 0.0
+    a = float(paths.alpha_max(X, y, fam, 1.0, weights=w, offset=off,
+                              penalty_weights=pf if with_pf else None))
+    for scale, zero in ((1.001, True), (0.999, False)):
+        model = glum.GeneralizedLinearRegressor(
+            family=family, link="log" if family == "gamma" else "auto", alpha=a * scale,
+            l1_ratio=1.0, P1=pf, gradient_tol=1e-12)
+        with _quiet():
+            model.fit(X, y, sample_weight=w, offset=off)
+        assert np.all(model.coef_[pf > 0] == 0) == zero
+
+
+def test_alpha_max_gaussian_closed_form(gaussian):
+    X, y = gaussian
+    Xc = X - X.mean(0)
+    expected = np.max(np.abs(Xc.T @ (y - y.mean()))) / len(y)
+    np.testing.assert_allclose(paths.alpha_max(X, y), expected, rtol=1e-12)
+    np.testing.assert_allclose(paths.alpha_max(X, y, l1_ratio=0.5), 2 * expected, rtol=1e-12)
+    assert np.isinf(float(paths.alpha_max(X, y, l1_ratio=0.0)))
+    no_int = np.max(np.abs(X.T @ y)) / len(y)
+    np.testing.assert_allclose(paths.alpha_max(X, y, fit_intercept=False), no_int, rtol=1e-12)
+
+
+def test_status_reports_max_iter(gaussian):
+    X, y = gaussian
+    res = paths.path(X, y, n_alphas=N_ALPHAS, max_sweeps=1)
+    assert np.any(np.asarray(res.status) == int(lj.solvers.Status.MAX_ITER))
+    assert not bool(np.all(res.converged))
+
+
+def test_bad_input(gaussian):
+    X, y = gaussian
+    with pytest.raises(ValueError, match="decreasing"):
+        paths.path(X, y, alphas=[0.1, 0.2])
+    with pytest.raises(ValueError, match="penalty_weights"):
+        paths.path(X, y, alphas=[0.2, 0.1], penalty_weights=-np.ones(X.shape[1]))
+    with pytest.raises(ValueError, match="l1_ratio"):
+        paths.path(X, y, l1_ratio=1.5)
+    with pytest.raises(ValueError, match="method"):
+        paths.path(X, y, method="lars")
+    with pytest.raises(ValueError, match="non-finite"):
+        paths.path(np.where(X > 2, np.nan, X), y)
