@@ -244,3 +244,33 @@ def test_streaming_input_errors():
         lj.fit_streaming(lambda: iter([]))
     with pytest.raises(ValueError, match="not smooth"):
         lj.fit_streaming([(X, y)], penalty=L1(0.1))
+
+
+# ----------------------------------------------------------------------------- blocked
+@pytest.mark.parametrize("family, penalty", [("poisson", L2(0.1)), ("gamma", None),
+                                             ("gaussian", L2(0.1))])
+def test_blocked_fit_equals_fit(family, penalty):
+    from linjax.scale import fit_blocked
+
+    X, y, w, o = zoo.problem(family, n=1003)          # 1003 rows: the last block is padded
+    ref = lj.fit(X, y, family=family, weights=w, offset=o, penalty=penalty)
+    res = fit_blocked(X, y, family=family, weights=w, offset=o, penalty=penalty, block_size=100)
+    assert res.solver == ref.solver and bool(res.converged)
+    np.testing.assert_allclose(np.r_[res.intercept, res.coef], np.r_[ref.intercept, ref.coef],
+                               rtol=0, atol=1e-10)
+    np.testing.assert_allclose(float(res.objective), float(ref.objective), rtol=1e-12)
+
+
+def test_blocked_tsqr_longley_certified_values():
+    import json
+    import pathlib
+
+    from linjax.scale import fit_blocked
+
+    d = json.loads((pathlib.Path(__file__).parent / "data" / "Longley.json").read_text())
+    X, y = np.array(d["x"], float), np.array(d["y"], float)
+    res = fit_blocked(X, y, solver="lstsq", block_size=4)
+    cert = np.array(d["certified"]["coef"], float)
+    assert np.max(np.abs(np.r_[res.intercept, res.coef] - cert) / np.abs(cert)) < 1e-9
+    with pytest.raises(ValueError, match="fit_blocked runs Newton or LeastSquares"):
+        fit_blocked(X, y, solver="lbfgs")

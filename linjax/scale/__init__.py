@@ -10,7 +10,8 @@
 """
 
 from linjax.scale.batch import fit_batch
+from linjax.scale.blocked import fit_blocked
 from linjax.scale.sharded import shard_rows
 from linjax.scale.streaming import fit_streaming
 
-__all__ = ["fit_batch", "shard_rows", "fit_streaming"]
+__all__ = ["fit_batch", "fit_blocked", "shard_rows", "fit_streaming"]

@@ -254,11 +254,12 @@ def _newton(reader, family, penalty, fit_intercept, init, max_iter, tol, xtol, m
                      family, penalty, info, fit_intercept, "newton")
 
 
+@functools.partial(jax.jit, static_argnames=("fit_intercept",))
 def tsqr_solve(Raug, total_w, n_rows, penalty, fit_intercept, rcond=None):
     """Coefficients and objective from the TSQR factor of [sqrt(w) Xa | sqrt(w) (y - o)].
 
     Ridge enters as rows sqrt(W alpha f_j) e_j (W the total weight); a rank-deficient R
-    gets the minimum-norm solution from its SVD. Returns (B, objective, rank).
+    gets the minimum-norm solution from its SVD. Returns (B, objective, rank). Traceable.
     """
     k = Raug.shape[0] - 1
     dtype = Raug.dtype
@@ -271,16 +272,21 @@ def tsqr_solve(Raug, total_w, n_rows, penalty, fit_intercept, rcond=None):
         Raug = jnp.linalg.qr(jnp.concatenate([Raug, rows]), mode="r")[: k + 1]
     R, qtb, rho = Raug[:k, :k], Raug[:k, k], Raug[k, k]
     diag = jnp.abs(jnp.diag(R))
-    rcond = jnp.finfo(dtype).eps * max(n_rows, k) if rcond is None else rcond
-    full_rank = bool(jnp.all(diag > rcond * jnp.max(diag)))
-    if full_rank:
-        B = jax.scipy.linalg.solve_triangular(R, qtb, lower=False)
-        rank = k
-    else:
+    if rcond is None:
+        rcond = jnp.finfo(dtype).eps * jnp.maximum(n_rows, k)
+    full_rank = jnp.all(diag > rcond * jnp.max(diag))
+
+    def triangular():
+        safe = jnp.where(full_rank, R, jnp.eye(k, dtype=dtype))
+        return jax.scipy.linalg.solve_triangular(safe, qtb, lower=False), jnp.asarray(k)
+
+    def svd():
         u, s, vt = jnp.linalg.svd(R)
         keep = s > rcond * s[0]
-        B = vt.T @ (jnp.where(keep, 1.0 / jnp.where(keep, s, 1.0), 0.0) * (u.T @ qtb))
-        rank = int(jnp.sum(keep))
+        inv = jnp.where(keep, 1.0 / jnp.where(keep, s, 1.0), 0.0)
+        return vt.T @ (inv * (u.T @ qtb)), jnp.sum(keep)
+
+    B, rank = jax.lax.cond(full_rank, triangular, svd)
     objective = (rho**2 + jnp.sum((R @ B - qtb) ** 2)) / (2 * total_w)
     return B, objective, rank
 
@@ -295,6 +301,7 @@ def _lstsq(reader, family, penalty, fit_intercept):
         total_w = total_w + jnp.sum(w)
     B, objective, rank = tsqr_solve(Raug, total_w, reader.n, penalty, fit_intercept)
     k = Raug.shape[0] - 1
+    rank = int(rank)
     status = Status.CONVERGED if rank == k else Status.SINGULAR
     info = {"passes": reader.passes, "n_rows": reader.n, "rank": rank}
     return FitResult(_params(B, reader.p, fit_intercept), objective, jnp.asarray(1),
