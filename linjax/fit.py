@@ -10,10 +10,10 @@ solver="auto" picks (documented rule; k = number of coefficients, p * K for Mult
   - wider smooth problems: `LBFGS` (two passes over X per iteration instead of n k^2 flops).
 
 Names for `solver=`: "newton"/"irls", "lstsq"/"least_squares", "lbfgs", "gd"/
-"gradient_descent", "sgd", "proximal"/"fista", "cd"/"coordinate_descent". Newton, LBFGS
-and LeastSquares refuse L1 penalties, and only ProximalGradient, CoordinateDescent and
-GradientDescent (projected) and SGD (projected) honour `bounds`, with a ValueError that
-names the solvers to use.
+"gradient_descent", "sgd", "proximal"/"fista", "cd"/"coordinate_descent",
+"projected_newton". Newton, LBFGS, ProjectedNewton and LeastSquares refuse L1 penalties
+(ValueError naming the solvers to use). `bounds` are honoured by ProximalGradient,
+CoordinateDescent, ProjectedNewton, and the projected GradientDescent and SGD.
 """
 
 import functools
@@ -34,6 +34,7 @@ from linjax.solvers import (
     GradientDescent,
     LeastSquares,
     Newton,
+    ProjectedNewton,
     ProximalGradient,
     message,
 )
@@ -44,13 +45,13 @@ SOLVERS = {"newton": Newton, "irls": Newton, "lstsq": LeastSquares,
            "least_squares": LeastSquares, "lbfgs": LBFGS, "gd": GradientDescent,
            "gradient_descent": GradientDescent, "sgd": SGD, "proximal": ProximalGradient,
            "fista": ProximalGradient, "cd": CoordinateDescent,
-           "coordinate_descent": CoordinateDescent}
+           "coordinate_descent": CoordinateDescent, "projected_newton": ProjectedNewton}
 
 #: Widest problem (number of coefficients) for which "auto" picks Newton or CD.
 AUTO_MAX_WIDTH = 500
 
 _NONSMOOTH_SOLVERS = (ProximalGradient, CoordinateDescent, GradientDescent)
-_BOUNDED_SOLVERS = (ProximalGradient, CoordinateDescent, GradientDescent, SGD)
+_BOUNDED_SOLVERS = (ProximalGradient, CoordinateDescent, GradientDescent, SGD, ProjectedNewton)
 
 
 @pytree_dataclass
@@ -134,8 +135,8 @@ def check_solver(solver, penalty, bounded=False):
     if bounded and not isinstance(solver, _BOUNDED_SOLVERS):
         raise ValueError(
             f"bounds: {name} does not handle coefficient bounds. Use solver='cd' "
-            "(CoordinateDescent) or solver='proximal' (ProximalGradient); solver='gd' "
-            "(projected GradientDescent) also works."
+            "(CoordinateDescent), solver='proximal' (ProximalGradient) or "
+            "solver='projected_newton'; solver='gd' (projected GradientDescent) also works."
         )
 
 
@@ -254,8 +255,9 @@ def fit(X, y, family=None, penalty=None, solver="auto", weights=None, offset=Non
     offset: added to the linear predictor; init: starting params {"coef", "intercept"}.
     bounds: (lower, upper) on the coefficients (never the intercept), scalars or (p,)
     arrays, None or +-inf for an open side; e.g. (0, None) for non-negativity. Needs
-    solver "auto", "cd", "proximal", "gd" or "sgd". Multinomial: y holds labels 0..K-1,
-    coef is (p, K) and intercept (K,) (sum-to-zero convention, see `families.Multinomial`).
+    solver "auto", "cd", "proximal", "projected_newton", "gd" or "sgd". Multinomial: y
+    holds labels 0..K-1, coef is (p, K) and intercept (K,) (sum-to-zero convention, see
+    `families.Multinomial`).
     Returns a `FitResult`. Works under `jax.jit` and `jax.vmap`.
     """
     family = Gaussian() if family is None else get_family(family)

@@ -3,6 +3,7 @@
     L2(alpha):              alpha / 2 * sum_j w_j coef_j^2
     L1(alpha):              alpha * sum_j w_j |coef_j|
     ElasticNet(alpha, r):   alpha * sum_j w_j (r |coef_j| + (1 - r) / 2 coef_j^2)
+    GroupLasso(alpha, g):   alpha * sum_groups w_g ||coef_g||_2   (block soft-thresholding)
 
 `weights` are per-coefficient penalty factors (glmnet's `penalty.factor`,
 default 1); a factor of 0 leaves that coefficient unpenalized. `alpha`,

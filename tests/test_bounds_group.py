@@ -11,7 +11,7 @@ import linjax as lj
 from linjax.solvers import Status
 from tests import zoo
 
-BOUNDED = ["cd", "proximal", "gd"]
+BOUNDED = ["cd", "proximal", "gd", "projected_newton"]
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +63,7 @@ def _logistic_gradient(v, X, y, w):
     return np.r_[r.sum(), X.T @ r]
 
 
-@pytest.mark.parametrize("solver", ["cd", "proximal"])
+@pytest.mark.parametrize("solver", ["cd", "proximal", "projected_newton"])
 def test_bounded_logistic_matches_scipy_lbfgsb(solver):
     X, y, w, _ = zoo.problem("binomial")
     lower = np.array([-np.inf, -0.1, 0.0])
@@ -138,8 +138,8 @@ def _numpy_group_fista(X, y, alpha, logistic, iters=20000):
     return x
 
 
-@pytest.mark.parametrize("solver", ["cd", "proximal"])
-@pytest.mark.parametrize("family", ["gaussian", "binomial"])
+@pytest.mark.parametrize("solver,family", [("cd", "gaussian"), ("cd", "binomial"),
+                                           ("proximal", "binomial")])
 def test_group_lasso_matches_numpy_fista(solver, family, grouped):
     X, y_gauss, y_binom = grouped
     logistic = family == "binomial"

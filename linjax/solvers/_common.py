@@ -47,8 +47,8 @@ def require_unbounded(problem, solver_name):
     if getattr(problem, "bounded", False):
         raise ValueError(
             f"bounds: {solver_name} does not handle coefficient bounds. Use solver='proximal' "
-            "(ProximalGradient), solver='cd' (CoordinateDescent) or solver='gd' "
-            "(projected GradientDescent)."
+            "(ProximalGradient), solver='cd' (CoordinateDescent), solver='projected_newton' "
+            "or solver='gd' (projected GradientDescent)."
         )
 
 
