@@ -3,7 +3,9 @@
 from linjax import diagnostics, families, firth, inference, links, nb, penalties, solvers, summary
 from linjax.fit import FitResult, fit
 from linjax.model import init_params, linear_predictor, objective, predict
+from linjax.paths import alpha_grid, alpha_max, path
 from linjax.scale import fit_batch, fit_streaming, shard_rows
+from linjax.selection import cv_path
 
 __version__ = "0.1.0"
 
@@ -11,10 +13,11 @@ __all__ = [
     "families", "links", "penalties", "solvers", "fit", "FitResult", "init_params",
     "linear_predictor", "objective", "predict", "__version__",
     "inference", "diagnostics", "summary", "firth", "nb",
-    "fit_batch", "fit_streaming", "shard_rows",
+    "fit_batch", "fit_streaming", "shard_rows", "paths", "selection",
+    "path", "alpha_max", "alpha_grid", "cv_path",
 ]
 
-_LAZY_SUBMODULES = ("estimators", "preprocessing", "io")
+_LAZY_SUBMODULES = ("estimators", "preprocessing", "io", "plotting")
 
 
 def __getattr__(name):

@@ -1,0 +1,275 @@
+"""Choosing the penalty: K-fold cross-validation of whole paths, and AIC/BIC along a path.
+
+    cv = cv_path(X, y, family, l1_ratio, alphas, folds=5)   # every fold in one vmap
+    cv.alpha_min, cv.alpha_1se, cv.mean, cv.se, cv.path     # path: the full-data path
+
+Folds are zero weights over the full data: every fold's training weights (and the
+full data's, first) form one (K + 1, n) array, and one `jax.vmap` of `paths.path_core`
+fits all of them, so shapes never change and nothing recompiles when the folds, the
+alphas, l1_ratio or the weights change (`trace_count()` counts traces; a test checks it).
+Held-out rows score each path by the weighted mean of a metric:
+
+    "deviance"  mean unit deviance (Gaussian: squared error; Binomial: 2 x log loss)
+    "mse"       mean squared error of the mean;  "mae" its absolute value
+    "log_loss"  Binomial mean log loss;  "accuracy"  Binomial, threshold 1/2 (higher better)
+
+alpha_min minimises the mean over folds (first minimum, alphas in decreasing order);
+alpha_1se is the largest alpha whose mean is within one standard error (sd / sqrt(K))
+of that minimum (the one-standard-error rule, glmnet's lambda.1se).
+
+Fold ids: `kfold` (scikit-learn's KFold order), `stratified_kfold`, `group_kfold`;
+`cv_path` also takes an int (K-fold), an array of fold ids, or (train, test) index pairs.
+"""
+
+import collections
+import functools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from linjax import paths as P
+from linjax.inference import log_likelihood
+
+SCORINGS = {"deviance": 1.0, "mse": 1.0, "mae": 1.0, "log_loss": 1.0, "accuracy": -1.0}
+_TRACES = collections.Counter()
+
+
+def trace_count(name="cv"):
+    """How many times the cross-validation function has been traced (compiled) so far."""
+    return _TRACES[name]
+
+
+# -- folds ----------------------------------------------------------------------------------
+
+def kfold(n, n_splits=5, shuffle=False, seed=None):
+    """Fold id per row: contiguous blocks, the first n % K one row larger (sklearn's KFold)."""
+    n_splits = _check_splits(n_splits, n)
+    sizes = np.full(n_splits, n // n_splits)
+    sizes[: n % n_splits] += 1
+    ids = np.repeat(np.arange(n_splits), sizes)
+    order = np.random.default_rng(seed).permutation(n) if shuffle else np.arange(n)
+    out = np.empty(n, int)
+    out[order] = ids
+    return out
+
+
+def stratified_kfold(y, n_splits=5, shuffle=False, seed=None):
+    """Fold id per row with every class spread evenly over the folds."""
+    y = np.asarray(y)
+    n_splits = _check_splits(n_splits, len(y))
+    rng = np.random.default_rng(seed)
+    out = np.empty(len(y), int)
+    start = 0
+    for cls in np.unique(y):
+        idx = np.flatnonzero(y == cls)
+        if shuffle:
+            idx = rng.permutation(idx)
+        out[idx] = (start + np.arange(len(idx))) % n_splits
+        start += len(idx)
+    return out
+
+
+def group_kfold(groups, n_splits=5):
+    """Fold id per row; rows of one group share a fold (largest groups placed first)."""
+    groups = np.asarray(groups)
+    uniq, inverse, counts = np.unique(groups, return_inverse=True, return_counts=True)
+    n_splits = _check_splits(n_splits, len(uniq), what="groups")
+    load = np.zeros(n_splits)
+    fold_of_group = np.empty(len(uniq), int)
+    for g in np.argsort(-counts, kind="stable"):
+        k = int(np.argmin(load))
+        fold_of_group[g] = k
+        load[k] += counts[g]
+    return fold_of_group[inverse]
+
+
+def _check_splits(k, n, what="rows"):
+    k = int(k)
+    if k < 2 or k > n:
+        raise ValueError(f"folds: the number of folds must be between 2 and the number of "
+                         f"{what} ({n}), got {k}.")
+    return k
+
+
+def fold_masks(folds, n):
+    """(train, test) boolean arrays (K, n) from an int K, fold ids (n,) or (train, test) pairs."""
+    if isinstance(folds, int | np.integer):
+        folds = kfold(n, int(folds))
+    if isinstance(folds, np.ndarray | jax.Array) or (
+            isinstance(folds, list | tuple) and len(folds) == n and np.ndim(folds[0]) == 0):
+        ids = np.asarray(folds)
+        if ids.shape != (n,):
+            raise ValueError(f"folds: fold ids must have shape ({n},), got {ids.shape}.")
+        uniq = np.unique(ids)
+        _check_splits(len(uniq), n)
+        test = ids[None, :] == uniq[:, None]
+        return ~test, test
+    train, test = [], []
+    for pair in folds:
+        tr, te = pair
+        a, b = np.zeros(n, bool), np.zeros(n, bool)
+        a[np.asarray(tr, int)] = True
+        b[np.asarray(te, int)] = True
+        train.append(a)
+        test.append(b)
+    if len(train) < 2:
+        raise ValueError("folds: need at least 2 (train, test) splits.")
+    return np.array(train), np.array(test)
+
+
+# -- scoring --------------------------------------------------------------------------------
+
+def _metric(scoring, family, y, mu):
+    if scoring == "deviance":
+        return family.unit_deviance(y, mu)
+    if scoring == "mse":
+        return (y - mu) ** 2
+    if scoring == "mae":
+        return jnp.abs(y - mu)
+    if scoring == "log_loss":
+        m = jnp.clip(mu, 1e-15, 1 - 1e-15)
+        return -(y * jnp.log(m) + (1 - y) * jnp.log1p(-m))
+    if scoring == "accuracy":
+        return (y == (mu > 0.5)).astype(mu.dtype)
+    raise ValueError(f"scoring: expected one of {sorted(SCORINGS)}, got {scoring!r}.")
+
+
+@functools.partial(jax.jit, static_argnames=("cfg", "scoring"))
+def _cv_jit(X, y, train_w, test_w, off, pf, alphas, l1_ratio, ctl, cfg, scoring):
+    _TRACES["cv"] += 1  # runs at trace time only
+
+    def one(w, a):
+        return P.path_core(X, y, w, off, pf, a, l1_ratio, ctl, cfg)
+
+    res = jax.vmap(one)(train_w, alphas)
+    eta = jnp.einsum("np,kmp->kmn", X, res.coef) + res.intercept[..., None] + off
+    mu = cfg.family.link.inverse(eta)
+    metric = _metric(scoring, cfg.family, y, mu)                       # (K+1, m, n)
+    tw = test_w[:, None, :]
+    scores = jnp.sum(jnp.where(tw > 0, tw * metric, 0.0), -1) / jnp.sum(test_w, -1)[:, None]
+    return res, scores[1:]
+
+
+class CVPath(NamedTuple):
+    """Cross-validation of a path. scores (K, m): held-out metric per fold and alpha;
+    mean, se (m,); best_index, index_1se; alpha_min, alpha_1se; path: the full-data Path;
+    fold_paths: the K fold Paths (leading axis K); scoring; alphas (m,) (full data)."""
+
+    alphas: np.ndarray
+    l1_ratio: float
+    scores: np.ndarray
+    mean: np.ndarray
+    se: np.ndarray
+    best_index: int
+    index_1se: int
+    alpha_min: float
+    alpha_1se: float
+    path: P.Path
+    fold_paths: P.Path
+    scoring: str
+
+
+def choose(mean, se, sign=1.0):
+    """(best index, one-standard-error index) for alphas in decreasing order."""
+    loss = sign * np.asarray(mean)
+    best = int(np.argmin(loss))
+    within = np.flatnonzero(loss <= loss[best] + np.asarray(se)[best])
+    return best, int(within[0])
+
+
+def cv_path(X, y, family=None, l1_ratio=1.0, alphas=None, folds=5, *, n_alphas=100,
+            eps=1e-3, weights=None, offset=None, penalty_weights=None, fit_intercept=True,
+            scoring="deviance", tol=None, max_iter=100, max_sweeps=10000, method="auto"):
+    """K-fold cross-validation of the path (see the module docstring); returns a `CVPath`.
+
+    alphas: (m,) decreasing (default: the full data's `alpha_grid`), shared by every fold;
+    or (K + 1, m): the full data's row first, then one row per fold (e.g. a strength that
+    scales with the number of training rows, as LogisticRegression's C).
+    """
+    if scoring not in SCORINGS:
+        raise ValueError(f"scoring: expected one of {sorted(SCORINGS)}, got {scoring!r}.")
+    if alphas is None:
+        alphas = P.alpha_grid(X, y, family, l1_ratio, n_alphas, eps, weights, offset,
+                              penalty_weights, fit_intercept)
+    family, Xj, yj, w, off, pf, r = P._inputs(X, y, family, l1_ratio, weights, offset,
+                                              penalty_weights, fit_intercept)
+    n = Xj.shape[0]
+    train, test = fold_masks(folds, n)
+    K = train.shape[0]
+    a = np.asarray(alphas, float)
+    if a.ndim == 1:
+        P.check_alphas(a)
+        a = np.broadcast_to(a, (K + 1, a.shape[0]))
+    elif a.shape[0] != K + 1:
+        raise ValueError(f"alphas: a 2-D alphas needs K + 1 = {K + 1} rows (full data, then "
+                         f"each fold), got shape {a.shape}.")
+    else:
+        for row in a:
+            P.check_alphas(row)
+    if scoring in ("log_loss", "accuracy") and type(family).__name__ != "Binomial":
+        raise ValueError(f"scoring: {scoring!r} needs the Binomial family.")
+    dtype = Xj.dtype
+    w_np = np.asarray(w)
+    train_w = jnp.asarray(np.vstack([np.ones((1, n)), train]) * w_np, dtype)
+    test_w = jnp.asarray(np.vstack([np.ones((1, n)), test]) * w_np, dtype)
+    if np.any(np.asarray(test_w).sum(1) <= 0) or np.any(np.asarray(train_w).sum(1) <= 0):
+        raise ValueError("folds: every fold needs rows with positive weight on both the "
+                         "training and the held-out side.")
+    cfg = P.make_config(family, Xj.shape, fit_intercept, method)
+    ctl = P.make_control(dtype, tol, max_iter, max_sweeps)
+    res, scores = _cv_jit(Xj, yj, train_w, test_w, off, pf, jnp.asarray(a, dtype), r, ctl,
+                          cfg, scoring)
+    scores = np.asarray(scores)
+    mean = scores.mean(0)
+    se = scores.std(0, ddof=1) / np.sqrt(K)
+    best, one_se = choose(mean, se, SCORINGS[scoring])
+    full = jax.tree_util.tree_map(lambda x: x[0], res)
+    fold_paths = jax.tree_util.tree_map(lambda x: x[1:], res)
+    return CVPath(a[0].copy(), float(l1_ratio), scores, mean, se, best, one_se,
+                  float(a[0][best]), float(a[0][one_se]), full, fold_paths, scoring)
+
+
+# -- information criteria --------------------------------------------------------------------
+
+@functools.partial(jax.jit, static_argnames=("family", "fit_intercept"))
+def _ic_jit(coef, intercept, df, X, y, w, off, family, fit_intercept):
+    mu = family.link.inverse(X @ coef.T + intercept + off[:, None]).T    # (m, n)
+    pos = w > 0
+    nobs = jnp.sum(pos)
+
+    def llf(m):
+        dev = jnp.sum(jnp.where(pos, w * family.unit_deviance(y, m), 0.0))
+        return log_likelihood(family, y, m, w, dev, nobs, dev / jnp.sum(w))
+
+    ll = jax.vmap(llf)(mu)
+    k = df + int(fit_intercept) + int(family.estimates_dispersion)
+    return ll, k, nobs
+
+
+class ICResult(NamedTuple):
+    """llf, k (parameters counted), aic, bic per alpha; best_aic, best_bic indices."""
+
+    llf: np.ndarray
+    k: np.ndarray
+    aic: np.ndarray
+    bic: np.ndarray
+    best_aic: int
+    best_bic: int
+
+
+def information_criteria(path, X, y, family=None, weights=None, offset=None,
+                         fit_intercept=True):
+    """AIC and BIC along a path, with R's log-likelihood (`inference.log_likelihood`:
+    dispersion from the deviance for Gaussian, Gamma, InverseGaussian) and k = nonzero
+    coefficients + intercept (+ 1 for an estimated dispersion) -- the degrees of freedom
+    of the lasso (Zou, Hastie and Tibshirani 2007)."""
+    family, X, y, w, off, _, _ = P._inputs(X, y, family, 1.0, weights, offset, None,
+                                           fit_intercept)
+    ll, k, nobs = _ic_jit(path.coef, path.intercept, path.df, X, y, w, off, family,
+                          bool(fit_intercept))
+    ll, k = np.asarray(ll), np.asarray(k)
+    aic = -2 * ll + 2 * k
+    bic = -2 * ll + np.log(float(nobs)) * k
+    return ICResult(ll, k, aic, bic, int(np.argmin(aic)), int(np.argmin(bic)))
