@@ -30,6 +30,7 @@ per distinct size). Predictions run in numpy and never compile.
 """
 
 from linjax.estimators._base import SeparationWarning
+from linjax.estimators._cv import GLMCV, ElasticNetCV, LassoCV, LogisticRegressionCV, RidgeCV
 from linjax.estimators._logistic import LogisticRegression
 from linjax.estimators._preprocessing import PolynomialFeatures, StandardScaler
 from linjax.estimators._regression import (
@@ -46,5 +47,5 @@ from linjax.estimators._regression import (
 __all__ = [
     "LinearRegression", "Ridge", "Lasso", "ElasticNet", "LogisticRegression", "PoissonRegressor",
     "GammaRegressor", "TweedieRegressor", "GLM", "StandardScaler", "PolynomialFeatures",
-    "SeparationWarning",
+    "SeparationWarning", "RidgeCV", "LassoCV", "ElasticNetCV", "LogisticRegressionCV", "GLMCV",
 ]
