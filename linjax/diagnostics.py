@@ -21,6 +21,7 @@ Pure and traceable (jit / vmap) where the inputs are arrays, except
   (scikit-learn's bins), and the mean squared error of probabilities.
 """
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -36,21 +37,47 @@ from linjax.inference import design_with_intercept, information_parts
 RESIDUAL_KINDS = ("response", "pearson", "deviance", "working", "anscombe")
 
 
-def _prepare(result, X, y, family, weights, offset):
+def _prepare(result, X, y, family, weights, offset, scale=None):
+    """Validate eagerly, then run the one compiled core (all residuals, leverage, Cook's)."""
     family = result.family if family is None else F.get_family(family)
     X, y, weights, offset = validation.fit_inputs(X, y, family, weights, offset,
                                                   result.penalty, result.fit_intercept)
-    parts = information_parts(result.params, X, y, weights, offset, family, result.penalty,
-                              result.fit_intercept)
-    return family, X, y, parts
+    scale = jnp.asarray(jnp.nan if scale is None else scale, X.dtype)
+    return _core(result.params, X, y, weights, offset, family, result.penalty, scale,
+                 result.fit_intercept)
 
 
 def residuals(result, X, y, kind="deviance", family=None, weights=None, offset=None):
     """Residuals of a fit: kind in response, pearson, deviance, working, anscombe."""
     if kind not in RESIDUAL_KINDS:
         raise ValueError(f"kind: unknown residual {kind!r}; choose one of {RESIDUAL_KINDS}.")
-    family, X, y, parts = _prepare(result, X, y, family, weights, offset)
-    return _residuals(family, y, parts["mu"], parts["eta"], parts["w"], kind)
+    out = _prepare(result, X, y, family, weights, offset)
+    if kind not in out["residuals"]:
+        raise NotImplementedError(f"anscombe residuals are not defined for {result.family!r}.")
+    return out["residuals"][kind]
+
+
+@functools.partial(jax.jit, static_argnames=("fit_intercept",))
+def _core(params, X, y, weights, offset, family, penalty, scale, fit_intercept):
+    parts = information_parts(params, X, y, weights, offset, family, penalty, fit_intercept)
+    mu, eta, w = parts["mu"], parts["eta"], parts["w"]
+    kinds = RESIDUAL_KINDS if _has_anscombe(family) else RESIDUAL_KINDS[:-1]
+    res = {kind: _residuals(family, y, mu, eta, w, kind) for kind in kinds}
+    h = _leverage(parts)
+    r = res["pearson"]
+    pos = w > 0
+    n = jnp.sum(pos)
+    k = jnp.sum(parts["active"])
+    chi2 = jnp.sum(jnp.where(pos, r**2, 0.0))
+    default = chi2 / (n - k) if family.estimates_dispersion else jnp.ones((), X.dtype)
+    phi = jnp.where(jnp.isnan(scale), default, scale)
+    cooks = r**2 * h / (phi * k * (1.0 - h) ** 2)
+    return {"residuals": res, "leverage": h, "cooks": cooks, "threshold": 4.0 / n}
+
+
+def _has_anscombe(family):
+    return isinstance(family, F.Gaussian | F.Poisson | F.Gamma | F.InverseGaussian | F.Binomial
+                      | F.Tweedie | F.NegativeBinomial)
 
 
 def _residuals(family, y, mu, eta, w, kind):
@@ -99,8 +126,7 @@ def anscombe_transform(family, y):
 
 def leverage(result, X, y, family=None, weights=None, offset=None):
     """Diagonal of the weighted hat matrix (intercept included), O(n p^2), no n x n matrix."""
-    family, X, y, parts = _prepare(result, X, y, family, weights, offset)
-    return _leverage(parts)
+    return _prepare(result, X, y, family, weights, offset)["leverage"]
 
 
 def _leverage(parts):
@@ -126,20 +152,12 @@ def cooks_distance(result, X, y, family=None, weights=None, offset=None, scale=N
     phi is the fit's dispersion (Pearson chi2 / df_resid for families that estimate it,
     else 1) unless `scale` is given.
     """
-    family, X, y, parts = _prepare(result, X, y, family, weights, offset)
-    h = _leverage(parts)
-    r = _residuals(family, y, parts["mu"], parts["eta"], parts["w"], "pearson")
-    pos = parts["w"] > 0
-    n = jnp.sum(pos)
-    k = jnp.sum(parts["active"])
-    if scale is None:
-        chi2 = jnp.sum(jnp.where(pos, r**2, 0.0))
-        scale = chi2 / (n - k) if family.estimates_dispersion else 1.0
-    d = r**2 * h / (scale * k * (1.0 - h) ** 2)
-    threshold = 4.0 / n
-    return CooksDistance(d, d > threshold, threshold)
+    out = _prepare(result, X, y, family, weights, offset, scale)
+    d = out["cooks"]
+    return CooksDistance(d, d > out["threshold"], out["threshold"])
 
 
+@functools.partial(jax.jit, static_argnames=("fit_intercept",))
 def vif(X, fit_intercept=True):
     """Variance inflation factor of every column: 1 / (1 - R_j^2), column j on the others.
 
@@ -158,6 +176,7 @@ def vif(X, fit_intercept=True):
     return jnp.sum(Rinv**2, axis=1)
 
 
+@functools.partial(jax.jit, static_argnames=("fit_intercept", "standardize"))
 def condition_number(X, fit_intercept=False, standardize=False):
     """Ratio of the largest to the smallest singular value of the design.
 
@@ -211,6 +230,7 @@ def calibration_curve(y, prob, n_bins=5, strategy="uniform", weights=None):
                             jnp.where(counts > 0, sums / safe, nan), counts)
 
 
+@jax.jit
 def brier_score(y, prob, weights=None):
     """Mean squared difference between 0/1 outcomes and predicted probabilities."""
     y = jnp.asarray(y)

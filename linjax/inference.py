@@ -134,6 +134,9 @@ def summarize(result, X, y, family=None, weights=None, offset=None, cov_type="no
     for every convention. Returns a `Summary`.
     """
     family = result.family if family is None else F.get_family(family)
+    if getattr(family, "multiclass", False) or np.ndim(result.params["coef"]) != 1:
+        raise NotImplementedError("summarize: multinomial (p, K) fits have no R-style table "
+                                  "yet; summarize one binary (one-vs-rest) fit per class.")
     if groups is not None and cov_type == "nonrobust":
         cov_type = "cluster"
     cov_type = _normalize_cov_type(cov_type)

@@ -133,12 +133,13 @@ def test_calibration_empty_bins_are_nan():
 def test_leverage_and_residuals_under_jit_and_vmap():
     X, y, w, off = zoo.problem("poisson")
     fam = F.Poisson()
-    result = lj.fit(X, y, family=fam, weights=w, offset=off)
+    solver = lj.solvers.Newton(fisher=False)  # as the fixture: one compiled fit
+    result = lj.fit(X, y, family=fam, weights=w, offset=off, solver=solver)
     eager = D.leverage(result, X, y, weights=w, offset=off)
     np.testing.assert_allclose(np.sum(eager), 4.0, rtol=1e-10)  # trace of the hat matrix
 
     def run(yy):
-        r = lj.fit(X, yy, family=fam, weights=w, offset=off)
+        r = lj.fit(X, yy, family=fam, weights=w, offset=off, solver=solver)
         return (D.leverage(r, X, yy, weights=w, offset=off),
                 D.residuals(r, X, yy, kind="anscombe", weights=w, offset=off))
 
@@ -170,6 +171,10 @@ def test_check_separation(case):
     X, y, kind = _separation_cases()[case]
     sep = D.check_separation(X, y)
     assert sep.kind == kind
+    # firthmodels' independent implementation of Konis' LP check agrees
+    from firthmodels import detect_separation
+
+    assert sep.separated == bool(detect_separation(X, y).separation)
     if kind != "none":
         # the direction separates: s_i x_i' b >= 0 for all, > 0 for the flagged rows
         Xd = np.column_stack([np.ones(len(y)), X])

@@ -149,8 +149,11 @@ def test_against_statsmodels_tight(r_case):
     kw = {"var_weights": w} if w is not None else {}
     m = sm.GLM(y, Xs, family=sm_fam, offset=off, **kw).fit(
         tol=1e-13, scale="x2" if name == "committee" else None, use_t=s.use_t)
-    np.testing.assert_allclose(s.params, m.params, rtol=1e-7, atol=1e-12)
-    np.testing.assert_allclose(s.bse, m.bse, rtol=1e-7)
+    # committee's design is ill-conditioned (columns from 0.4 to 119 in scale): the
+    # optimum itself is determined to ~1e-7 relative in double precision
+    rtol = 1e-6 if name == "committee" else 1e-7
+    np.testing.assert_allclose(s.params, m.params, rtol=rtol, atol=1e-12)
+    np.testing.assert_allclose(s.bse, m.bse, rtol=rtol)
     np.testing.assert_allclose(s.pvalues, m.pvalues, rtol=1e-6, atol=1e-300)
 
 
@@ -283,11 +286,17 @@ def test_jit_and_vmap(poisson_zoo):
     assert "Intercept" in str(batched[1])
 
 
-def test_ridge_is_posterior_and_sandwich():
+@pytest.fixture(scope="module")
+def ridge_binomial():
     X, y, w, _ = zoo.problem("binomial")
+    pen = lj.penalties.L2(alpha=0.05)
+    return X, y, w, pen, lj.fit(X, y, family=F.Binomial(), weights=w, penalty=pen,
+                                solver=TIGHT)
+
+
+def test_ridge_is_posterior_and_sandwich(ridge_binomial):
+    X, y, w, pen, result = ridge_binomial
     alpha = 0.05
-    result = lj.fit(X, y, family=F.Binomial(), weights=w, penalty=lj.penalties.L2(alpha=alpha),
-                    solver=TIGHT)
     s = inference.summarize(result, X, y, weights=w)
     Xd = np.column_stack([np.ones(len(y)), X])
     beta = np.asarray(s.params)
@@ -307,8 +316,9 @@ def test_l1_reports_no_se_for_zero_coefficients():
     Xw = np.column_stack([X, np.random.default_rng(1).normal(size=len(y)) * 0.01])
     X = Xw[:, :3]
     params = {"coef": jnp.array([0.35, 0.0, 0.15]), "intercept": jnp.array(0.3)}
-    result = lj.FitResult(params, jnp.array(0.0), jnp.array(1), jnp.array(0), jnp.array(True),
-                          F.Poisson(), lj.penalties.L1(alpha=0.1), None, True, "cd")
+    result = lj.FitResult(params=params, objective=jnp.array(0.0), n_iter=jnp.array(1),
+                          status=jnp.array(0), converged=jnp.array(True), family=F.Poisson(),
+                          penalty=lj.penalties.L1(alpha=0.1), fit_intercept=True)
     s = inference.summarize(result, X, y)
     assert np.isnan(s.bse[2]) and np.all(np.isfinite(np.asarray(s.bse)[[0, 1, 3]]))
     assert int(s.df_model) == 2
@@ -322,9 +332,8 @@ def test_l1_reports_no_se_for_zero_coefficients():
     assert "No standard errors are reported for coefficients set to zero" in text
 
 
-def test_bad_inputs():
-    X, y, _, _ = zoo.problem("poisson")
-    result = lj.fit(X, y, family=F.Poisson())
+def test_bad_inputs(poisson_zoo):
+    X, y, _, _, result, _ = poisson_zoo
     with pytest.raises(ValueError, match="cov_type"):
         inference.summarize(result, X, y, cov_type="HC9")
     with pytest.raises(ValueError, match="groups"):
@@ -335,14 +344,16 @@ def test_bad_inputs():
         inference.summarize(result, X, -y - 1)
     with pytest.raises(ValueError, match="feature_names"):
         inference.summarize(result, X, y, feature_names=["a"])
+    with pytest.raises(ValueError, match="information"):
+        inference.summarize(result, X, y, information="hessian")
+    with pytest.raises(ValueError, match="dispersion"):
+        inference.summarize(result, X, y, dispersion="deviance")
 
 
-def test_map_with_gaussian_prior_is_ridge():
+def test_map_with_gaussian_prior_is_ridge(ridge_binomial):
     """Bayesian reading of L2: the MAP under L2.log_prior is the ridge fit."""
-    X, y, w, _ = zoo.problem("poisson")
-    fam = F.Poisson()
-    pen = lj.penalties.L2(alpha=0.3)
-    ridge = lj.fit(X, y, family=fam, weights=w, penalty=pen)
+    X, y, w, pen, ridge = ridge_binomial
+    fam = F.Binomial()
     n = w.sum()
 
     def neg_log_posterior(params):
@@ -351,8 +362,9 @@ def test_map_with_gaussian_prior_is_ridge():
         return -(loglik + pen.log_prior(params["coef"], n=n))
 
     # the log posterior is concave, so a stationary point is its maximum: the ridge fit
-    g = jax.grad(neg_log_posterior)(ridge.params)
-    scale = jax.grad(neg_log_posterior)(lj.init_params(3))
+    grad = jax.jit(jax.grad(neg_log_posterior))
+    g = grad(ridge.params)
+    scale = grad(lj.init_params(3))
     assert float(jnp.max(jnp.abs(g["coef"]))) < 1e-9 * float(jnp.max(jnp.abs(scale["coef"])))
     assert abs(float(g["intercept"])) < 1e-9 * abs(float(scale["intercept"]))
 
