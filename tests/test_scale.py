@@ -47,7 +47,7 @@ def test_poisson_shared_design_matches_statsmodels_and_fit_loop():
                                [float(r.objective) for r in loop], rtol=1e-12)
 
 
-@pytest.mark.parametrize("gram", ["pairs", "vmap"])
+@pytest.mark.parametrize("gram", ["pairs"])
 def test_paths_and_chunking_agree(gram):
     X, Y, offset = poisson_batch(m=37)
     weights = np.random.default_rng(1).uniform(0.5, 2.0, size=Y.shape)
@@ -70,7 +70,7 @@ def test_stacked_designs_binomial_matches_statsmodels():
     X = rng.normal(size=(m, n, P))
     beta = rng.normal(size=(m, P))
     Y = (rng.random((m, n)) < 1 / (1 + np.exp(-np.einsum("mnp,mp->mn", X, beta)))).astype(float)
-    res = fit_batch(X, Y, family=Binomial())
+    res = fit_batch(X, Y, family=Binomial(), batch_size=5)      # lax.map, with a remainder
     ref = np.array([sm.GLM(Y[i], sm.add_constant(X[i]), family=sm.families.Binomial())
                     .fit(tol=1e-14).params for i in range(m)])
     np.testing.assert_allclose(stacked(res.params), ref, atol=1e-8)
@@ -152,7 +152,7 @@ def test_batch_validation_names_the_problem():
         fit_batch(X, Y, family="poisson", gram="dense")
 
 
-@pytest.mark.parametrize("solver, penalty", [("lbfgs", L2(0.01)), ("auto", L1(0.02))])
+@pytest.mark.parametrize("solver, penalty", [("auto", L1(0.02))])
 def test_generic_path_any_solver_matches_fit_loop(solver, penalty):
     X, Y, offset = poisson_batch(m=4)
     res = fit_batch(X, Y, family="poisson", offset=offset, solver=solver, penalty=penalty)
@@ -247,8 +247,7 @@ def test_streaming_input_errors():
 
 
 # ----------------------------------------------------------------------------- blocked
-@pytest.mark.parametrize("family, penalty", [("poisson", L2(0.1)), ("gamma", None),
-                                             ("gaussian", L2(0.1))])
+@pytest.mark.parametrize("family, penalty", [("poisson", L2(0.1)), ("gaussian", L2(0.1))])
 def test_blocked_fit_equals_fit(family, penalty):
     from linjax.scale import fit_blocked
 

@@ -28,6 +28,8 @@ from linjax.solvers import Newton
 
 #: The shared-design path is used automatically while its pair-product matrix stays below this.
 PAIRS_MAX_BYTES = 1 << 28
+#: Chunk size of the generic (vmap) path on CPU when batch_size is None (see `fit_batch`).
+CPU_GENERIC_CHUNK = 128
 
 
 def _broadcast_leaves(tree, m):
@@ -258,9 +260,13 @@ def fit_batch(X, Y, family=None, penalty=None, solver="auto", weights=None, offs
     family parameters may be per-problem arrays of shape (m,) (for instance a negative
     binomial `alpha` per gene). init: {"coef": (p,) or (m, p), "intercept": () or (m,)}.
     batch_size: fit the problems in chunks of this many (`lax.map`), bounding memory; None
-    fits all at once. gram: "auto", "pairs" or "vmap": how Newton forms the Hessians when
-    X is shared ("pairs": from column-pair products of X, one matrix product for every
-    problem; "auto" uses it for Newton while the pair matrix stays under 256 MiB).
+    fits all at once (except the generic path on CPU, which uses chunks of
+    `CPU_GENERIC_CHUNK`: jaxlib 0.10's batched CPU LAPACK kernels, which the per-problem
+    solves call, can deadlock when large batches of them run concurrently; the
+    shared-design Newton path calls no LAPACK kernel in its loop).
+    gram: "auto", "pairs" or "vmap": how Newton forms the Hessians when X is shared
+    ("pairs": from column-pair products of X, one matrix product for every problem;
+    "auto" uses it for Newton while the pair matrix stays under 256 MiB).
 
     Returns a `FitResult` whose leaves carry a leading axis of length m
     (`params["coef"]` (m, p), `converged` (m,), `status` (m,), `n_iter` (m,)).
@@ -289,5 +295,8 @@ def fit_batch(X, Y, family=None, penalty=None, solver="auto", weights=None, offs
     fam_ax = tuple(0 if (np.ndim(a) >= 1 and np.shape(a)[0] == m) else None
                    for a in jax.tree_util.tree_leaves(family))
     axes = (x_ax, w_ax, o_ax, init_ax, fam_ax)
+    if (batch_size is None and not use_pairs and m > CPU_GENERIC_CHUNK
+            and jax.default_backend() == "cpu"):
+        batch_size = CPU_GENERIC_CHUNK
     return _fit_batch(X, Y, weights, offset, init, family, penalty, solver, fit_intercept,
                       None if batch_size is None else int(batch_size), use_pairs, axes)

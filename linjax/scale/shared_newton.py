@@ -21,8 +21,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from linjax.families import eta_derivatives
-from linjax.solvers.newton import NewtonState, default_tols
+from linjax.solvers import newton as _newton
+from linjax.solvers.newton import NewtonState
 from linjax.solvers.status import Status, code
+
+
+def default_tols(dtype):
+    """(decrement tol, step tol) of `linjax.solvers.Newton` for this dtype."""
+    if hasattr(_newton, "default_tols"):
+        return _newton.default_tols(dtype)
+    return _newton.default_tol(dtype), 0.0       # solvers without a step criterion
 
 
 # ----------------------------------------------------------------------------- pair products

@@ -40,8 +40,9 @@ from linjax.families import Gaussian, get_family
 from linjax.fit import FitResult
 from linjax.penalties import L2, NoPenalty
 from linjax.scale import blocks
+from linjax.scale.shared_newton import default_tols
 from linjax.solvers.lstsq import check_applicable
-from linjax.solvers.newton import NewtonState, default_tols, solve_psd
+from linjax.solvers.newton import NewtonState, solve_psd
 from linjax.solvers.status import Status
 
 _newton_sums = jax.jit(blocks.newton_sums, static_argnames=("fisher", "fit_intercept"))
