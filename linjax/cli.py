@@ -333,73 +333,32 @@ def make_penalty(alpha, l1_ratio):
 
 def alpha_grid(X, y, family, l1_ratio, weights=None, offset=None, fit_intercept=True,
                n_alphas=30, ratio=1e-3):
-    """A log grid from the smallest alpha that zeroes every coefficient (glmnet's rule)."""
-    import jax
-    import numpy as np
+    """A log grid from the smallest alpha that zeroes every coefficient (`linjax.paths`)."""
+    from linjax import paths
 
-    import linjax as lj
-
-    n, p = X.shape
-    if fit_intercept:
-        # Newton: LeastSquares cannot take a design with no columns
-        null = lj.fit(np.zeros((n, 0)), y, family=family, weights=weights, offset=offset,
-                      solver="newton")
-        b0 = null.params["intercept"]
-    else:
-        b0 = 0.0
-    coef0 = np.zeros(p)
-    grad = jax.grad(lambda c: lj.objective({"coef": c, "intercept": b0}, X, y, family,
-                                           weights=weights, offset=offset))(coef0)
-    top = float(np.max(np.abs(np.asarray(grad)))) / max(float(l1_ratio or 0.0), 1e-3)
-    top = top if top > 0 else 1.0
-    return top * np.logspace(0, np.log10(ratio), n_alphas)
+    return paths.alpha_grid(X, y, family, max(float(l1_ratio or 0.0), 1e-3), n_alphas, ratio,
+                            weights, offset, fit_intercept=fit_intercept)
 
 
 def cv_path(X, y, family, alphas, l1_ratio=1.0, weights=None, offset=None, fit_intercept=True,
             folds=5, seed=0):
-    """Fit the whole path on every fold in one compiled call (vmap over alphas and folds).
+    """K-fold CV of the path in one compiled, vmapped call (`linjax.selection.cv_path`).
 
-    Folds are zero weights over the full data (the shapes never change, so XLA compiles
-    once). Returns (coefs (n_alphas, p) on all data, intercepts (n_alphas,), mean held-out
+    Returns (coefs (n_alphas, p) on all data, intercepts (n_alphas,), mean held-out
     deviance (n_alphas,), its standard error (n_alphas,)).
     """
-    import jax
-    import jax.numpy as jnp
     import numpy as np
 
-    import linjax as lj
+    from linjax import selection
 
     n = X.shape[0]
     if folds < 2 or folds > n:
         raise CLIError(f"--cv {folds}: the number of folds must be between 2 and the number of "
                        f"rows ({n}).")
-    w0 = np.ones(n) if weights is None else np.asarray(weights, float)
     fold = np.random.default_rng(seed).permutation(n) % folds
-    train = np.vstack([np.ones(n)] + [(fold != k).astype(float) for k in range(folds)]) * w0
-    r = float(l1_ratio)
-    Xj, yj = jnp.asarray(X, float), jnp.asarray(y, float)
-    off = None if offset is None else jnp.asarray(offset, float)
-
-    def one(a, w):
-        if r == 0:
-            pen = lj.penalties.L2(alpha=a)
-        elif r == 1:
-            pen = lj.penalties.L1(alpha=a)
-        else:
-            pen = lj.penalties.ElasticNet(alpha=a, l1_ratio=r)
-        res = lj.fit(Xj, yj, family=family, penalty=pen, weights=w, offset=off,
-                     fit_intercept=fit_intercept)
-        mu = lj.predict(res.params, Xj, family, offset=off)
-        return res.params["coef"], res.params["intercept"], family.unit_deviance(yj, mu)
-
-    run = jax.jit(jax.vmap(jax.vmap(one, in_axes=(0, None)), in_axes=(None, 0)))
-    coefs, intercepts, dev = run(jnp.asarray(alphas, float), jnp.asarray(train))
-    dev = np.asarray(dev)[1:]  # (folds, n_alphas, n)
-    test = (w0 * (fold[None, :] == np.arange(folds)[:, None]))  # (folds, n)
-    fold_dev = (dev * test[:, None, :]).sum(-1) / test.sum(-1)[:, None]
-    mean = fold_dev.mean(0)
-    se = fold_dev.std(0, ddof=1) / np.sqrt(folds)
-    return np.asarray(coefs)[0], np.asarray(intercepts)[0], mean, se
+    cv = selection.cv_path(X, y, family, float(l1_ratio or 0.0), np.asarray(alphas, float),
+                           fold, weights=weights, offset=offset, fit_intercept=fit_intercept)
+    return np.asarray(cv.path.coef), np.asarray(cv.path.intercept), cv.mean, cv.se
 
 
 # -- output --------------------------------------------------------------------------------
