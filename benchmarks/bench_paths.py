@@ -61,7 +61,8 @@ def main():
     from sklearn.linear_model import LassoCV, enet_path
     Xc, yc = X - X.mean(0), y - y.mean()
     t_sk, (_, sk_coef, _) = best_of(lambda: enet_path(Xc, yc, alphas=alphas, tol=1e-8,
-                                                      precompute=True), args.repeats)
+                                                      precompute=True, max_iter=10_000),
+                                   args.repeats)
     print(f"sklearn enet_path          warm {t_sk:7.3f} s   ratio {t_sk / warm:6.2f}x   "
           f"max |diff| {np.abs(sk_coef.T - coef).max():.1e}")
 
@@ -107,7 +108,8 @@ def main():
     warm_cv, cv = best_of(lambda: lj.cv_path(X, y, alphas=alphas, folds=5), args.repeats)
     print(f"linjax 5-fold CV cold {cold_cv:7.3f} s   warm {warm_cv:7.3f} s   "
           f"alpha_min {cv.alpha_min:.5g}")
-    t_lcv, lcv = best_of(lambda: LassoCV(alphas=alphas, cv=5, tol=1e-8).fit(X, y),
+    t_lcv, lcv = best_of(lambda: LassoCV(alphas=alphas, cv=5, tol=1e-8,
+                                                      max_iter=10_000).fit(X, y),
                          args.repeats)
     print(f"sklearn LassoCV            warm {t_lcv:7.3f} s   ratio {t_lcv / warm_cv:6.2f}x   "
           f"alpha_ {lcv.alpha_:.5g}")
