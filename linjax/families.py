@@ -298,7 +298,7 @@ class NegativeBinomial(AbstractFamily):
         r = 1.0 / self.alpha
         return (
             gammaln(y + r) - gammaln(r) - gammaln(y + 1)
-            + r * jnp.log(r / (r + mu)) + xlogy(y, mu / (r + mu))
+            - r * jnp.log1p(mu / r) + xlogy(y, mu / (r + mu))
         )
 
     def unit_deviance(self, y, mu):

@@ -3,8 +3,10 @@
 Each step solves H d = -g (Cholesky; an eigen pseudo-solve when the Cholesky
 factor is not finite), then halves the step until the objective does not
 increase, as R's glm.fit does for a non-finite deviance. It stops when the
-Newton decrement g' H^{-1} g, an estimate of twice the distance to the optimum
-in objective value, falls below tol * max(|f|, 1). Smooth penalties enter the
+step is below xtol * (1 + max|x|) (the criterion that still works in float32,
+where the objective resolves coefficients only to about sqrt(eps)), or the
+Newton decrement g' H^{-1} g (twice the predicted decrease of the objective) is
+below tol * max(|f|, 1). Smooth penalties enter the
 gradient and Hessian; L1 does not (use ProximalGradient or CoordinateDescent).
 """
 
@@ -18,9 +20,9 @@ from linjax.solvers.engine import AbstractSolver
 from linjax.solvers.status import Status, code
 
 
-def default_tol(dtype):
-    """Decrement tolerance that the dtype can reach: 1e-12 in float64, 1e-6 in float32."""
-    return 1e-12 if jnp.finfo(dtype).bits >= 64 else 1e-6
+def default_tols(dtype):
+    """(decrement tol, step tol) that the dtype can reach."""
+    return (1e-20, 1e-10) if jnp.finfo(dtype).bits >= 64 else (1e-12, 1e-6)
 
 
 def solve_psd(H, rhs):
@@ -60,10 +62,12 @@ class Newton(AbstractSolver):
 
     fisher: None = Fisher scoring for non-canonical links and exact Newton for
     canonical ones (where the two coincide); True/False forces one of them.
-    tol: decrement tolerance relative to max(|objective|, 1); None picks it from the dtype.
+    tol: decrement tolerance relative to max(|objective|, 1); xtol: step tolerance relative
+    to 1 + max|x|. None picks them from the dtype (float64: 1e-20, 1e-10; float32: 1e-12, 1e-6).
     """
 
     tol: object = None
+    xtol: object = None
     max_iter: int = static_field(default=100)
     fisher: object = static_field(default=None)
     max_halvings: int = static_field(default=40)
@@ -90,9 +94,12 @@ class Newton(AbstractSolver):
         direction, singular = solve_psd(hess, -grad)
         decrement = -jnp.dot(grad, direction)
         x = problem.to_vector(params)
-        tol = default_tol(value.dtype) if self.tol is None else self.tol
+        default_tol, default_xtol = default_tols(value.dtype)
+        tol = default_tol if self.tol is None else self.tol
+        xtol = default_xtol if self.xtol is None else self.xtol
         scale = jnp.maximum(jnp.abs(value), 1.0)
-        slack = 8 * jnp.finfo(value.dtype).eps * scale
+        eps = jnp.finfo(value.dtype).eps
+        slack = 8 * eps * scale
 
         def trial(t):
             return problem.value(problem.from_vector(x + t * direction, params))
@@ -108,11 +115,14 @@ class Newton(AbstractSolver):
         one = jnp.ones((), value.dtype)
         t, f_t, _ = jax.lax.while_loop(too_high, halve, (one, trial(one), 0))
         accepted = f_t <= value + slack
-        converged = decrement <= tol * scale
+        small_step = jnp.max(jnp.abs(t * direction), initial=0.0) <= xtol * (
+            1.0 + jnp.max(jnp.abs(x), initial=0.0))
+        converged = (decrement <= tol * scale) | (accepted & small_step)
         new_x = jnp.where(accepted, x + t * direction, x)
         new_params = problem.from_vector(new_x, params)
-        # A rejected step from a point whose decrement is at rounding level is convergence.
-        at_floor = decrement <= jnp.sqrt(jnp.finfo(value.dtype).eps) * scale
+        # A step rejected from a point whose decrement is at rounding level cannot improve
+        # the objective in this dtype: that is convergence, not a failure.
+        at_floor = decrement <= jnp.sqrt(eps) * scale
         stalled = ~accepted & ~at_floor
         converged = converged | (~accepted & at_floor)
         new_value = jnp.where(accepted, f_t, value)
