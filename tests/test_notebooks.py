@@ -8,6 +8,7 @@ Deselect them with `-m "not notebooks"` for a quick local run; CI runs them.
 import importlib.util
 import os
 import pathlib
+import sys
 
 import pytest
 
@@ -36,6 +37,9 @@ def test_notebook_executes(path, monkeypatch):
     # the kernel imports the linjax of this checkout even when it is not installed
     paths = [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(paths))
+    # the python3 kernelspec runs "python": make that this interpreter (venv or not)
+    monkeypatch.setenv("PATH", os.pathsep.join([os.path.dirname(sys.executable),
+                                                os.environ.get("PATH", "")]))
     monkeypatch.delenv("XLA_FLAGS", raising=False)  # each notebook sets its own
     monkeypatch.delenv("JAX_ENABLE_X64", raising=False)
     nb = nbformat.read(path, as_version=4)
