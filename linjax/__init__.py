@@ -1,6 +1,18 @@
 """linjax: generalized linear models in JAX."""
 
-from linjax import diagnostics, families, firth, inference, links, nb, penalties, solvers, summary
+from linjax import (
+    diagnostics,
+    families,
+    firth,
+    implicit,
+    inference,
+    links,
+    nb,
+    penalties,
+    solvers,
+    summary,
+    tuning,
+)
 from linjax.fit import FitResult, fit
 from linjax.model import init_params, linear_predictor, objective, predict
 from linjax.paths import alpha_grid, alpha_max, path
@@ -14,10 +26,10 @@ __all__ = [
     "linear_predictor", "objective", "predict", "__version__",
     "inference", "diagnostics", "summary", "firth", "nb",
     "fit_batch", "fit_streaming", "shard_rows", "paths", "selection",
-    "path", "alpha_max", "alpha_grid", "cv_path",
+    "path", "alpha_max", "alpha_grid", "cv_path", "tuning", "implicit", "datasets",
 ]
 
-_LAZY_SUBMODULES = ("estimators", "preprocessing", "io", "plotting")
+_LAZY_SUBMODULES = ("estimators", "preprocessing", "io", "plotting", "datasets", "cli")
 
 
 def __getattr__(name):
