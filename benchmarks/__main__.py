@@ -1,0 +1,170 @@
+"""python -m benchmarks [workload ...] [--quick] [--float32-only] [--repeats 3] [--out DIR]
+
+Runs the workloads of `benchmarks.registry` (default: all, plus float32 variants), prints
+each row as it finishes, and writes RESULTS.md and results.png (into benchmarks/, or
+--out). Times: warm = median of --repeats calls after the first; cold = the first call
+(tracing and XLA compilation included for linjax). Objective: the same float64 formula
+for every tool (`lj.objective`); "gap" is (f - f_min) / |f_min| over the row's tools.
+Ratio: a tool's warm time over the fastest peer's (non-linjax) warm time.
+"""
+
+import argparse
+import datetime
+import math
+import os
+import platform
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from . import registry as R
+
+HERE = Path(__file__).resolve().parent
+
+
+def machine():
+    import jax
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next(ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
+    return (f"{cpu}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+            f"jax {jax.__version__} on {jax.devices()[0].platform}; load average (1/5/15 min) "
+            f"{load}")
+
+
+def versions():
+    out = []
+    for mod in ("sklearn", "statsmodels", "glum", "skglm", "glmax"):
+        try:
+            out.append(f"{mod} {__import__(mod).__version__}")
+        except Exception:  # noqa: BLE001
+            out.append(f"{mod} (not installed)")
+    return ", ".join(out)
+
+
+def annotate(rows):
+    """Per workload: gap to the best objective and ratio to the fastest peer."""
+    by = {}
+    for r in rows:
+        by.setdefault(r.workload, []).append(r)
+    for group in by.values():
+        objs = [r.objective for r in group if not r.error and math.isfinite(r.objective)]
+        fmin = min(objs) if objs else math.nan
+        peers = [r.warm for r in group if not r.linjax and not r.error]
+        best = min(peers) if peers else math.nan
+        for r in group:
+            r.extra["gap"] = (r.objective - fmin) / max(abs(fmin), 1e-300)
+            r.extra["ratio"] = r.warm / best if best == best else math.nan
+    return by
+
+
+def fmt_t(x):
+    return "-" if not math.isfinite(x) else (f"{x:.3g}" if x < 100 else f"{x:.0f}")
+
+
+def table(rows):
+    lines = ["| workload | tool | warm (s) | cold (s) | objective | gap | x best peer |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        if r.error:
+            lines.append(f"| {r.title} | {r.tool} | - | - | failed: {r.error} | | |")
+            continue
+        tool = f"**{r.tool}**" if r.linjax else r.tool
+        warm = fmt_t(r.warm) + (" (cold only)" if r.extra.get("cold only") else "")
+        ratio = r.extra["ratio"]
+        ratio_s = f"**{ratio:.2f}x**" if r.linjax else f"{ratio:.2f}x"
+        lines.append(f"| {r.title} | {tool} | {warm} | {fmt_t(r.cold)} | "
+                     f"{r.objective:.10g} | {r.extra['gap']:.1e} | {ratio_s} |")
+    return "\n".join(lines)
+
+
+def chart(by, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    names, ours, best = [], [], []
+    for name, group in by.items():
+        lj_rows = [r for r in group if r.linjax and not r.error]
+        peers = [r for r in group if not r.linjax and not r.error]
+        if not lj_rows or not peers:
+            continue
+        names.append(name)
+        ours.append(lj_rows[0].warm)
+        best.append(min(r.warm for r in peers))
+    if not names:
+        return
+    y = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(names) + 1.5))
+    ax.barh(y - 0.2, ours, 0.4, label="linjax (warm)")
+    ax.barh(y + 0.2, best, 0.4, label="fastest peer (warm)")
+    ax.set_yticks(y, names)
+    ax.set_xscale("log")
+    ax.invert_yaxis()
+    ax.set_xlabel("seconds (median, log scale)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    ap.add_argument("workloads", nargs="*", help=f"default: all of {list(R.WORKLOADS)}")
+    ap.add_argument("--quick", action="store_true", help="about a tenth of the full sizes")
+    ap.add_argument("--size", choices=R.SIZES, default=None)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--cap", type=float, default=60.0,
+                    help="no warm repeats for a tool whose first call took longer (s)")
+    ap.add_argument("--no-float32", action="store_true")
+    ap.add_argument("--tools", nargs="*", default=None, help="substrings of tool names")
+    ap.add_argument("--out", default=str(HERE))
+    args = ap.parse_args(argv)
+    size = args.size or ("quick" if args.quick else "full")
+    names = args.workloads or list(R.WORKLOADS)
+    unknown = [w for w in names if w.removesuffix("_f32") not in R.WORKLOADS]
+    if unknown:
+        ap.error(f"unknown workloads {unknown}; choose from {list(R.WORKLOADS)}")
+    jobs = [(w.removesuffix("_f32"), np.float32 if w.endswith("_f32") else np.float64)
+            for w in names]
+    if not args.workloads and not args.no_float32:
+        jobs += [(w, np.float32) for w in R.FLOAT32]
+    started = datetime.datetime.now().astimezone()
+    head = machine()
+    print(head, flush=True)
+    rows = []
+    for name, dtype in jobs:
+        wl = R.WORKLOADS[name](size, dtype)
+        if dtype == np.float32:
+            wl.name, wl.title = wl.name + "_f32", wl.title + " float32"
+        for r in R.run(wl, args.repeats, args.cap, args.tools):
+            rows.append(r)
+            print(f"{r.title:60.60s} {r.tool:42.42s} warm {fmt_t(r.warm):>7} cold "
+                  f"{fmt_t(r.cold):>7} obj {r.objective:.10g} {r.error}", flush=True)
+    by = annotate(rows)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    chart(by, out / "results.png")
+    cmd = "python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:])
+    text = (f"# linjax benchmark results\n\nGenerated by `{cmd.strip()}` (size: {size}, "
+            f"{args.repeats} warm repeats) on {started:%Y-%m-%d %H:%M %Z}.\n\n"
+            f"Machine: {head} at the start; at the end {os.getloadavg()[0]:.1f}. "
+            f"The machine is shared, so absolute times vary run to run; compare within a "
+            f"row.\n\nPeers: {versions()}.\n\n"
+            "warm: median of the repeats after the first call; cold: the first call "
+            "(compilation included for the JAX tools). objective: one float64 formula for "
+            "every tool (`lj.objective`, API.md section 1); gap: (f - best f) / |best f| in the "
+            "row; x best peer: warm time over the fastest non-linjax tool's warm time. "
+            "Peer loops marked (xN) were timed on 1/N of the problems and scaled.\n\n"
+            + table(rows) + "\n\n![results](results.png)\n")
+    (out / "RESULTS.md").write_text(text)
+    print(f"wrote {out / 'RESULTS.md'}")
+    return rows
+
+
+if __name__ == "__main__":
+    main()
