@@ -243,6 +243,10 @@ def brier_score(y, prob, weights=None):
     return jnp.sum(w * err) / jnp.sum(w)
 
 
+class SeparationWarning(UserWarning):
+    """The classes are (quasi-)completely separated: the maximum likelihood estimate is infinite."""
+
+
 class Separation(NamedTuple):
     """Result of `check_separation`.
 
@@ -291,7 +295,7 @@ def check_separation(X, y, fit_intercept=True, weights=None, tol=1e-7):
     norms[norms == 0] = 1.0
     Z = X / norms
     s = np.where(y >= 1, 1.0, np.where(y <= 0, -1.0, 0.0))
-    signed = s[:, None] * Z[s != 0]
+    signed = s[s != 0, None] * Z[s != 0]
     mid = Z[s == 0]
     k = Z.shape[1]
     bounds = [(-1.0, 1.0)] * k

@@ -279,7 +279,48 @@ def fit(X, y, family=None, penalty=None, solver="auto", weights=None, offset=Non
         y_np = np.asarray(y)
         family = replace(family, n_classes=int(y_np.shape[1] if y_np.ndim == 2
                                                else y_np.max() + 1))
+    validation.check_penalty_size(penalty, X.shape[1])
+    validation.check_init(init, X.shape[1], family.n_classes if getattr(
+        family, "multiclass", False) else None)
     if bounds is not None:
         bounds = _check_bounds(bounds, X.shape[1], X.dtype)
     solver = choose_solver(solver, family, penalty, X.shape, bounded=bounds is not None)
-    return _fit(X, y, weights, offset, init, family, penalty, solver, fit_intercept, bounds)
+    validation.check_solver_params(solver)
+    result = _fit(X, y, weights, offset, init, family, penalty, solver, fit_intercept, bounds)
+    _warn_if_separated(result, X, y, weights, offset, family, penalty)
+    return result
+
+
+#: |eta| beyond which a fitted binomial probability is 0 or 1 to about 7 digits.
+SEPARATION_ETA = 15.0
+
+
+def _warn_if_separated(result, X, y, weights, offset, family, penalty):
+    """Eager binomial fits without a penalty: warn when the data separate the classes.
+
+    Then the maximum likelihood estimate does not exist and the solver stops at some large,
+    finite coefficients that only look converged. Skipped under jit/vmap (traced inputs).
+    """
+    from linjax.families import Binomial
+
+    if not isinstance(family, Binomial) or not isinstance(penalty, NoPenalty) or any(
+            validation.is_traced(a) for a in (X, y, weights, offset, result.params["coef"])):
+        return
+    eta = np.asarray(X @ result.params["coef"] + result.params["intercept"])
+    w = np.ones(eta.shape) if weights is None else np.asarray(weights)
+    if offset is not None:
+        eta = eta + np.asarray(offset)
+    if not np.any(np.abs(eta[w > 0]) > SEPARATION_ETA):
+        return
+    import warnings
+
+    from linjax.diagnostics import SeparationWarning, check_separation
+
+    sep = check_separation(np.asarray(X), np.asarray(y), fit_intercept=result.fit_intercept,
+                           weights=w)
+    if sep.separated:
+        warnings.warn(
+            f"fit: the classes are {sep.kind}ly separated by the features of X, so the maximum "
+            "likelihood estimate does not exist and the coefficients are arbitrary large "
+            "numbers. Add a penalty (L2), or use Firth's bias-reduced fit "
+            "(penalty=linjax.penalties.Firth()).", SeparationWarning, stacklevel=3)

@@ -226,41 +226,50 @@ def load(path):
     except zipfile.BadZipFile as err:
         raise UnsafeFileError(f"load: {path!r} is not a linjax file (not a zip archive).") \
             from err
-    with zf:
-        names = zf.namelist()
-        if METADATA not in names:
-            raise UnsafeFileError(f"load: {path!r} has no {METADATA}; not a linjax file.")
+    try:
+        with zf:
+            return _load_archive(zf, path)
+    except (zipfile.BadZipFile, EOFError, OSError) as err:  # CRC mismatch, truncated member
+        raise UnsafeFileError(f"load: {path!r} is corrupted ({err}); the file was damaged or "
+                              "truncated after it was saved. Save the model again.") from err
+
+
+def _load_archive(zf, path):
+    """Validate and read the members of an open linjax archive (see `load`)."""
+    names = zf.namelist()
+    if METADATA not in names:
+        raise UnsafeFileError(f"load: {path!r} has no {METADATA}; not a linjax file.")
+    try:
+        meta = json.loads(zf.read(METADATA).decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise UnsafeFileError(f"load: {METADATA} is not valid JSON ({err}).") from err
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise UnsafeFileError(f"load: {path!r} is not a linjax file (format marker "
+                              "missing).")
+    if meta.get("version") != VERSION:
+        raise UnsafeFileError(f"load: unsupported file version {meta.get('version')!r}; "
+                              f"this linjax reads version {VERSION}.")
+    listed = meta.get("arrays", [])
+    if not isinstance(listed, list) or not all(isinstance(n, str) and _NAME.match(n)
+                                               for n in listed):
+        raise UnsafeFileError("load: the metadata lists malformed array names.")
+    expected = {METADATA, *listed}
+    extra = sorted(set(names) - expected)
+    if extra or len(names) != len(set(names)):
+        raise UnsafeFileError(
+            f"load: unexpected member(s) {extra or 'duplicated'} in {path!r}; a linjax "
+            "file holds only metadata.json and the .npy arrays it lists. Refusing to load "
+            "a file that may carry a pickle or other code.")
+    missing = sorted(expected - set(names))
+    if missing:
+        raise UnsafeFileError(f"load: member(s) {missing} listed but missing.")
+    arrays = {}
+    for name in listed:
         try:
-            meta = json.loads(zf.read(METADATA).decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise UnsafeFileError(f"load: {METADATA} is not valid JSON ({err}).") from err
-        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-            raise UnsafeFileError(f"load: {path!r} is not a linjax file (format marker "
-                                  "missing).")
-        if meta.get("version") != VERSION:
-            raise UnsafeFileError(f"load: unsupported file version {meta.get('version')!r}; "
-                                  f"this linjax reads version {VERSION}.")
-        listed = meta.get("arrays", [])
-        if not isinstance(listed, list) or not all(isinstance(n, str) and _NAME.match(n)
-                                                   for n in listed):
-            raise UnsafeFileError("load: the metadata lists malformed array names.")
-        expected = {METADATA, *listed}
-        extra = sorted(set(names) - expected)
-        if extra or len(names) != len(set(names)):
-            raise UnsafeFileError(
-                f"load: unexpected member(s) {extra or 'duplicated'} in {path!r}; a linjax "
-                "file holds only metadata.json and the .npy arrays it lists. Refusing to load "
-                "a file that may carry a pickle or other code.")
-        missing = sorted(expected - set(names))
-        if missing:
-            raise UnsafeFileError(f"load: member(s) {missing} listed but missing.")
-        arrays = {}
-        for name in listed:
-            try:
-                arrays[name] = np.load(io.BytesIO(zf.read(name)), allow_pickle=False)
-            except ValueError as err:
-                raise UnsafeFileError(f"load: {name} is not a plain .npy array ({err}); object "
-                                      "arrays (pickles) are refused.") from err
+            arrays[name] = np.load(io.BytesIO(zf.read(name)), allow_pickle=False)
+        except ValueError as err:
+            raise UnsafeFileError(f"load: {name} is not a plain .npy array ({err}); object "
+                                  "arrays (pickles) are refused.") from err
     reader = _Reader(arrays)
     kind = meta.get("kind")
     if kind == "fit_result":

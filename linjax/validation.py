@@ -71,7 +71,7 @@ def _check_finite(name, arr):
     a = np.asarray(arr)
     bad = ~np.isfinite(a)
     if bad.any():
-        idx = np.unravel_index(int(np.flatnonzero(bad)[0]), a.shape)
+        idx = tuple(int(i) for i in np.unravel_index(int(np.flatnonzero(bad)[0]), a.shape))
         raise ValueError(
             f"{name}: {int(bad.sum())} non-finite value(s) (NaN or inf), the first at index "
             f"{idx if len(idx) > 1 else idx[0]}; remove or impute them before fitting."
@@ -163,3 +163,66 @@ def check_penalty(penalty):
         if not np.all(np.isfinite(w)) or np.any(w < 0):
             raise ValueError("penalty weights: must be finite and >= 0 (0 leaves a coefficient "
                              "unpenalized).")
+
+
+#: Solver fields that must be positive when given (None means the solver's default).
+_POSITIVE_SOLVER_FIELDS = ("tol", "xtol", "learning_rate", "step_size")
+#: Static integer solver fields and their smallest valid value.
+_INTEGER_SOLVER_FIELDS = {"max_iter": 1, "batch_size": 1, "max_halvings": 0, "max_sweeps": 1,
+                          "max_backtracks": 0, "memory_size": 1, "max_linesearch_steps": 1}
+
+
+def check_solver_params(solver):
+    """Reject (when concrete) non-positive tolerances and step sizes and iteration caps < 1.
+
+    A negative tol or a max_iter of 0 would otherwise return an unconverged fit, or one
+    stopped at the start, as if it were an answer.
+    """
+    name = type(solver).__name__
+    for field in _POSITIVE_SOLVER_FIELDS:
+        value = getattr(solver, field, None)
+        if value is None or is_traced(value) or isinstance(value, str) or callable(value):
+            continue
+        v = np.asarray(value)
+        if not np.issubdtype(v.dtype, np.number) or not np.all(np.isfinite(v)) or \
+                np.any(v <= 0):
+            raise ValueError(f"solver {field}: {name}({field}=...) must be a finite number > 0, "
+                             f"got {value!r}; use None for the default.")
+    for field, low in _INTEGER_SOLVER_FIELDS.items():
+        value = getattr(solver, field, None)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
+            raise ValueError(f"solver {field}: {name}({field}=...) must be an integer >= {low}, "
+                             f"got {value!r}.")
+
+
+def check_penalty_size(penalty, p):
+    """Per-coefficient penalty factors must have one entry per column of X."""
+    weights = getattr(penalty, "weights", None)
+    if weights is None or is_traced(weights):
+        return
+    shape = np.shape(weights)
+    if shape not in ((), (p,)) and not (len(shape) == 2 and shape[0] == p):
+        raise ValueError(f"penalty weights: expected shape ({p},), one factor per column of X, "
+                         f"got shape {shape}.")
+
+
+def check_init(init, p, n_outputs=None):
+    """`init` as {"coef": (p,) or (p, K), "intercept": ...} with finite values (when concrete)."""
+    if init is None:
+        return
+    if not isinstance(init, dict) or "coef" not in init:
+        raise ValueError('init: expected a dict {"coef": array, "intercept": number} of starting '
+                         f"values, got {type(init).__name__}.")
+    unknown = sorted(set(init) - {"coef", "intercept"})
+    if unknown:
+        raise ValueError(f'init: unknown key(s) {unknown}; expected "coef" and "intercept".')
+    coef = as_numeric("init coef", init["coef"])
+    want = (p,) if n_outputs is None else (p, n_outputs)
+    if tuple(coef.shape) != want:
+        raise ValueError(f"init: coef must have shape {want} to match X, got shape "
+                         f"{tuple(coef.shape)}.")
+    _check_finite("init coef", coef)
+    if init.get("intercept") is not None:
+        _check_finite("init intercept", as_numeric("init intercept", init["intercept"]))

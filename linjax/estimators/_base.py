@@ -18,6 +18,7 @@ from linjax import families as F
 from linjax import links as L
 from linjax import preprocessing as P
 from linjax._pytree import replace
+from linjax.diagnostics import SeparationWarning  # noqa: F401 (re-exported, one class for all)
 from linjax.fit import FitResult, choose_solver, fit
 from linjax.penalties import L1, L2, ElasticNet, NoPenalty
 from linjax.solvers import LeastSquares, Status
@@ -26,9 +27,6 @@ from linjax.solvers import LeastSquares, Status
 SOLVER_ALIASES = {"newton-cholesky": "newton", "newton-cg": "newton", "cholesky": "lstsq",
                   "liblinear": "cd", "saga": "proximal", "sag": "proximal"}
 
-
-class SeparationWarning(UserWarning):
-    """The classes are (quasi-)completely separated: the maximum likelihood estimate is infinite."""
 
 
 # -- parameter validation (eager, messages name the argument, the problem and the fix) ------
