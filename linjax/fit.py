@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from linjax import links, validation
+from linjax import implicit, links, validation
 from linjax._pytree import pytree_dataclass, replace, static_field
 from linjax.families import Gaussian, get_family
 from linjax.model import init_params
@@ -214,7 +214,7 @@ def _fit(X, y, weights, offset, init, family, penalty, solver, fit_intercept, bo
             params["intercept"] = jnp.zeros_like(params["intercept"])
     if problem.bounded:
         params = problem.project(params)
-    sol = solver.minimise(problem, params)
+    sol = implicit.minimise(solver, problem, params)
     out_params, value = sol.params, sol.value
     if multiclass:
         out_params = center_multiclass(problem, out_params)
