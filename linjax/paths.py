@@ -48,6 +48,7 @@ import numpy as np
 from linjax import links, validation
 from linjax.families import Gaussian, eta_derivatives, get_family
 from linjax.penalties import ElasticNet
+from linjax.solvers._common import halving_search
 from linjax.solvers.status import Status
 
 #: Widest Gaussian problem for which the covariance (Gram) solver is used.
@@ -278,17 +279,7 @@ def _naive_solve(d, l1, l2, b, b0, mask, always, ctl, cfg):
             def f_at(t):
                 return data_loss(eta + t * d_eta) + _penalty_value(b + t * (bn - b), l1, l2)
 
-            def too_high(s):
-                _, f_t, i = s
-                return ~(f_t <= f_old + slack) & (i < 40)
-
-            def halve(s):
-                t, _, i = s
-                return t / 2, f_at(t / 2), i + 1
-
-            one = jnp.ones((), dtype)
-            t, f_t, _ = jax.lax.while_loop(too_high, halve, (one, f_at(one), 0))
-            accepted = f_t <= f_old + slack
+            t, f_t, accepted = halving_search(f_at, f_old, slack, 40, dtype)
             converged = (move <= tol) | ~accepted
         bn = jnp.where(accepted, b + t * (bn - b), b)
         b0n = jnp.where(accepted, b0 + t * (b0n - b0), b0)

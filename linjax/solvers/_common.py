@@ -10,6 +10,7 @@ penalty on the coefficients plus the indicator of the bounds, whose proximal
 map is `prox(x, step)`.
 """
 
+import jax
 import jax.numpy as jnp
 
 from linjax.penalties import NoPenalty
@@ -91,3 +92,22 @@ class Composite:
     def smooth_full(self, x):
         """The whole objective when the penalty is smooth (data loss + penalty)."""
         return self.problem.value(self.unflatten(x))
+
+
+def halving_search(trial, value, slack, max_halvings, dtype):
+    """Halve t from 1 until trial(t) <= value + slack (R's glm.fit step halving).
+
+    Returns (t, trial(t), accepted); a NaN trial counts as too high.
+    """
+
+    def too_high(carry):
+        _, f_t, i = carry
+        return ~(f_t <= value + slack) & (i < max_halvings)
+
+    def halve(carry):
+        t, _, i = carry
+        return t / 2, trial(t / 2), i + 1
+
+    one = jnp.ones((), dtype)
+    t, f_t, _ = jax.lax.while_loop(too_high, halve, (one, trial(one), 0))
+    return t, f_t, f_t <= value + slack

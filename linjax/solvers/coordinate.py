@@ -38,7 +38,7 @@ import numpy as np
 
 from linjax._pytree import pytree_dataclass, static_field
 from linjax.penalties import soft_threshold
-from linjax.solvers._common import is_glm, resolve_tol
+from linjax.solvers._common import halving_search, is_glm, resolve_tol
 from linjax.solvers.engine import AbstractSolver
 from linjax.solvers.status import Status, code
 
@@ -227,17 +227,7 @@ class CoordinateDescent(AbstractSolver):
         def trial(t):
             return problem.value(problem.from_vector(x0 + t * direction, params))
 
-        def too_high(c):
-            _, f_t, i = c
-            return ~(f_t <= value + slack) & (i < self.max_halvings)
-
-        def halve(c):
-            t, _, i = c
-            return t / 2, trial(t / 2), i + 1
-
-        one = jnp.ones((), dtype)
-        t, f_t, _ = jax.lax.while_loop(too_high, halve, (one, trial(one), 0))
-        accepted = f_t <= value + slack
+        t, f_t, accepted = halving_search(trial, value, slack, self.max_halvings, dtype)
         converged = change <= tol
         at_floor = change <= jnp.sqrt(jnp.finfo(dtype).eps) * scale
         stalled = ~accepted & ~at_floor & ~converged

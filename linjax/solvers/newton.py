@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from linjax._pytree import pytree_dataclass, static_field
+from linjax.solvers._common import halving_search
 from linjax.solvers.engine import AbstractSolver
 from linjax.solvers.status import Status, code
 
@@ -104,17 +105,7 @@ class Newton(AbstractSolver):
         def trial(t):
             return problem.value(problem.from_vector(x + t * direction, params))
 
-        def too_high(carry):
-            _, f_t, k = carry
-            return ~(f_t <= value + slack) & (k < self.max_halvings)
-
-        def halve(carry):
-            t, _, k = carry
-            return t / 2, trial(t / 2), k + 1
-
-        one = jnp.ones((), value.dtype)
-        t, f_t, _ = jax.lax.while_loop(too_high, halve, (one, trial(one), 0))
-        accepted = f_t <= value + slack
+        t, f_t, accepted = halving_search(trial, value, slack, self.max_halvings, value.dtype)
         small_step = jnp.max(jnp.abs(t * direction), initial=0.0) <= xtol * (
             1.0 + jnp.max(jnp.abs(x), initial=0.0))
         converged = (decrement <= tol * scale) | (accepted & small_step)

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from linjax._pytree import pytree_dataclass, static_field
-from linjax.solvers._common import is_glm, require_smooth, resolve_tol
+from linjax.solvers._common import halving_search, is_glm, require_smooth, resolve_tol
 from linjax.solvers.engine import AbstractSolver
 from linjax.solvers.newton import solve_psd
 from linjax.solvers.status import Status, code
@@ -103,17 +103,7 @@ class ProjectedNewton(AbstractSolver):
         def trial(t):
             return problem.value(problem.from_vector(point(t), params))
 
-        def too_high(c):
-            _, f_t, i = c
-            return ~(f_t <= value + slack) & (i < self.max_halvings)
-
-        def halve(c):
-            t, _, i = c
-            return t / 2, trial(t / 2), i + 1
-
-        one = jnp.ones((), dtype)
-        t, f_t, _ = jax.lax.while_loop(too_high, halve, (one, trial(one), 0))
-        accepted = f_t <= value + slack
+        t, f_t, accepted = halving_search(trial, value, slack, self.max_halvings, dtype)
         tol = resolve_tol(self.tol, dtype)
         converged = residual <= tol
         at_floor = residual <= jnp.sqrt(jnp.finfo(dtype).eps) * scale
