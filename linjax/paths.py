@@ -150,24 +150,71 @@ def _prepare(X, y, w, off, pf, cfg):
 
 # -- coordinate descent on one quadratic, over a working set ------------------------------
 
-def _active_set_cd(sweep, b_of, state, mask, always, tol, max_sweeps):
+#: Anderson acceleration: extrapolate from the last ANDERSON_K + 1 sweeps of the same set.
+ANDERSON_K = 5
+
+
+def _anderson(hist, key):
+    """Affine weights c (sum 1) minimising |sum_k c_k (x_{k+1} - x_k)| over the K + 1 stored
+    iterates `key` (K + 1, p) (Anderson extrapolation, Bertrand and Massias 2021), applied
+    to every leaf of `hist` (each affine in the coefficients). Returns (state, ok)."""
+    U = jnp.diff(key, axis=0)                       # (K, p)
+    C = U @ U.T
+    # a tiny ridge keeps the solve defined when two differences are (nearly) collinear
+    C = C + (1e-12 * jnp.trace(C) / C.shape[0] + jnp.finfo(C.dtype).tiny) * jnp.eye(C.shape[0],
+                                                                                dtype=C.dtype)
+    z = jnp.linalg.solve(C, jnp.ones(C.shape[0], C.dtype))
+    total = jnp.sum(z)
+    coef = z / jnp.where(total != 0, total, 1.0)
+    ok = jnp.all(jnp.isfinite(coef)) & (total != 0)
+    coef = jnp.where(ok, coef, 0.0)
+    state = jax.tree_util.tree_map(lambda h: jnp.tensordot(coef, h[1:], axes=1), hist)
+    return state, ok
+
+
+def _active_set_cd(sweep, b_of, state, mask, always, tol, max_sweeps, objective=None):
     """Sweep `mask`, then its nonzero part until settled, then `mask` again; stop when a
-    full sweep changes nothing beyond tol. Returns (state, sweeps, hit_cap)."""
+    full sweep changes nothing beyond tol. Returns (state, sweeps, hit_cap).
+
+    With `objective` (the quadratic's value at a state), the sweeps of the nonzero part
+    are Anderson-accelerated: after every ANDERSON_K + 1 of them in a row, the
+    extrapolated point replaces the iterate if it lowers the objective. Every leaf of the
+    state must be affine in the coefficients (b, b0, residuals, G b), so the extrapolated
+    state is consistent. Convergence is still decided by a plain full sweep."""
+    K = ANDERSON_K
+    accel = objective is not None
+    hist = jax.tree_util.tree_map(lambda x: jnp.zeros((K + 1,) + x.shape, x.dtype), state)
 
     def cond(c):
-        _, _, done, sweeps = c
+        _, _, done, sweeps, _, _ = c
         return ~done & (sweeps < max_sweeps)
 
     def body(c):
-        state, full, _, sweeps = c
+        state, full, _, sweeps, hist, count = c
         b = b_of(state)
         now = jnp.where(full, mask, mask & ((b != 0) | always))
         state, change = sweep(state, now)
         small = change <= tol
-        return state, small & ~full, small & full, sweeps + 1
+        if accel:
+            # only consecutive sweeps of the nonzero part (one map) are extrapolated
+            count = jnp.where(full, 0, count)
+            hist = jax.tree_util.tree_map(
+                lambda h, x: jax.lax.dynamic_update_index_in_dim(h, x, count, 0), hist, state)
+            count = jnp.where(full, 0, count + 1)
 
-    state, _, done, sweeps = jax.lax.while_loop(
-        cond, body, (state, jnp.asarray(True), jnp.asarray(False), jnp.asarray(0, jnp.int32)))
+            def extrapolate(state):
+                new, ok = _anderson(hist, b_of(hist))
+                better = ok & (objective(new) < objective(state))
+                return jax.tree_util.tree_map(lambda a, o: jnp.where(better, a, o), new, state)
+
+            ready = count == K + 1
+            state = jax.lax.cond(ready & ~small, extrapolate, lambda s: s, state)
+            count = jnp.where(ready, 0, count)
+        return state, small & ~full, small & full, sweeps + 1, hist, count
+
+    zero = jnp.asarray(0, jnp.int32)
+    state, _, done, sweeps, _, _ = jax.lax.while_loop(
+        cond, body, (state, jnp.asarray(True), jnp.asarray(False), zero, hist, zero))
     return state, sweeps, ~done
 
 
@@ -201,8 +248,12 @@ def _gram_solve(d, l1, l2, b, mask, always, ctl, cfg):
         b, u, change = _index_loop(now, update, (b, u, jnp.zeros((), b.dtype)))
         return (b, u), change
 
+    def objective(state):
+        b, u = state
+        return 0.5 * b @ u - c @ b + _penalty_value(b, l1, l2)
+
     (b, u), sweeps, capped = _active_set_cd(sweep, lambda s: s[0], (b, G @ b), mask, always,
-                                            tol, ctl.max_sweeps)
+                                            tol, ctl.max_sweeps, objective)
     grad = u - c + l2 * b
     b0 = d.ybar - d.xbar @ b
     return b, b0, grad, sweeps, capped, jnp.asarray(False)
@@ -264,8 +315,12 @@ def _naive_solve(d, l1, l2, b, b0, mask, always, ctl, cfg):
             b, b0, r, change = _index_loop(now, update, (b, b0, r, change))
             return (b, b0, r), change
 
+        def objective(state):
+            b, _, r = state
+            return 0.5 * jnp.sum(v * r * r) + _penalty_value(b, l1, l2)
+
         (bn, b0n, rn), sweeps, capped = _active_set_cd(
-            sweep, lambda s: s[0], (b, b0, r), mask, always, tol, ctl.max_sweeps)
+            sweep, lambda s: s[0], (b, b0, r), mask, always, tol, ctl.max_sweeps, objective)
         move = jnp.maximum(jnp.max(scale * jnp.abs(bn - b), initial=0.0),
                            jnp.sqrt(sv) * jnp.abs(b0n - b0))
         if cfg.exact:
