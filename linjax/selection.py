@@ -1,12 +1,14 @@
 """Choosing the penalty: K-fold cross-validation of whole paths, and AIC/BIC along a path.
 
-    cv = cv_path(X, y, family, l1_ratio, alphas, folds=5)   # every fold in one vmap
+    cv = cv_path(X, y, family, l1_ratio, alphas, folds=5)   # every fold in one jit
     cv.alpha_min, cv.alpha_1se, cv.mean, cv.se, cv.path     # path: the full-data path
 
 Folds are zero weights over the full data: every fold's training weights (and the
-full data's, first) form one (K + 1, n) array, and one `jax.vmap` of `paths.path_core`
-fits all of them, so shapes never change and nothing recompiles when the folds, the
-alphas, l1_ratio or the weights change (`trace_count()` counts traces; a test checks it).
+full data's, first) form one (K + 1, n) array, and one `jax.lax.map` of
+`paths.path_core` fits all of them in turn (sequential, so each fold's loops stop at their
+own counts, as a vmap's would not), so shapes never change and nothing recompiles
+when the folds, the alphas, l1_ratio or the weights change (`trace_count()` counts
+traces; a test checks it).
 Held-out rows score each path by the weighted mean of a metric:
 
     "deviance"  mean unit deviance (Gaussian: squared error; Binomial: 2 x log loss)
@@ -143,13 +145,16 @@ def _cv_jit(X, y, train_w, test_w, off, pf, alphas, l1_ratio, ctl, cfg, scoring)
     def one(w, a):
         return P.path_core(X, y, w, off, pf, a, l1_ratio, ctl, cfg)
 
-    res = jax.vmap(one)(train_w, alphas)
-    eta = jnp.einsum("np,kmp->kmn", X, res.coef) + res.intercept[..., None] + off
+    # sequential over folds: each path keeps its own loop trip counts (a vmap would run
+    # every while loop to the slowest fold's count, with masked updates)
+    res = jax.lax.map(lambda args: one(*args), (train_w, alphas))
+    # held-out scores of the K fold paths (the full-data path, row 0, is not scored)
+    eta = jnp.einsum("np,kmp->kmn", X, res.coef[1:]) + res.intercept[1:, :, None] + off
     mu = cfg.family.link.inverse(eta)
-    metric = _metric(scoring, cfg.family, y, mu)                       # (K+1, m, n)
-    tw = test_w[:, None, :]
-    scores = jnp.sum(jnp.where(tw > 0, tw * metric, 0.0), -1) / jnp.sum(test_w, -1)[:, None]
-    return res, scores[1:]
+    metric = _metric(scoring, cfg.family, y, mu)                       # (K, m, n)
+    tw = test_w[1:, None, :]
+    scores = jnp.sum(jnp.where(tw > 0, tw * metric, 0.0), -1) / jnp.sum(test_w[1:], -1)[:, None]
+    return res, scores
 
 
 class CVPath(NamedTuple):
