@@ -107,13 +107,15 @@ def test_fraction_and_mpmath_references_agree():
 DESIGNS = [(d, lo, hi) for d in range(3, 11) for lo, hi in ((0.0, 1.0), (-1.0, 1.0), (1.0, 2.0))]
 
 
+@pytest.mark.parametrize("method", ["qr", "auto"])
 @pytest.mark.parametrize("degree,lo,hi", DESIGNS)
-def test_polynomial_designs(degree, lo, hi):
+def test_polynomial_designs(degree, lo, hi, method):
     """>= 7 correct digits (coefficients and standard errors) while the column-scaled
-    condition number is below 1e10; reported (and at least 5) beyond."""
+    condition number is below 1e10; reported (and at least 5) beyond. "auto" tries the
+    normal equations first (N >= 4 p up to degree 7); its guard must keep these digits."""
     X, y = polynomial(degree, lo, hi, seed=degree)
     cond = scaled_condition(X)
-    coef_digits, se_digits = digits_reached(X, y)
+    coef_digits, se_digits = digits_reached(X, y, method)
     print(f"degree {degree} on [{lo}, {hi}]: scaled cond {cond:.1e}, coefficient digits "
           f"{coef_digits:.1f}, standard-error digits {se_digits:.1f}")
     if cond < 1e10:
@@ -136,11 +138,12 @@ def test_degree_10_report(capsys):
         print("\n" + "\n".join(lines))
 
 
+@pytest.mark.parametrize("method", ["qr", "auto"])
 @pytest.mark.parametrize("eps", [1e-2, 1e-4, 1e-6])
-def test_longley_like(eps):
+def test_longley_like(eps, method):
     X, y = longley_like(eps, seed=3)
     cond = scaled_condition(X)
-    coef_digits, se_digits = digits_reached(X, y)
+    coef_digits, se_digits = digits_reached(X, y, method)
     print(f"longley-like eps={eps}: scaled cond {cond:.1e}, coef {coef_digits:.1f}, "
           f"se {se_digits:.1f}")
     assert cond < 1e10

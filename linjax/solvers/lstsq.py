@@ -6,6 +6,15 @@ ridge enters as extra rows sqrt(alpha f_j) e_j (augmentation), and the
 remaining problem ||A b - r||^2 is solved from A = QR, or from the SVD for the
 minimum-norm solution of a rank-deficient design. QR falls back to the SVD
 when R shows the design is rank deficient; `rank` is reported either way.
+
+When n is large against p the default ("auto") first tries the normal equations: one
+pass forms the centred weighted Gram A'A (ridge adds alpha f_j to its diagonal), which
+is scaled to unit diagonal and factored by Cholesky (n p^2 flops against QR's ~4 n p^2
+and several passes), then one step of iterative refinement. A guard keeps QR's
+accuracy: when the Cholesky fails, or a condition estimate of the scaled Gram (Hager's
+1-norm estimator) times the rounding of the data (eps, plus the digits centring loses)
+exceeds the dtype's budget (1e-10 in float64, 1e-5 in float32), `lax.cond` takes the
+QR/SVD path instead. `info.normal` says which path gave the answer.
 """
 
 from typing import NamedTuple
@@ -25,6 +34,7 @@ from linjax.solvers.status import Status, code
 class LeastSquaresState(NamedTuple):
     value: jax.Array
     rank: jax.Array
+    normal: jax.Array = False   # True when the guarded normal-equations (Cholesky) path answered
 
 
 def _svd_solve(A, r, rcond):
@@ -138,6 +148,75 @@ def _two_sum_all(v):
     return (s + c)[None]
 
 
+# -- normal equations (Cholesky of the Jacobi-scaled Gram), guarded --------------------------
+
+_NORMAL_RATIO = 4      # "auto" tries the normal equations when n >= _NORMAL_RATIO * p
+_NORMAL_BUDGET = {jnp.dtype(jnp.float64): 1e-10, jnp.dtype(jnp.float32): 1e-5}
+
+
+def _cond1_estimate(G, solve):
+    """||G||_1 ||G^-1||_1 with ||G^-1||_1 from Hager's estimator (LAPACK's xPOCON idea, G
+    symmetric) plus Higham's alternating test vector; each trial is a lower bound of
+    ||G^-1||_1, so the largest is kept. O(p^2) per trial."""
+    p = G.shape[0]
+    x = jnp.full((p,), 1.0 / p, G.dtype)
+    est = jnp.zeros((), G.dtype)
+    for _ in range(4):
+        y = solve(x)
+        est = jnp.maximum(est, jnp.sum(jnp.abs(y)))
+        z = solve(jnp.where(y >= 0, 1.0, -1.0).astype(G.dtype))
+        x = jax.nn.one_hot(jnp.argmax(jnp.abs(z)), p, dtype=G.dtype)
+    i = jnp.arange(p, dtype=G.dtype)
+    alt = jnp.where(i % 2 == 0, 1.0, -1.0) * (1.0 + i / max(p - 1, 1))
+    est = jnp.maximum(est, 2.0 * jnp.sum(jnp.abs(solve(alt))) / (3.0 * p))
+    return jnp.max(jnp.sum(jnp.abs(G), axis=0)) * est
+
+
+def _normal_solve(A, r, pen, x_mean, steps):
+    """Guarded normal-equations solve of min ||A b - r||^2 + sum pen_j b_j^2.
+
+    Returns (b, ok): ok is False when the Cholesky of the Jacobi-scaled Gram fails or the
+    problem is too ill-conditioned for the normal equations to keep the dtype's accuracy
+    budget (see the module docstring); the caller then takes the QR path.
+    """
+    eps = jnp.finfo(A.dtype).eps
+    budget = _NORMAL_BUDGET.get(jnp.dtype(A.dtype), 1e-5)
+    G = A.T @ A
+    c = A.T @ r
+    var = jnp.diag(G)
+    if pen is not None:
+        G = G + jnp.diag(pen)
+    d = jnp.diag(G)
+    positive = jnp.all(d > 0)
+    s = 1.0 / jnp.sqrt(jnp.where(d > 0, d, 1.0))
+    Gs = s[:, None] * G * s[None, :]
+    L = jnp.linalg.cholesky(Gs)
+    factored = positive & jnp.all(jnp.isfinite(L))
+    L = jnp.where(factored, L, jnp.eye(A.shape[1], dtype=A.dtype))
+
+    def scaled_solve(v):
+        return jax.scipy.linalg.cho_solve((L, True), v)
+
+    def solve(v):
+        return s * scaled_solve(s * v)
+
+    b = solve(c)
+    for _ in range(steps):
+        g = A.T @ (r - A @ b)
+        if pen is not None:
+            g = g - pen * b
+        b = b + solve(g)
+    kappa = _cond1_estimate(Gs, scaled_solve)
+    # rounding of the data the Cholesky path works from: eps, plus what centring lost
+    # (|mean_j| / sd_j ulps of column j), which the QR path's refinement recovers
+    rounding = eps
+    if x_mean is not None:
+        sd = jnp.sqrt(jnp.where(var > 0, var, 1.0))   # weights sum to one: A'A = covariance
+        rounding = eps * (1.0 + jnp.max(jnp.where(var > 0, jnp.abs(x_mean) / sd, jnp.inf)))
+    ok = factored & (kappa * rounding <= budget) & jnp.all(jnp.isfinite(b))
+    return b, ok
+
+
 def check_applicable(family, penalty):
     """Raise unless the problem is Gaussian-identity with no penalty or ridge."""
     if not (isinstance(family, Gaussian) and isinstance(family.link, links.Identity)):
@@ -156,15 +235,22 @@ def check_applicable(family, penalty):
 class LeastSquares(AbstractSolver):
     """Direct solve of (ridge-)penalized weighted least squares.
 
-    method: "qr" (Householder QR, falling back to SVD when rank deficient) or "svd".
+    method: "auto" (default: the guarded normal equations when n >= 4 p, else "qr"),
+    "cholesky" (the guarded normal equations whatever n and p), "qr" (Householder QR,
+    falling back to SVD when rank deficient) or "svd". The normal-equations path falls
+    back to "qr" (under `lax.cond`) when the Cholesky of the unit-diagonal Gram fails or
+    its condition estimate says the dtype cannot keep the accuracy (module docstring);
+    `info.normal` reports whether it answered, and then `info.rank` is p.
     rcond: relative singular-value (or |R_jj|) cutoff for rank determination; None uses
     eps * max(n, p). refine: for unpenalized full-rank QR solves, two steps of Björck's
     iterative refinement with residuals of the original data in twice the working
     precision (error-free transformations), which recovers the digits that centring and
-    the QR lose on ill-conditioned designs (polynomials, Longley).
+    the QR lose on ill-conditioned designs (polynomials, Longley); for the normal
+    equations, one step of refinement (residual in the working precision, correction from
+    the same Cholesky factor; two passes over X).
     """
 
-    method: str = static_field(default="qr")
+    method: str = static_field(default="auto")
     rcond: object = None
     refine: bool = static_field(default=True)
     name = "lstsq"
@@ -174,9 +260,13 @@ class LeastSquares(AbstractSolver):
         if not hasattr(problem, "X"):
             return self._run_quadratic(problem, params)
         check_applicable(problem.family, problem.penalty)
+        if self.method not in ("auto", "cholesky", "qr", "svd"):
+            raise ValueError(f"method: expected 'auto', 'cholesky', 'qr' or 'svd', got "
+                             f"{self.method!r}")
         X, w = problem.X, problem.weights
         n, p = X.shape
         target = problem.y if problem.offset is None else problem.y - problem.offset
+        x_mean = y_mean = None
         if problem.fit_intercept:
             x_mean = w @ X
             y_mean = w @ target
@@ -185,36 +275,58 @@ class LeastSquares(AbstractSolver):
         sw = jnp.sqrt(w)
         A = sw[:, None] * X
         r = sw * target
-        if isinstance(problem.penalty, L2):
-            pen = problem.penalty.smooth_hess_diag(jnp.zeros((p,), X.dtype))
-            A = jnp.concatenate([A, jnp.diag(jnp.sqrt(pen))], axis=0)
-            r = jnp.concatenate([r, jnp.zeros((p,), X.dtype)])
+        ridge = isinstance(problem.penalty, L2)
+        pen = problem.penalty.smooth_hess_diag(jnp.zeros((p,), X.dtype)) if ridge else None
         rcond = jnp.finfo(X.dtype).eps * max(n, p) if self.rcond is None else self.rcond
+        method = self.method
+        if method == "auto":
+            method = "cholesky" if n >= _NORMAL_RATIO * p else "qr"
+        zero = jnp.zeros((), X.dtype)
+        intercept0 = zero if problem.fit_intercept else jnp.asarray(params["intercept"], X.dtype)
+
+        def direct(method):
+            """(coef, intercept, rank) from the QR or SVD of the (augmented) design."""
+            Aa, ra = A, r
+            if ridge:
+                Aa = jnp.concatenate([A, jnp.diag(jnp.sqrt(pen))], axis=0)
+                ra = jnp.concatenate([r, jnp.zeros((p,), X.dtype)])
+            if method == "svd":
+                coef, rank = _svd_solve(Aa, ra, rcond)
+                rank = rank.astype(jnp.int32)
+            else:
+                coef, rank, q, R = _qr_solve(Aa, ra, rcond)
+            intercept = (y_mean - x_mean @ coef) if problem.fit_intercept else intercept0
+            if method == "qr" and self.refine and not ridge:
+                # full rank: refine against the original (uncentred) data
+                X0 = problem.X
+                t0 = problem.y if problem.offset is None else problem.y - problem.offset
+                xm = x_mean if problem.fit_intercept else jnp.zeros((p,), X.dtype)
+                coef, intercept = jax.lax.cond(
+                    rank == p,
+                    lambda c, b: _refine(X0, t0, sw, xm, Aa, q, R, c, b, problem.fit_intercept),
+                    lambda c, b: (c, b), coef, jnp.asarray(intercept, X.dtype))
+            return coef, jnp.asarray(intercept, X.dtype), rank
+
+        normal = jnp.asarray(False)
         if p == 0:  # intercept-only model: nothing to factor
             coef, rank = jnp.zeros((0,), X.dtype), jnp.asarray(0, jnp.int32)
-        elif self.method == "svd":
-            coef, rank = _svd_solve(A, r, rcond)
-        elif self.method == "qr":
-            coef, rank, q, R = _qr_solve(A, r, rcond)
+            intercept = y_mean if problem.fit_intercept else intercept0
+        elif method == "cholesky":
+            b, normal = _normal_solve(A, r, pen, x_mean, 1 if self.refine else 0)
+
+            def accept(b):
+                intercept = (y_mean - x_mean @ b) if problem.fit_intercept else intercept0
+                return b, jnp.asarray(intercept, X.dtype), jnp.asarray(p, jnp.int32)
+
+            coef, intercept, rank = jax.lax.cond(normal, accept, lambda b: direct("qr"), b)
         else:
-            raise ValueError(f"method: expected 'qr' or 'svd', got {self.method!r}")
-        intercept = (y_mean - x_mean @ coef) if problem.fit_intercept else params["intercept"]
-        if self.method == "qr" and p > 0 and self.refine and \
-                isinstance(problem.penalty, NoPenalty):
-            # full rank: refine against the original (uncentred) data
-            X0 = problem.X
-            t0 = problem.y if problem.offset is None else problem.y - problem.offset
-            xm = x_mean if problem.fit_intercept else jnp.zeros((p,), X.dtype)
-            coef, intercept = jax.lax.cond(
-                rank == p,
-                lambda c, b: _refine(X0, t0, sw, xm, A, q, R, c, b, problem.fit_intercept),
-                lambda c, b: (c, b), coef, jnp.asarray(intercept, X.dtype))
+            coef, intercept, rank = direct(method)
         new = {"coef": coef, "intercept": jnp.asarray(intercept, X.dtype)}
         value = problem.value(new)
         status = jnp.where(rank < p, code(Status.SINGULAR), code(Status.CONVERGED))
         status = jnp.where(jnp.isfinite(value), status, code(Status.NON_FINITE))
         return Solution(new, value, jnp.asarray(1, jnp.int32), status,
-                        status == Status.CONVERGED, LeastSquaresState(value, rank))
+                        status == Status.CONVERGED, LeastSquaresState(value, rank, normal))
 
     def _run_quadratic(self, problem, params):
         """One exact Newton step: the minimiser when `fun` is a convex quadratic."""
@@ -224,4 +336,5 @@ class LeastSquares(AbstractSolver):
         value = problem.value(new)
         status = jnp.where(singular, code(Status.SINGULAR), code(Status.CONVERGED))
         return Solution(new, value, jnp.asarray(1, jnp.int32), status,
-                        status == Status.CONVERGED, LeastSquaresState(value, -1))
+                        status == Status.CONVERGED,
+                        LeastSquaresState(value, -1, jnp.asarray(False)))
