@@ -42,7 +42,7 @@ def _svd_solve(A, r, rcond):
     cutoff = rcond * s[0]
     keep = s > cutoff
     inv = jnp.where(keep, 1.0 / jnp.where(keep, s, 1.0), 0.0)
-    return vt.T @ (inv * (u.T @ r)), jnp.sum(keep)
+    return (inv * (r @ u)) @ vt, jnp.sum(keep)
 
 
 def _qr_solve(A, r, rcond):
@@ -51,7 +51,7 @@ def _qr_solve(A, r, rcond):
     full_rank = jnp.all(diag > rcond * jnp.max(diag))
 
     def triangular():
-        x = jax.scipy.linalg.solve_triangular(R, q.T @ r, lower=False)
+        x = jax.scipy.linalg.solve_triangular(R, r @ q, lower=False)
         return x, jnp.asarray(A.shape[1], jnp.int32)
 
     def svd():
@@ -127,7 +127,7 @@ def _refine(X, target, sw, x_mean, A, q, R, coef, intercept, fit_intercept, step
             g = g - x_mean * g0
             du0 = (sw @ f / ns - g0 / ns) / ns
         h = jax.scipy.linalg.solve_triangular(R, g, trans="T", lower=False)
-        du = jax.scipy.linalg.solve_triangular(R, q.T @ f - h, lower=False)
+        du = jax.scipy.linalg.solve_triangular(R, f @ q - h, lower=False)
         dr = f - A @ du
         coef = coef + du
         if fit_intercept:
@@ -172,17 +172,26 @@ def _cond1_estimate(G, solve):
     return jnp.max(jnp.sum(jnp.abs(G), axis=0)) * est
 
 
-def _normal_solve(A, r, pen, x_mean, steps):
-    """Guarded normal-equations solve of min ||A b - r||^2 + sum pen_j b_j^2.
+def _normal_solve(X, target, sw, x_mean, y_mean, pen, steps):
+    """Guarded normal-equations solve of min ||A b - r||^2 + sum pen_j b_j^2, A and r the
+    weighted centred X and target (`x_mean`, `y_mean` None without an intercept).
 
-    Returns (b, ok): ok is False when the Cholesky of the Jacobi-scaled Gram fails or the
-    problem is too ill-conditioned for the normal equations to keep the dtype's accuracy
-    budget (see the module docstring); the caller then takes the QR path.
+    One fusion writes [A r] (a single copy of X) and one matrix product gives its Gram:
+    A'A, A'r and r'r together. Returns (b, ok): ok is False when the Cholesky of the
+    Jacobi-scaled Gram fails or the problem is too ill-conditioned for the normal
+    equations to keep the dtype's accuracy budget (see the module docstring); the caller
+    then takes the QR path.
     """
-    eps = jnp.finfo(A.dtype).eps
-    budget = _NORMAL_BUDGET.get(jnp.dtype(A.dtype), 1e-5)
-    G = A.T @ A
-    c = A.T @ r
+    p = X.shape[1]
+    dtype = X.dtype
+    eps = jnp.finfo(dtype).eps
+    budget = _NORMAL_BUDGET.get(jnp.dtype(dtype), 1e-5)
+    Ar = jnp.concatenate([X, target[:, None]], axis=1)
+    if x_mean is not None:
+        Ar = Ar - jnp.concatenate([x_mean, y_mean[None]])
+    Ar = sw[:, None] * Ar
+    Gr = jax.lax.dot_general(Ar, Ar, (((0,), (0,)), ((), ())))
+    G, c = Gr[:p, :p], Gr[:p, p]
     var = jnp.diag(G)
     if pen is not None:
         G = G + jnp.diag(pen)
@@ -192,7 +201,7 @@ def _normal_solve(A, r, pen, x_mean, steps):
     Gs = s[:, None] * G * s[None, :]
     L = jnp.linalg.cholesky(Gs)
     factored = positive & jnp.all(jnp.isfinite(L))
-    L = jnp.where(factored, L, jnp.eye(A.shape[1], dtype=A.dtype))
+    L = jnp.where(factored, L, jnp.eye(p, dtype=dtype))
 
     def scaled_solve(v):
         return jax.scipy.linalg.cho_solve((L, True), v)
@@ -202,7 +211,10 @@ def _normal_solve(A, r, pen, x_mean, steps):
 
     b = solve(c)
     for _ in range(steps):
-        g = A.T @ (r - A @ b)
+        # residual r - A b = -[A r] @ [b; -1] in the working precision, then A' of it (as
+        # v @ M: for M.T @ v, contracting the rows of a row-major M, XLA:CPU copies M.T)
+        res = -(Ar @ jnp.concatenate([b, -jnp.ones((1,), dtype)]))
+        g = (res @ Ar)[:p]
         if pen is not None:
             g = g - pen * b
         b = b + solve(g)
@@ -270,11 +282,7 @@ class LeastSquares(AbstractSolver):
         if problem.fit_intercept:
             x_mean = w @ X
             y_mean = w @ target
-            X = X - x_mean
-            target = target - y_mean
         sw = jnp.sqrt(w)
-        A = sw[:, None] * X
-        r = sw * target
         ridge = isinstance(problem.penalty, L2)
         pen = problem.penalty.smooth_hess_diag(jnp.zeros((p,), X.dtype)) if ridge else None
         rcond = jnp.finfo(X.dtype).eps * max(n, p) if self.rcond is None else self.rcond
@@ -286,6 +294,9 @@ class LeastSquares(AbstractSolver):
 
         def direct(method):
             """(coef, intercept, rank) from the QR or SVD of the (augmented) design."""
+            # built here, so that under lax.cond only the branch that needs them pays
+            A = sw[:, None] * (X if x_mean is None else X - x_mean)
+            r = sw * (target if y_mean is None else target - y_mean)
             Aa, ra = A, r
             if ridge:
                 Aa = jnp.concatenate([A, jnp.diag(jnp.sqrt(pen))], axis=0)
@@ -312,7 +323,8 @@ class LeastSquares(AbstractSolver):
             coef, rank = jnp.zeros((0,), X.dtype), jnp.asarray(0, jnp.int32)
             intercept = y_mean if problem.fit_intercept else intercept0
         elif method == "cholesky":
-            b, normal = _normal_solve(A, r, pen, x_mean, 1 if self.refine else 0)
+            b, normal = _normal_solve(X, target, sw, x_mean, y_mean, pen,
+                                      1 if self.refine else 0)
 
             def accept(b):
                 intercept = (y_mean - x_mean @ b) if problem.fit_intercept else intercept0
