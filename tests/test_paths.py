@@ -77,18 +77,22 @@ def test_gaussian_path_matches_sklearn(gaussian, l1_ratio):
 
 
 def test_wide_lasso_path_matches_sklearn():
-    """p > n: no p x p Gram matrix (naive updates), strong rules and KKT checks."""
+    """p > n: both solvers (Gram and residual updates), strong rules and KKT checks."""
     rng = np.random.default_rng(2)
     n, p = 40, 120
     X = rng.normal(size=(n, p))
     y = X[:, :3] @ np.array([2.0, -1.5, 1.0]) + 0.3 * rng.normal(size=n)
-    cfg = paths.make_config(lj.families.Gaussian(), X.shape)
-    assert not cfg.gram
+    # auto: a p x p Gram is still the faster tool here (p <= GRAM_MAX_FEATURES)
+    assert paths.make_config(lj.families.Gaussian(), X.shape).gram
+    assert not paths.make_config(lj.families.Gaussian(), X.shape, method="naive").gram
     res = paths.path(X, y, n_alphas=N_ALPHAS, eps=1e-2)
     ref = _sk_path(X, y, 1.0, np.asarray(res.alphas))
-    np.testing.assert_allclose(res.coef, ref, atol=1e-5)
-    np.testing.assert_array_equal(np.asarray(res.coef) != 0, ref != 0)
-    assert np.all(np.asarray(res.status) == 0)
+    for method in ("auto", "naive"):
+        if method == "naive":
+            res = paths.path(X, y, alphas=res.alphas, method="naive")
+        np.testing.assert_allclose(res.coef, ref, atol=1e-5)
+        np.testing.assert_array_equal(np.asarray(res.coef) != 0, ref != 0)
+        assert np.all(np.asarray(res.status) == 0)
 
 
 @pytest.mark.parametrize("method", ["naive", "covariance"])
