@@ -112,7 +112,7 @@ DESIGNS = [(d, lo, hi) for d in range(3, 11) for lo, hi in ((0.0, 1.0), (-1.0, 1
 def test_polynomial_designs(degree, lo, hi, method):
     """>= 7 correct digits (coefficients and standard errors) while the column-scaled
     condition number is below 1e10; reported (and at least 5) beyond. "auto" tries the
-    normal equations first (N >= 4 p up to degree 7); its guard must keep these digits."""
+    normal equations first (N >= p); its guard must keep these digits."""
     X, y = polynomial(degree, lo, hi, seed=degree)
     cond = scaled_condition(X)
     coef_digits, se_digits = digits_reached(X, y, method)

@@ -80,7 +80,7 @@ def test_ill_conditioned_design_falls_back_to_qr_and_keeps_its_accuracy():
     x = np.linspace(1.0, 2.0, 200)
     X = np.column_stack([x**j for j in range(1, 9)])
     y = np.sin(3 * x) + np.random.default_rng(0).normal(size=200) * 0.1
-    res = lj.fit(X, y)   # auto: n >= 4p, so the normal path is tried first
+    res = lj.fit(X, y)   # auto: n >= p, so the normal path is tried first
     assert not bool(res.info.normal)
     assert int(res.info.rank) == 8 and int(res.status) == Status.CONVERGED
     assert _exact_digits(X, y, res) >= 7
@@ -122,11 +122,14 @@ def test_rank_deficient_design_falls_back_and_reports_rank(extra):
                                np.linalg.pinv(Xc) @ (y - y.mean()), rtol=1e-8, atol=1e-10)
 
 
-def test_auto_uses_qr_when_n_is_small_against_p():
-    X, y, _ = _data(n=20, p=P)
-    res = lj.fit(X, y)
-    assert not bool(res.info.normal)
-    forced = lj.fit(X, y, solver=LeastSquares(method="cholesky"))
+def test_auto_uses_qr_when_n_is_below_p():
+    """Ridge with fewer rows than columns: "auto" goes straight to QR of the augmented
+    design; "cholesky" still factors the (regularized, well-conditioned) Gram."""
+    X, y, _ = _data(n=5, p=P)
+    pen = lj.penalties.L2(alpha=1.0)
+    res = lj.fit(X, y, penalty=pen)
+    assert not bool(res.info.normal) and int(res.info.rank) == P
+    forced = lj.fit(X, y, penalty=pen, solver=LeastSquares(method="cholesky"))
     assert bool(forced.info.normal)
     np.testing.assert_allclose(_coefs(forced), _coefs(res), rtol=1e-10)
 
