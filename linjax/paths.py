@@ -135,8 +135,11 @@ class _Data(NamedTuple):
     ybar: object = None
 
 
-def _prepare(X, y, w, off, pf, cfg):
+def _prepare(X, y, w, off, pf, cfg, moments=None):
     w = w / jnp.sum(w)
+    if cfg.gram and moments is not None:  # (G, c, xbar, ybar), e.g. from `selection`
+        G, c, xbar, ybar = moments
+        return _Data(X, None, y, w, off, pf, jnp.diag(G), G, c, xbar, ybar)
     colscale = jnp.einsum("ij,ij,i->j", X, X, w)
     if not cfg.gram:
         return _Data(X, X.T, y, w, off, pf, colscale)
@@ -436,14 +439,18 @@ def _alpha_max_from_grad(grad, pf, l1_ratio):
     return jnp.where(l1_ratio > 0, top / jnp.where(l1_ratio > 0, l1_ratio, 1.0), jnp.inf)
 
 
-def path_core(X, y, w, off, pf, alphas, l1_ratio, ctl, cfg):
-    """The traced path (no validation): use `path`; this is what `selection` vmaps.
+def path_core(X, y, w, off, pf, alphas, l1_ratio, ctl, cfg, moments=None):
+    """The traced path (no validation): use `path`; this is what `selection` maps.
+
+    moments: for the covariance solver, (G, c, xbar, ybar) of these weights already formed
+    (G = Xc' W Xc and c = Xc' W (z - ybar), W the weights normalized to sum 1, Xc = X - xbar,
+    z = y - offset; xbar, ybar zero without an intercept); ignored by the naive solver.
 
     The scan's first step is the null fit (only unpenalized coordinates move): it gives
     the null deviance and the gradient for the first strong-rule screen, and it shares
     the compiled solver with the other steps.
     """
-    d = _prepare(X, y, w, off, pf, cfg)
+    d = _prepare(X, y, w, off, pf, cfg, moments)
     p = X.shape[1]
     dtype = X.dtype
     unpen = pf <= 0

@@ -138,16 +138,89 @@ def _metric(scoring, family, y, mu):
     raise ValueError(f"scoring: expected one of {sorted(SCORINGS)}, got {scoring!r}.")
 
 
-@functools.partial(jax.jit, static_argnames=("cfg", "scoring"))
-def _cv_jit(X, y, train_w, test_w, off, pf, alphas, l1_ratio, ctl, cfg, scoring):
-    _TRACES["cv"] += 1  # runs at trace time only
+#: Rows per chunk when the held-out rows' Gram matrices are accumulated.
+_CHUNK = 64
+#: Largest (K + 1) p^2 for which cv_path forms every fold's Gram matrix up front.
+_MAX_GRAM_ENTRIES = 2**24
 
-    def one(w, a):
-        return P.path_core(X, y, w, off, pf, a, l1_ratio, ctl, cfg)
+
+def _fold_chunks(removed, chunk=_CHUNK):
+    """The rows each fold leaves out of the full data, in chunks that belong to one fold:
+    (rows (m, chunk), their weights (m, chunk), fold of each chunk (m,)), padded with zero
+    weights to m = ceil(n / chunk) + K chunks (a shape fixed by n and K). None when some
+    row is left out of two folds (explicit, overlapping splits)."""
+    K, n = removed.shape
+    if np.any((removed > 0).sum(0) > 1):
+        return None
+    m = -(-n // chunk) + K
+    rows = np.zeros((m, chunk), np.int32)
+    wts = np.zeros((m, chunk))
+    fold = np.zeros(m, np.int32)
+    i = 0
+    for k in range(K):
+        idx = np.flatnonzero(removed[k] > 0)
+        for start in range(0, len(idx), chunk):
+            part = idx[start:start + chunk]
+            rows[i, :len(part)] = part
+            wts[i, :len(part)] = removed[k, part]
+            fold[i] = k
+            i += 1
+    return rows, wts, fold
+
+
+def _gram_moments(X, y, off, train_w, chunks, fit_intercept):
+    """(G, c, xbar, ybar) of `paths.path_core` for every row of train_w (the full data
+    first): one full Gram matrix, and each fold's as it minus its held-out rows' Gram
+    (accumulated chunk by chunk: about 2 n p^2 flops in all instead of (K + 1) n p^2).
+    Everything is centred at the full data's mean first, so the subtraction does not
+    cancel, then re-centred exactly at each fold's mean."""
+    p = X.shape[1]
+    w0 = train_w[0]
+    z = y - off
+    if fit_intercept:
+        m0 = (w0 @ X) / jnp.sum(w0)
+        z0 = (w0 @ z) / jnp.sum(w0)
+    else:
+        m0 = jnp.zeros((p,), X.dtype)
+        z0 = jnp.zeros((), X.dtype)
+    Xc = X - m0
+    zc = z - z0
+    A = Xc.T @ (w0[:, None] * Xc)
+    rows, wts, fold = chunks
+    K = train_w.shape[0] - 1
+
+    def add(R, ch):
+        r, wt, f = ch
+        Xr = Xc[r]
+        return R.at[f].add(Xr.T @ (wt[:, None] * Xr)), None
+
+    R, _ = jax.lax.scan(add, jnp.zeros((K, p, p), X.dtype), (rows, wts, fold))
+    W = jnp.sum(train_w, 1)
+    A = jnp.concatenate([A[None], A[None] - R]) / W[:, None, None]
+    a = ((train_w * zc) @ Xc) / W[:, None]
+    if not fit_intercept:
+        zeros = jnp.zeros_like(W)
+        return A, a, jnp.zeros_like(a), zeros
+    d = (train_w @ Xc) / W[:, None]     # each fold's mean, relative to the full data's
+    t = (train_w @ zc) / W
+    G = A - d[:, :, None] * d[:, None, :]
+    c = a - d * t[:, None]
+    return G, c, m0 + d, z0 + t
+
+
+@functools.partial(jax.jit, static_argnames=("cfg", "scoring"))
+def _cv_jit(X, y, train_w, test_w, off, pf, alphas, l1_ratio, ctl, chunks, cfg, scoring):
+    _TRACES["cv"] += 1  # runs at trace time only
 
     # sequential over folds: each path keeps its own loop trip counts (a vmap would run
     # every while loop to the slowest fold's count, with masked updates)
-    res = jax.lax.map(lambda args: one(*args), (train_w, alphas))
+    if chunks is not None:
+        moments = _gram_moments(X, y, off, train_w, chunks, cfg.fit_intercept)
+        res = jax.lax.map(lambda a: P.path_core(X, y, a[0], off, pf, a[1], l1_ratio, ctl,
+                                                cfg, a[2]), (train_w, alphas, moments))
+    else:
+        res = jax.lax.map(lambda a: P.path_core(X, y, a[0], off, pf, a[1], l1_ratio, ctl,
+                                                cfg), (train_w, alphas))
     # held-out scores of the K fold paths (the full-data path, row 0, is not scored)
     eta = jnp.einsum("np,kmp->kmn", X, res.coef[1:]) + res.intercept[1:, :, None] + off
     mu = cfg.family.link.inverse(eta)
@@ -224,8 +297,15 @@ def cv_path(X, y, family=None, l1_ratio=1.0, alphas=None, folds=5, *, n_alphas=1
                          "training and the held-out side.")
     cfg = P.make_config(family, Xj.shape, fit_intercept, method)
     ctl = P.make_control(dtype, tol, max_iter, max_sweeps)
+    chunks = None
+    p = Xj.shape[1]
+    if cfg.gram and (K + 1) * p * p <= _MAX_GRAM_ENTRIES:
+        chunks = _fold_chunks(w_np[None, :] - np.asarray(train_w)[1:])
+        if chunks is not None:
+            chunks = (jnp.asarray(chunks[0]), jnp.asarray(chunks[1], dtype),
+                      jnp.asarray(chunks[2]))
     res, scores = _cv_jit(Xj, yj, train_w, test_w, off, pf, jnp.asarray(a, dtype), r, ctl,
-                          cfg, scoring)
+                          chunks, cfg, scoring)
     scores = np.asarray(scores)
     mean = scores.mean(0)
     se = scores.std(0, ddof=1) / np.sqrt(K)

@@ -49,6 +49,57 @@ def test_cv_matches_lassocv_and_compiles_once(data):
     np.testing.assert_allclose(cv2.fold_paths.coef[k], alone.coef, atol=1e-7)
 
 
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_fold_grams_by_subtraction(data, fit_intercept):
+    """Each fold's covariance-solver moments, formed as the full Gram minus the held-out
+    rows' (chunked), equal the direct ones; shifted data checks the centring."""
+    import jax.numpy as jnp
+
+    from linjax.families import Gaussian
+
+    X, y = data
+    X = X + 50.0  # far from centred: a naive uncentred subtraction would lose digits
+    n = len(y)
+    rng = np.random.default_rng(5)
+    w = rng.uniform(0.5, 2.0, n)
+    w[3] = 0.0
+    off = rng.normal(size=n)
+    ids = selection.kfold(n, 4, shuffle=True, seed=2)
+    train, _ = selection.fold_masks(ids, n)
+    train_w = np.vstack([np.ones((1, n)), train]) * w
+    chunks = selection._fold_chunks(w[None, :] - train_w[1:], chunk=8)
+    assert chunks[0].shape == (-(-n // 8) + 4, 8)
+    got = selection._gram_moments(jnp.asarray(X), jnp.asarray(y), jnp.asarray(off),
+                                  jnp.asarray(train_w), tuple(map(jnp.asarray, chunks)),
+                                  fit_intercept)
+    cfg = paths.make_config(Gaussian(), X.shape, fit_intercept)
+    pf = jnp.ones(X.shape[1])
+    for k in range(5):
+        d = paths._prepare(jnp.asarray(X), jnp.asarray(y), jnp.asarray(train_w[k]),
+                           jnp.asarray(off), pf, cfg)
+        for a, b in zip(got, (d.G, d.c, d.xbar, d.ybar), strict=True):
+            np.testing.assert_allclose(a[k], b, rtol=1e-10, atol=1e-11)
+    # overlapping explicit splits: no subtraction, same results through the direct path
+    assert selection._fold_chunks(np.array([[1.0, 1.0, 0.0], [0.0, 1.0, 1.0]])) is None
+
+
+def test_cv_overlapping_splits_match_disjoint(data):
+    """Explicit (train, test) pairs that leave a row out twice take the direct Gram path;
+    the same folds as ids take the subtraction path: the fold paths agree."""
+    X, y = data
+    n = len(y)
+    ids = selection.kfold(n, 4)
+    pairs = [(np.flatnonzero(ids != k), np.flatnonzero(ids == k)) for k in range(4)]
+    # make two training sets drop row 0 (so row 0 is left out of two folds)
+    pairs[1] = (pairs[1][0][pairs[1][0] != 0], pairs[1][1])
+    a = selection.cv_path(X, y, n_alphas=20, folds=pairs)
+    train, _ = selection.fold_masks(pairs, n)
+    alone = paths.path(X[train[1]], y[train[1]], alphas=a.alphas)
+    np.testing.assert_allclose(a.fold_paths.coef[1], alone.coef, atol=1e-7)
+    b = selection.cv_path(X, y, n_alphas=20, folds=ids)
+    np.testing.assert_allclose(a.fold_paths.coef[2], b.fold_paths.coef[2], atol=1e-9)
+
+
 def test_elasticnetcv_same_choice(data):
     X, y = data
     ratios = [0.2, 0.7]
