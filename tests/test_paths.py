@@ -129,6 +129,35 @@ def test_wide_lasso_near_interpolation_converges(method):
         assert np.all(np.abs(g[~nz]) <= a + 1e-7)
 
 
+@pytest.mark.parametrize("method", ["covariance", "naive"])
+def test_path_core_under_jit_and_vmap(gaussian, method):
+    """path_core vmapped over weights and alphas equals separate paths (the Anderson
+    steps, index-list caching and KKT rounds all batch)."""
+    import jax
+    import jax.numpy as jnp
+
+    X, y = gaussian
+    n, p = X.shape
+    rng = np.random.default_rng(8)
+    W = np.stack([np.ones(n), rng.uniform(0.5, 2.0, n)])
+    alphas = paths.alpha_grid(X, y, n_alphas=15, eps=1e-3)
+    A = np.stack([alphas, 0.9 * alphas])
+    cfg = paths.make_config(lj.families.Gaussian(), X.shape, method=method)
+    ctl = paths.make_control(jnp.float64)
+
+    @jax.jit
+    def batched(W, A):
+        return jax.vmap(lambda w, a: paths.path_core(
+            jnp.asarray(X), jnp.asarray(y), w, jnp.zeros(n), jnp.ones(p), a,
+            jnp.asarray(1.0), ctl, cfg))(W, A)
+
+    res = batched(jnp.asarray(W), jnp.asarray(A))
+    for k in range(2):
+        one = paths.path(X, y, alphas=A[k], weights=W[k], method=method)
+        np.testing.assert_allclose(res.coef[k], one.coef, atol=1e-9)
+        np.testing.assert_array_equal(res.status[k], one.status)
+
+
 def _glum_path(family, X, y, w, off, alphas, l1_ratio, P1="identity"):
     model = glum.GeneralizedLinearRegressor(
         family=family, alpha_search=True, alphas=alphas, l1_ratio=l1_ratio, P1=P1,
