@@ -9,6 +9,8 @@ full data's, first) form one (K + 1, n) array, and one `jax.lax.map` of
 own counts, as a vmap's would not), so shapes never change and nothing recompiles
 when the folds, the alphas, l1_ratio or the weights change (`trace_count()` counts
 traces; a test checks it).
+With the covariance solver each fold's Gram matrix is the full data's minus its held-out
+rows' (`_gram_moments`: about 2 n p^2 flops for all folds instead of (K + 1) n p^2).
 Held-out rows score each path by the weighted mean of a metric:
 
     "deviance"  mean unit deviance (Gaussian: squared error; Binomial: 2 x log loss)
