@@ -214,6 +214,7 @@ def _normal_solve(X, target, sw, x_mean, y_mean, pen, steps):
         return s * scaled_solve(s * v)
 
     b = solve(c)
+    settled = jnp.asarray(True)
     for _ in range(steps):
         # residual r - A b = -[A r] @ [b; -1] in the working precision, then A' of it (as
         # v @ M: for M.T @ v, contracting the rows of a row-major M, XLA:CPU copies M.T)
@@ -221,7 +222,11 @@ def _normal_solve(X, target, sw, x_mean, y_mean, pen, steps):
         g = (res @ Ar)[:p]
         if pen is not None:
             g = g - pen * b
-        b = b + solve(g)
+        db = solve(g)
+        # a posteriori check of the estimate: the correction is the first solve's error,
+        # ~ kappa eps <= budget relative; far more means the estimate was wrong
+        settled = jnp.linalg.norm(db / s) <= jnp.sqrt(budget) * jnp.linalg.norm(b / s)
+        b = b + db
     kappa = _cond1_estimate(Gs, scaled_solve)
     # rounding of the data the Cholesky path works from: eps, plus what centring lost
     # (|mean_j| / sd_j ulps of column j), which the QR path's refinement recovers
@@ -229,7 +234,7 @@ def _normal_solve(X, target, sw, x_mean, y_mean, pen, steps):
     if x_mean is not None:
         sd = jnp.sqrt(jnp.where(var > 0, var, 1.0))   # weights sum to one: A'A = covariance
         rounding = eps * (1.0 + jnp.max(jnp.where(var > 0, jnp.abs(x_mean) / sd, jnp.inf)))
-    ok = factored & (kappa * rounding <= budget) & jnp.all(jnp.isfinite(b))
+    ok = factored & settled & (kappa * rounding <= budget) & jnp.all(jnp.isfinite(b))
     return b, ok
 
 
