@@ -18,13 +18,13 @@ fix it), 1 an internal error (a bug: please report it with the traceback).
 import argparse
 import ast
 import json
-import os
 import pathlib
 import re
 import sys
 
+from linjax._cache import CACHE_ENV, default_cache_dir, enable_persistent_cache  # noqa: F401
+
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE = 0, 1, 2
-CACHE_ENV = "LINJAX_COMPILATION_CACHE"
 
 
 class CLIError(Exception):
@@ -32,20 +32,6 @@ class CLIError(Exception):
 
 
 # -- process set-up ------------------------------------------------------------------------
-
-def default_cache_dir():
-    """The user cache directory for compiled XLA programs (per jax version)."""
-    import jax
-
-    if sys.platform == "win32":
-        base = pathlib.Path(os.environ.get("LOCALAPPDATA") or pathlib.Path.home() / "AppData"
-                            / "Local")
-    elif sys.platform == "darwin":
-        base = pathlib.Path.home() / "Library" / "Caches"
-    else:
-        base = pathlib.Path(os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache")
-    return base / "linjax" / f"jax-{jax.__version__}"
-
 
 def setup_jax():
     """float64 on; the persistent compilation cache unless LINJAX_COMPILATION_CACHE=off.
@@ -55,18 +41,7 @@ def setup_jax():
     import jax
 
     jax.config.update("jax_enable_x64", True)
-    setting = os.environ.get(CACHE_ENV, "").strip()
-    if setting.lower() in ("0", "off", "false", "no", "none", "disable"):
-        return None
-    path = pathlib.Path(setting).expanduser() if setting else default_cache_dir()
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        jax.config.update("jax_compilation_cache_dir", str(path))
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-        jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-    except (OSError, AttributeError, ValueError):  # read-only home, old jax: run uncached
-        return None
-    return path
+    return enable_persistent_cache()
 
 
 # -- reading data --------------------------------------------------------------------------

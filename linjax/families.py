@@ -90,17 +90,29 @@ def eta_derivatives(family, y, eta, fisher=False):
 
     With `fisher=True` the curvature is the expected information, obtained by
     evaluating the second derivative at y = mu(eta): the loss of an exponential
-    family is linear in y, so its expectation is the loss at y = mu.
+    family is linear in y, so its expectation is the loss at y = mu. With
+    `fisher="auto"` each observation keeps its observed curvature where that is
+    positive and falls back to the expected one elsewhere (so Newton is exact,
+    and converges quadratically, wherever the loss is locally convex in eta, as for
+    Gamma, Tweedie and negative binomial with the log link).
     """
 
     def grad_at(yy):
         return jax.grad(lambda e: jnp.sum(family.nll(yy, e)))
 
+    def curvature(yy):
+        return jax.jvp(grad_at(yy), (eta,), (jnp.ones_like(eta),))[1]
+
     nll, vjp = jax.vjp(lambda e: family.nll(y, e), eta)
     (g,) = vjp(jnp.ones_like(nll))
+    if isinstance(fisher, str):
+        if fisher != "auto":
+            raise ValueError(f"fisher: expected True, False or 'auto', got {fisher!r}")
+        h_obs = curvature(y)
+        h_exp = curvature(jax.lax.stop_gradient(family.link.inverse(eta)))
+        return nll, g, jnp.where(h_obs > 0, h_obs, h_exp)
     y_curv = jax.lax.stop_gradient(family.link.inverse(eta)) if fisher else y
-    _, h = jax.jvp(grad_at(y_curv), (eta,), (jnp.ones_like(eta),))
-    return nll, g, h
+    return nll, g, curvature(y_curv)
 
 
 def _range_error(y, ok, what):

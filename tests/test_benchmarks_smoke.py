@@ -23,7 +23,7 @@ def test_every_workload_builds_with_a_linjax_tool():
 def test_registry_runs_and_writes_results(tmp_path):
     rows = bench_main.main(["logistic", "batch_500", "ols_f32", "--size", "tiny",
                             "--repeats", "1", "--tools", "linjax", "scikit-learn",
-                            "--out", str(tmp_path)])
+                            "--no-cache", "--out", str(tmp_path)])
     assert {r.workload for r in rows} == {"logistic", "batch_500", "ols_f32"}
     for r in rows:
         assert not r.error, (r.tool, r.error)

@@ -27,8 +27,15 @@ one penalty type, tol, sample weights or class weights does *not* recompile;
 estimators always pass sample weights (ones by default) for this reason. A new
 number of rows recompiles (cross-validation folds of unequal sizes compile once
 per distinct size). Predictions run in numpy and never compile.
+
+Compile once per machine, too: importing this package turns on JAX's persistent
+compilation cache (`linjax._cache`: under `~/.cache/linjax`, as the command line does),
+so a new process that fits the same configuration loads the compiled program from
+disk instead of compiling it. LINJAX_COMPILATION_CACHE=off (set before the import)
+opts out, a path moves it; a cache directory already configured in JAX is kept.
 """
 
+from linjax._cache import enable_persistent_cache
 from linjax.estimators._base import SeparationWarning
 from linjax.estimators._cv import GLMCV, ElasticNetCV, LassoCV, LogisticRegressionCV, RidgeCV
 from linjax.estimators._logistic import LogisticRegression
@@ -49,3 +56,5 @@ __all__ = [
     "GammaRegressor", "TweedieRegressor", "GLM", "StandardScaler", "PolynomialFeatures",
     "SeparationWarning", "RidgeCV", "LassoCV", "ElasticNetCV", "LogisticRegressionCV", "GLMCV",
 ]
+
+enable_persistent_cache()

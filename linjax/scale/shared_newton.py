@@ -9,9 +9,10 @@ per-problem LAPACK calls: jaxlib 0.10's batched CPU LAPACK kernels can deadlock 
 two of them run at once), falling back to an eigen pseudo-solve, under a `lax.cond`
 that runs only when some factorization failed.
 
-The iteration is `linjax.solvers.Newton`'s, problem by problem: Fisher scoring for
-non-canonical links, step halving until the objective does not increase, the same
-decrement and step tolerances and the same status codes; the loop is the engine's
+The iteration is `linjax.solvers.Newton`'s, problem by problem: its curvature choice
+(exact where the loss is convex in eta, Fisher scoring elsewhere), step halving until
+the objective does not increase, the same decrement, step and extrapolated-decrement
+stopping rules and the same status codes; the loop is the engine's
 (`linjax.solvers.engine.iterate`): a problem stops (and is frozen) when it converges,
 fails or leaves finite values, and the loop ends when all have stopped or max_iter.
 """
@@ -186,7 +187,8 @@ class SharedDesign:
 # ----------------------------------------------------------------------------- Newton, batched
 def newton(model, B, solver):
     """Run Newton from B (m, k); returns (B, value, n_iter, status, NewtonState)."""
-    fisher = solver.fisher if solver.fisher is not None else not model.family.is_canonical
+    fisher = solver.fisher if solver.fisher is not None else (
+        False if model.family.is_canonical else "auto")
     dtype = B.dtype
     default_tol, default_xtol = default_tols(dtype)
     tol = default_tol if solver.tol is None else solver.tol
@@ -195,7 +197,7 @@ def newton(model, B, solver):
     m = B.shape[0]
     max_halvings = getattr(solver, "max_halvings", 40)
 
-    def step(B, value):
+    def step(B, value, prev):
         value, grad, hess = model.newton_system(B, fisher)
         direction, singular = solve_psd(hess, -grad)
         decrement = -jnp.sum(grad * direction, axis=1)
@@ -218,7 +220,12 @@ def newton(model, B, solver):
         accepted = f_t <= value + slack
         small_step = jnp.max(jnp.abs(t[:, None] * direction), axis=1) <= xtol * (
             1.0 + jnp.max(jnp.abs(B), axis=1))
-        converged = (decrement <= tol * scale) | (accepted & small_step)
+        known = jnp.isfinite(prev) & (prev > 0)
+        ratio = decrement / jnp.where(known, prev, 1.0)
+        predicted = jnp.where(known, decrement * ratio * ratio, jnp.inf)
+        full_step = accepted & (t == 1) & (decrement <= prev)
+        converged = ((decrement <= tol * scale) | (accepted & small_step)
+                     | (full_step & (predicted <= tol * scale)))
         at_floor = decrement <= jnp.sqrt(eps) * scale
         stalled = ~accepted & ~at_floor
         converged = converged | (~accepted & at_floor)
@@ -235,7 +242,7 @@ def newton(model, B, solver):
 
     def body(carry):
         B, state, i, done, status, n_iter = carry
-        new_B, new_state, stop, new_status = step(B, state.value)
+        new_B, new_state, stop, new_status = step(B, state.value, state.decrement)
         finite = jnp.all(jnp.isfinite(new_B), axis=1) & jnp.isfinite(new_state.value)
         move = ~done & finite
         B = jnp.where(move[:, None], new_B, B)

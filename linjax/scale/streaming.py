@@ -167,7 +167,7 @@ def _params(B, p, fit_intercept):
 
 
 def _newton(reader, family, penalty, fit_intercept, init, max_iter, tol, xtol, max_halvings):
-    fisher = not family.is_canonical
+    fisher = False if family.is_canonical else "auto"   # as linjax.solvers.Newton
 
     def start():
         acc = None
@@ -232,7 +232,12 @@ def _newton(reader, family, penalty, fit_intercept, init, max_iter, tol, xtol, m
             t /= 2
         small_step = float(jnp.max(jnp.abs(t * direction))) <= xtol * (
             1.0 + float(jnp.max(jnp.abs(B))))
-        converged = decrement <= tol * scale or (accepted and small_step)
+        prev = float(state.decrement)
+        predicted = (decrement * (decrement / prev) ** 2 if np.isfinite(prev) and prev > 0
+                     else np.inf)   # Newton's extrapolated-decrement rule
+        full_step = accepted and t == 1.0 and decrement <= prev
+        converged = (decrement <= tol * scale or (accepted and small_step)
+                     or (full_step and predicted <= tol * scale))
         at_floor = decrement <= np.sqrt(eps) * scale
         stalled = not accepted and not at_floor
         converged = converged or (not accepted and at_floor)

@@ -9,6 +9,7 @@ a user function gets `jax.hessian` of its raveled form.
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from linjax._pytree import pytree_dataclass, static_field
@@ -116,8 +117,7 @@ class GLMProblem:
             Z = jnp.concatenate([jnp.ones((Z.shape[0], 1), Z.dtype), Z], axis=1)
         q = Z.shape[1]
         grad = Z.T @ (w[:, None] * g_eta)
-        hess = jnp.einsum("ij,il,ikm->jklm", Z, Z, w[:, None, None] * h_eta).reshape(q * K,
-                                                                                     q * K)
+        hess = _class_pair_hessian(Z, w[:, None, None] * h_eta)
         pen_grad = self.penalty.smooth_grad(coef)
         pen_hess = self.penalty.smooth_hess_diag(coef)
         if self.fit_intercept:
@@ -130,6 +130,18 @@ class GLMProblem:
         hess = hess + level * null
         value = jnp.sum(w * nll) + self.penalty.value(coef)
         return value, grad, hess
+
+
+def _class_pair_hessian(Z, C):
+    """sum_i (z_i z_i') kron C_i as a (q K, q K) matrix, from the K (K + 1) / 2 distinct
+    class pairs of the symmetric C_i (n, K, K): one Z' diag(c) Z product per pair
+    (scanned, so the temporaries stay n x q), 2 n q^2 K (K + 1) / 2 flops in all."""
+    q, K = Z.shape[1], C.shape[1]
+    rows, cols = np.triu_indices(K)
+    blocks = jax.lax.map(lambda c: Z.T @ (c[:, None] * Z), C[:, rows, cols].T)
+    full = jnp.zeros((K, K, q, q), Z.dtype).at[rows, cols].set(blocks).at[cols, rows].set(
+        blocks)
+    return full.transpose(2, 0, 3, 1).reshape(q * K, q * K)
 
 
 @pytree_dataclass
