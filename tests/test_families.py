@@ -210,3 +210,20 @@ def test_family_parameters_are_leaves_for_vmap():
     np.testing.assert_allclose(out, [[1.5, 4.0], [3.0, 10.0]])
     out = jax.vmap(lambda p: F.Tweedie(power=p).variance(mu))(jnp.array([1.0, 2.0]))
     np.testing.assert_allclose(out, [[1.0, 2.0], [1.0, 4.0]])
+
+
+def test_auto_curvature_is_observed_where_positive_and_expected_elsewhere():
+    # Poisson with the identity link: observed curvature y / mu^2 (zero where y = 0),
+    # expected 1 / mu; "auto" keeps the observed one where it is positive.
+    mu = np.array([0.5, 1.0, 2.0, 3.0, 4.0])
+    y = np.array([0.0, 2.0, 0.0, 1.0, 5.0])
+    _, g, h = eta_derivatives(F.Poisson(link=L.Identity()), jnp.asarray(y), jnp.asarray(mu),
+                              fisher="auto")
+    np.testing.assert_allclose(np.asarray(g), 1 - y / mu, rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(h), np.where(y > 0, y / mu**2, 1 / mu), rtol=1e-12)
+    # Gamma with the log link: observed y / mu everywhere (positive), expected 1.
+    _, _, h = eta_derivatives(F.Gamma(link=L.Log()), jnp.asarray(y + 1), jnp.log(mu),
+                              fisher="auto")
+    np.testing.assert_allclose(np.asarray(h), (y + 1) / mu, rtol=1e-12)
+    with pytest.raises(ValueError, match="fisher"):
+        eta_derivatives(F.Gamma(link=L.Log()), jnp.asarray(y + 1), jnp.log(mu), fisher="x")
