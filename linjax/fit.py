@@ -157,9 +157,9 @@ def initial_params(problem):
     p = X.shape[1]
     ridge = problem.penalty.smooth_hess_diag(jnp.zeros((p,), dtype))
     hess = X.T @ (sw[:, None] * X) + jnp.diag(ridge)
-    rhs = X.T @ (sw * z)
+    rhs = (sw * z) @ X
     if problem.fit_intercept:
-        xs = X.T @ sw
+        xs = sw @ X
         hess = jnp.block([[jnp.sum(sw)[None, None], xs[None, :]], [xs[:, None], hess]])
         rhs = jnp.concatenate([jnp.sum(sw * z)[None], rhs])
     beta, _ = solve_psd(hess, rhs)

@@ -46,10 +46,10 @@ def newton_sums(B, X, y, w, offset, family, fisher, fit_intercept):
     nll = jnp.where(keep, w * nll, 0.0)
     r = jnp.where(keep, w * g, 0.0)
     s = jnp.where(keep, w * h, 0.0)
-    grad = X.T @ r
+    grad = r @ X
     hess = X.T @ (s[:, None] * X)
     if fit_intercept:
-        xs = X.T @ s
+        xs = s @ X
         grad = jnp.concatenate([jnp.sum(r)[None], grad])
         top = jnp.concatenate([jnp.sum(s)[None], xs])[None, :]
         hess = jnp.concatenate([top, jnp.concatenate([xs[:, None], hess], axis=1)], axis=0)
@@ -70,9 +70,9 @@ def start_sums(X, y, w, offset, family, fit_intercept):
     sw = jnp.where(jnp.isfinite(fisher_w) & (w > 0), w * fisher_w, 0.0)
     z = jnp.where(sw > 0, z, 0.0)
     gram = X.T @ (sw[:, None] * X)
-    rhs = X.T @ (sw * z)
+    rhs = (sw * z) @ X
     if fit_intercept:
-        xs = X.T @ sw
+        xs = sw @ X
         gram = jnp.block([[jnp.sum(sw)[None, None], xs[None, :]], [xs[:, None], gram]])
         rhs = jnp.concatenate([jnp.sum(sw * z)[None], rhs])
     wpos = jnp.where(w > 0, w, 0.0)

@@ -88,10 +88,10 @@ class GLMProblem:
         r = self.weights * g_eta
         s = self.weights * h_eta
         X = self.X
-        grad = X.T @ r + self.penalty.smooth_grad(coef)
+        grad = r @ X + self.penalty.smooth_grad(coef)
         hess = X.T @ (s[:, None] * X) + jnp.diag(self.penalty.smooth_hess_diag(coef))
         if self.fit_intercept:
-            xs = X.T @ s
+            xs = s @ X
             grad = jnp.concatenate([jnp.sum(r)[None], grad])
             top = jnp.concatenate([jnp.sum(s)[None], xs])[None, :]
             hess = jnp.concatenate([top, jnp.concatenate([xs[:, None], hess], axis=1)], axis=0)
