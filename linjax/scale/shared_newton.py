@@ -220,12 +220,8 @@ def newton(model, B, solver):
         accepted = f_t <= value + slack
         small_step = jnp.max(jnp.abs(t[:, None] * direction), axis=1) <= xtol * (
             1.0 + jnp.max(jnp.abs(B), axis=1))
-        known = jnp.isfinite(prev) & (prev > 0)
-        ratio = decrement / jnp.where(known, prev, 1.0)
-        predicted = jnp.where(known, decrement * ratio * ratio, jnp.inf)
-        full_step = accepted & (t == 1) & (decrement <= prev)
         converged = ((decrement <= tol * scale) | (accepted & small_step)
-                     | (full_step & (predicted <= tol * scale)))
+                     | _newton.extrapolated_stop(decrement, prev, accepted, t, tol * scale))
         at_floor = decrement <= jnp.sqrt(eps) * scale
         stalled = ~accepted & ~at_floor
         converged = converged | (~accepted & at_floor)

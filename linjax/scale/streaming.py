@@ -42,7 +42,7 @@ from linjax.penalties import L2, NoPenalty
 from linjax.scale import blocks
 from linjax.scale.shared_newton import default_tols
 from linjax.solvers.lstsq import check_applicable
-from linjax.solvers.newton import NewtonState, solve_psd
+from linjax.solvers.newton import NewtonState, extrapolated_stop, solve_psd
 from linjax.solvers.status import Status
 
 _newton_sums = jax.jit(blocks.newton_sums, static_argnames=("fisher", "fit_intercept"))
@@ -232,12 +232,9 @@ def _newton(reader, family, penalty, fit_intercept, init, max_iter, tol, xtol, m
             t /= 2
         small_step = float(jnp.max(jnp.abs(t * direction))) <= xtol * (
             1.0 + float(jnp.max(jnp.abs(B))))
-        prev = float(state.decrement)
-        predicted = (decrement * (decrement / prev) ** 2 if np.isfinite(prev) and prev > 0
-                     else np.inf)   # Newton's extrapolated-decrement rule
-        full_step = accepted and t == 1.0 and decrement <= prev
         converged = (decrement <= tol * scale or (accepted and small_step)
-                     or (full_step and predicted <= tol * scale))
+                     or bool(extrapolated_stop(decrement, state.decrement, accepted, t,
+                                               tol * scale)))
         at_floor = decrement <= np.sqrt(eps) * scale
         stalled = not accepted and not at_floor
         converged = converged or (not accepted and at_floor)

@@ -53,6 +53,17 @@ def solve_psd(H, rhs):
     return jax.lax.cond(ok, by_cholesky, by_eigen), ~ok
 
 
+def extrapolated_stop(decrement, prev, accepted, t, threshold):
+    """True after a full step when the quadratic model of the decrement, lam2_{k+1} =
+    C lam2_k^2 with C from the last two (lam2_k^3 / lam2_{k-1}^2), predicts the next one
+    below `threshold`: the point just reached already meets it, and one more Hessian would
+    only confirm it. Under linear convergence at rate r the model is optimistic by r < 1."""
+    known = jnp.isfinite(prev) & (prev > 0)
+    ratio = decrement / jnp.where(known, prev, 1.0)
+    predicted = jnp.where(known, decrement * ratio * ratio, jnp.inf)
+    return accepted & (t == 1) & (decrement <= prev) & (predicted <= threshold)
+
+
 class NewtonState(NamedTuple):
     value: jax.Array
     decrement: jax.Array
@@ -118,18 +129,8 @@ class Newton(AbstractSolver):
         t, f_t, accepted = halving_search(trial, value, slack, self.max_halvings, value.dtype)
         small_step = jnp.max(jnp.abs(t * direction), initial=0.0) <= xtol * (
             1.0 + jnp.max(jnp.abs(x), initial=0.0))
-        # After a full step, extrapolate the decrement one iteration ahead with the
-        # quadratic model lam2_{k+1} = C lam2_k^2 (C from the last two: lam2_k^3 /
-        # lam2_{k-1}^2); when that is below tol, the point just reached already meets
-        # it, and one more Hessian would only confirm it. Under linear convergence at
-        # rate r the model is optimistic by the factor r < 1.
-        prev = state.decrement
-        known = jnp.isfinite(prev) & (prev > 0)
-        ratio = decrement / jnp.where(known, prev, 1.0)
-        predicted = jnp.where(known, decrement * ratio * ratio, jnp.inf)
-        full_step = accepted & (t == 1) & (decrement <= prev)
         converged = ((decrement <= tol * scale) | (accepted & small_step)
-                     | (full_step & (predicted <= tol * scale)))
+                     | extrapolated_stop(decrement, state.decrement, accepted, t, tol * scale))
         new_x = jnp.where(accepted, x + t * direction, x)
         new_params = problem.from_vector(new_x, params)
         # A step rejected from a point whose decrement is at rounding level cannot improve
