@@ -42,13 +42,17 @@ def _broadcast_leaves(tree, m):
 
 def _fit_pairs(X, Y, weights, offset, init, family, penalty, solver, fit_intercept,
                batch_size, fam_ax):
-    """The shared-design path: explicitly batched Newton (`linjax.scale.shared_newton`)."""
+    """The shared-design path: explicitly batched Newton (`linjax.scale.shared_newton`).
+
+    Shared weights and offsets stay (1, n) rows (no (m, n) copies); no offset is None."""
     m, n = Y.shape
     dtype = X.dtype
-    pairs = shared_newton.column_pairs(shared_newton.augmented(X, fit_intercept))
-    W = jnp.broadcast_to(jnp.ones((n,), dtype) if weights is None else weights, (m, n))
-    W = W / jnp.sum(W, axis=1, keepdims=True)
-    O = jnp.broadcast_to(jnp.zeros((n,), dtype) if offset is None else offset, (m, n))
+    if weights is None:
+        W = jnp.full((1, n), 1.0 / n, dtype)
+    else:
+        W = weights.reshape((-1, n))
+        W = W / jnp.sum(W, axis=1, keepdims=True)
+    O = None if offset is None else offset.reshape((-1, n))
     leaves, treedef = jax.tree_util.tree_flatten(family)
     batched = [jnp.asarray(leaf) for leaf, a in zip(leaves, fam_ax, strict=True) if a == 0]
 
@@ -65,9 +69,8 @@ def _fit_pairs(X, Y, weights, offset, init, family, penalty, solver, fit_interce
         fam = jax.tree_util.tree_unflatten(treedef, [
             leaf if a is None else next(it)[:, None] for leaf, a in
             zip(leaves, fam_ax, strict=True)])
-        model = shared_newton.SharedDesign(X, Yc, Wc, Oc, fam, penalty, fit_intercept, pairs)
-        start = model.initial() if B0c is None else B0c
-        return shared_newton.newton(model, start, solver)
+        model = shared_newton.make_model(X, Yc, Wc, Oc, fam, penalty, fit_intercept, solver)
+        return shared_newton.newton(model, B0c, solver)
 
     if batch_size is None or batch_size >= m:
         B, value, n_iter, status, state = run(Y, W, O, batched, B0)
@@ -75,8 +78,11 @@ def _fit_pairs(X, Y, weights, offset, init, family, penalty, solver, fit_interce
         chunks = -(-m // batch_size)
         pad = chunks * batch_size - m
 
+        def per_problem(a):
+            return a is not None and a.shape[0] == m and m > 1
+
         def blocks(a):
-            if a is None:
+            if not per_problem(a):
                 return None
             a = jnp.concatenate([a, jnp.broadcast_to(a[:1], (pad,) + a.shape[1:])])
             return a.reshape((chunks, batch_size) + a.shape[1:])
@@ -84,8 +90,15 @@ def _fit_pairs(X, Y, weights, offset, init, family, penalty, solver, fit_interce
         def unblock(a):
             return a.reshape((chunks * batch_size,) + a.shape[2:])[:m]
 
-        out = jax.lax.map(lambda c: run(*c), (blocks(Y), blocks(W), blocks(O),
-                                               [blocks(b) for b in batched], blocks(B0)))
+        shared = {"W": None if per_problem(W) else W, "O": None if per_problem(O) else O}
+
+        def run_chunk(c):
+            Yc, Wc, Oc, fam_c, B0c = c
+            return run(Yc, shared["W"] if Wc is None else Wc,
+                       shared["O"] if Oc is None else Oc, fam_c, B0c)
+
+        out = jax.lax.map(run_chunk, (blocks(Y), blocks(W), blocks(O),
+                                      [blocks(b) for b in batched], blocks(B0)))
         B, value, n_iter, status, state = jax.tree_util.tree_map(unblock, out)
     if fit_intercept:
         params = {"coef": B[:, 1:], "intercept": B[:, 0]}

@@ -1,30 +1,52 @@
 """Newton / IRLS for many GLMs that share one design X, explicitly batched.
 
-All m problems advance together: each iteration forms the linear predictors with one
-(m, p) @ (p, n) product, the gradients with one (m, n) @ (n, k) product and every
-Hessian with one (m, n) @ (n, k(k+1)/2) product against the column-pair products of
-[1, X], formed once (DESIGN.md, "Performance habits"). The k x k systems are solved
-by a Cholesky factorization written with XLA operations over the whole batch (no
-per-problem LAPACK calls: jaxlib 0.10's batched CPU LAPACK kernels can deadlock when
-two of them run at once), falling back to an eigen pseudo-solve, under a `lax.cond`
-that runs only when some factorization failed.
+All m problems advance together. Each iteration forms every gradient with one
+(m, n) @ (n, k) product and every Hessian with one (m, n) @ (n, k(k+1)/2) product against
+the column-pair products of [1, X], formed once (DESIGN.md, "Performance habits").
 
-The iteration is `linjax.solvers.Newton`'s, problem by problem: its curvature choice
-(exact where the loss is convex in eta, Fisher scoring elsewhere), step halving until
-the objective does not increase, the same decrement, step and extrapolated-decrement
-stopping rules and the same status codes; the loop is the engine's
-(`linjax.solvers.engine.iterate`): a problem stops (and is frozen) when it converges,
-fails or leaves finite values, and the loop ends when all have stopped or max_iter.
+Per iteration the m x n arrays are touched as few times as possible (the cost at small p is
+memory traffic over them, not flops):
+
+- the line search's trial point computes, in one elementwise pass after the product
+  eta = B [1, X]', the objective *and* the per-observation arrays the next Newton system
+  needs; when the step is accepted (nearly always) they are carried to the next iteration,
+  so no iteration evaluates the linear predictor or the likelihood twice;
+- canonical links with closed forms (`CANONICAL`: Poisson-log, Binomial-logit,
+  Gaussian-identity) use hand-written value, gradient and curvature of the loss
+  b(eta) - y eta + c(y) instead of autodiff; Poisson-log needs a single array,
+  W exp(eta): its gradient is (W exp(eta)) [1, X] - (W y) [1, X] with the second term
+  formed once, and the objective is sum(W exp(eta)) - B . (W y)[1, X] + const, so the
+  response is never read inside the loop. Other families and links use autodiff
+  (`linjax.families.eta_derivatives`);
+- the k x k systems (k = p + 1) are solved by a Cholesky factorization written with XLA
+  operations over the whole batch, problems along the fast axis and unrolled over the
+  columns for k <= `UNROLL_MAX` (no per-problem LAPACK calls: jaxlib 0.10's batched CPU
+  LAPACK kernels can deadlock when two of them run at once). A pivot L_jj^2 at or below
+  k eps H_jj counts as failed, as in `linjax.solvers.newton.solve_psd`; those problems get
+  the minimum-norm eigen pseudo-solve under a `lax.cond` that runs only when some
+  factorization failed, and status SINGULAR.
+
+The iteration is `linjax.solvers.Newton`'s, problem by problem: the same IRLS start, its
+curvature choice (exact where the loss is convex in eta, Fisher scoring elsewhere), step
+halving until the objective does not increase, the same decrement, step and
+extrapolated-decrement stopping rules and the same status codes; a problem stops (and is
+frozen: its direction is zero from then on) when it converges, fails or leaves finite
+values, and the loop ends when all have stopped or after max_iter.
 """
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.scipy.special import xlogy
 
-from linjax.families import eta_derivatives
+from linjax import links as L
+from linjax.families import Binomial, Gaussian, Poisson, eta_derivatives
 from linjax.solvers import newton as _newton
 from linjax.solvers.newton import NewtonState
 from linjax.solvers.status import Status, code
+
+#: Largest k = p + intercept for which the batched Cholesky is unrolled column by column.
+UNROLL_MAX = 32
 
 
 def default_tols(dtype):
@@ -65,21 +87,30 @@ def grams(S, pairs, k):
 
 
 # ----------------------------------------------------------------------------- small PSD solves
+def _pivot_floor(diag, k):
+    """A pivot L_jj^2 must exceed k eps H_jj (`linjax.solvers.newton.solve_psd`'s test)."""
+    return k * jnp.finfo(diag.dtype).eps * diag
+
+
 def cholesky(H):
     """Lower Cholesky factors of a batch (m, k, k), column by column with XLA operations.
 
-    A matrix that is not positive definite gets non-finite entries (as LAPACK's)."""
+    Returns (L, ok): ok is False where a pivot L_jj^2 was not above k eps H_jj (or not
+    finite); those factors are not usable."""
     k = H.shape[-1]
     idx = jnp.arange(k)
 
-    def column(j, L):
+    def column(j, carry):
+        L, ok = carry
         row = L[:, j, :]                          # entries l >= j are still zero
-        d = jnp.sqrt(H[:, j, j] - jnp.sum(row * row, axis=-1))
+        s = H[:, j, j] - jnp.sum(row * row, axis=-1)
+        good = s > _pivot_floor(H[:, j, j], k)
+        d = jnp.sqrt(jnp.where(good, s, 1.0))
         col = (H[:, :, j] - jnp.einsum("mil,ml->mi", L, row)) / d[:, None]
         col = jnp.where(idx > j, col, jnp.where(idx == j, d[:, None], 0.0))
-        return L.at[:, :, j].set(col)
+        return L.at[:, :, j].set(col), ok & good
 
-    return jax.lax.fori_loop(0, k, column, jnp.zeros_like(H))
+    return jax.lax.fori_loop(0, k, column, (jnp.zeros_like(H), jnp.ones(H.shape[:1], bool)))
 
 
 def cho_solve(L, b):
@@ -97,6 +128,43 @@ def cho_solve(L, b):
     return jax.lax.fori_loop(0, k, backward, jnp.zeros_like(b))
 
 
+def unrolled_cholesky_solve(Hp, b):
+    """Solve H x = b for a batch of small PSD matrices in the transposed, packed layout.
+
+    Hp: (k(k+1)/2, m), the upper triangle of each H packed as `pair_indices`, problems along
+    the last (fast) axis; b: (k, m). The factorization is unrolled over the k columns, each
+    column one vector operation over (k - j, m), so XLA vectorizes across problems.
+    Returns (x (k, m), ok (m,)); x is not usable where ok is False."""
+    k = b.shape[0]
+    _, _, packed = pair_indices(k)
+    cols, pivots = [], []                         # cols[j]: L[j:, j], shape (k - j, m)
+    ok = jnp.ones(b.shape[1:], bool)
+    for j in range(k):
+        h = Hp[packed[j:, j]]                     # H[j:, j]
+        for ell in range(j):
+            c = cols[ell]                         # rows ell..k-1 of column ell
+            h = h - c[j - ell:] * c[j - ell]
+        s = h[0]
+        good = s > _pivot_floor(Hp[packed[j, j]], k)
+        ok = ok & good
+        d = jnp.sqrt(jnp.where(good, s, 1.0))
+        pivots.append(d)
+        cols.append(jnp.concatenate([d[None], h[1:] / d]) if j < k - 1 else d[None])
+    r = b                                         # forward: L y = b
+    ys = []
+    for j in range(k):
+        y = r[0] / pivots[j]
+        ys.append(y)
+        r = r[1:] - cols[j][1:] * y
+    xs = [None] * k                               # backward: L' x = y
+    for i in range(k - 1, -1, -1):
+        acc = ys[i]
+        if i < k - 1:
+            acc = acc - jnp.sum(cols[i][1:] * jnp.stack(xs[i + 1:]), axis=0)
+        xs[i] = acc / pivots[i]
+    return jnp.stack(xs), ok
+
+
 def eigen_solve(H, b):
     """Minimum-norm solutions from the eigendecomposition (as `solve_psd`'s fallback)."""
     evals, evecs = jnp.linalg.eigh(H)
@@ -107,29 +175,59 @@ def eigen_solve(H, b):
     return jnp.einsum("mij,mj->mi", evecs, inv * jnp.einsum("mji,mj->mi", evecs, b))
 
 
-def solve_psd(H, b):
-    """Batched `linjax.solvers.newton.solve_psd`: returns (x, singular) per problem."""
-    L = cholesky(H)
-    ok = jnp.all(jnp.isfinite(L), axis=(-2, -1))
-    x = cho_solve(jnp.where(ok[:, None, None], L, jnp.eye(H.shape[-1], dtype=H.dtype)), b)
+def solve_packed(Hp, b, active=None):
+    """Batched `linjax.solvers.newton.solve_psd` from packed Hessians.
+
+    Hp: (m, k(k+1)/2) upper triangles packed as `pair_indices`; b: (m, k). Returns
+    (x, singular) per problem. Problems outside `active` (m,) never trigger the eigen
+    fallback (their answer is not used)."""
+    k = b.shape[1]
+    _, _, packed = pair_indices(k)
+    if k <= UNROLL_MAX:
+        xt, ok = unrolled_cholesky_solve(Hp.T, b.T)
+        x = xt.T
+    else:
+        H = Hp[:, packed]
+        Lf, ok = cholesky(H)
+        x = cho_solve(jnp.where(ok[:, None, None], Lf, jnp.eye(k, dtype=H.dtype)), b)
+    need = ~ok if active is None else (~ok & active)
 
     def fallback(x):
-        return jnp.where(ok[:, None], x, eigen_solve(H, b))
+        return jnp.where(ok[:, None], x, eigen_solve(Hp[:, packed], b))
 
-    return jax.lax.cond(jnp.all(ok), lambda x: x, fallback, x), ~ok
+    return jax.lax.cond(jnp.any(need), fallback, lambda x: x, x), ~ok
 
 
-# ----------------------------------------------------------------------------- the model, batched
+def solve_psd(H, b):
+    """Batched `linjax.solvers.newton.solve_psd` (H (m, k, k)): returns (x, singular)."""
+    rows, cols, _ = pair_indices(H.shape[-1])
+    return solve_packed(H[:, rows, cols], b)
+
+
+# ----------------------------------------------------------------------------- the models
+def _xlogx(y):
+    return xlogy(y, y)
+
+
 class SharedDesign:
-    """m GLMs over one design: Y, weights (normalized per problem), offsets are (m, n)."""
+    """m GLMs over one design X (n, p): Y (m, n); W (m, n) or (1, n), weights normalized to
+    sum 1 per problem; O (m, n), (1, n) or None (no offset).
 
-    def __init__(self, X, Y, W, O, family, penalty, fit_intercept, pairs):
+    `trial(B)` returns the objective at B and `aux`, the per-observation arrays that
+    `system(B, aux)` turns into gradients and packed Hessians. This generic model uses
+    autodiff of `family.nll`; `aux` is eta."""
+
+    def __init__(self, X, Y, W, O, family, penalty, fit_intercept, fisher=False):
         self.X, self.Y, self.W, self.O = X, Y, W, O
         self.family, self.penalty, self.fit_intercept = family, penalty, fit_intercept
-        self.pairs = pairs
+        self.fisher = fisher
+        self.Xa = augmented(X, fit_intercept)
+        self.XT = X.T
+        self.pairs = column_pairs(self.Xa)
         self.p = X.shape[1]
         self.k = self.p + int(fit_intercept)
 
+    # -- helpers
     def split(self, B):
         if self.fit_intercept:
             return B[:, 1:], B[:, 0]
@@ -137,58 +235,186 @@ class SharedDesign:
 
     def eta(self, B):
         coef, intercept = self.split(B)
-        return coef @ self.X.T + intercept[:, None] + self.O
+        eta = coef @ self.XT
+        if self.fit_intercept:
+            eta = eta + intercept[:, None]
+        return eta if self.O is None else eta + self.O
 
     def penalty_value(self, B):
         return jax.vmap(self.penalty.value)(self.split(B)[0])
 
-    def value(self, B):
-        nll = self.family.nll(self.Y, self.eta(B))
-        return jnp.sum(self.W * nll, axis=1) + self.penalty_value(B)
-
-    def newton_system(self, B, fisher):
+    def penalty_terms(self, B):
+        """(gradient (m, k), Hessian diagonal (m, k)) of the smooth penalty."""
         coef, _ = self.split(B)
-        nll, g, h = eta_derivatives(self.family, self.Y, self.eta(B), fisher)
-        R, S = self.W * g, self.W * h
-        grad = R @ self.X + jax.vmap(self.penalty.smooth_grad)(coef)
-        pen_hess = jax.vmap(self.penalty.smooth_hess_diag)(coef)
+        grad = jax.vmap(self.penalty.smooth_grad)(coef)
+        diag = jax.vmap(self.penalty.smooth_hess_diag)(coef)
         if self.fit_intercept:
-            grad = jnp.concatenate([jnp.sum(R, axis=1, keepdims=True), grad], axis=1)
-            pen_hess = jnp.concatenate([jnp.zeros_like(pen_hess[:, :1]), pen_hess], axis=1)
-        hess = grams(S, self.pairs, self.k) + jax.vmap(jnp.diag)(pen_hess)
-        value = jnp.sum(self.W * nll, axis=1) + self.penalty_value(B)
-        return value, grad, hess
+            grad = jnp.concatenate([jnp.zeros_like(grad[:, :1]), grad], axis=1)
+            diag = jnp.concatenate([jnp.zeros_like(diag[:, :1]), diag], axis=1)
+        return grad, diag
+
+    def with_penalty(self, B, grad, Hp):
+        pen_grad, pen_diag = self.penalty_terms(B)
+        rows, cols, _ = pair_indices(self.k)
+        on_diag = np.flatnonzero(rows == cols)
+        Hp = jnp.broadcast_to(Hp, (B.shape[0], Hp.shape[1])).at[:, on_diag].add(pen_diag)
+        return grad + pen_grad, Hp
+
+    def row_sum(self, a):
+        return jnp.sum(a, axis=1)
+
+    # -- the interface
+    def value(self, B):
+        return self.trial(B)[0]
+
+    def trial(self, B):
+        eta = self.eta(B)
+        return self.row_sum(self.W * self.family.nll(self.Y, eta)) + self.penalty_value(B), eta
+
+    def system(self, B, eta):
+        _, g, h = eta_derivatives(self.family, self.Y, eta, self.fisher)
+        R, S = self.W * g, self.W * h
+        return self.with_penalty(B, R @ self.Xa, S @ self.pairs)
 
     def initial(self):
-        """`linjax.fit.initial_params` for every problem (R's first IRLS step)."""
+        """`linjax.fit.initial_params` for every problem (R's first IRLS step), with the
+        objective and `aux` there: (B, value, aux)."""
         family, W = self.family, self.W
+        m = self.Y.shape[0]
         mu0 = family.starting_mu(self.Y)
         eta0 = family.link.link(mu0)
-        z = eta0 - self.O
+        z = eta0 if self.O is None else eta0 - self.O
         fisher_w = family.link.inverse_deriv(eta0) ** 2 / family.variance(mu0)
         sw = jnp.where(jnp.isfinite(fisher_w), W * fisher_w, 0.0)
-        ridge = jax.vmap(self.penalty.smooth_hess_diag)(jnp.zeros((W.shape[0], self.p),
-                                                                  W.dtype))
-        rhs = (sw * z) @ self.X
-        if self.fit_intercept:
-            ridge = jnp.concatenate([jnp.zeros_like(ridge[:, :1]), ridge], axis=1)
-            rhs = jnp.concatenate([jnp.sum(sw * z, axis=1, keepdims=True), rhs], axis=1)
-        hess = grams(sw, self.pairs, self.k) + jax.vmap(jnp.diag)(ridge)
-        start, _ = solve_psd(hess, rhs)
-        fallback = jnp.zeros_like(start)
-        if self.fit_intercept:
-            mean_mu = jnp.sum(W * mu0, axis=1, keepdims=True)
-            fallback = fallback.at[:, 0].set(
-                (family.link.link(mean_mu) - jnp.sum(W * self.O, axis=1, keepdims=True))[:, 0])
-        ok = jnp.isfinite(self.value(start))
-        return jnp.where(ok[:, None], start, fallback)
+        rhs = (sw * z) @ self.Xa
+        zero = jnp.zeros((m, self.k), rhs.dtype)
+        _, Hp = self.with_penalty(zero, zero, sw @ self.pairs)   # the ridge part only
+        start, _ = solve_packed(Hp, rhs)
+        value, aux = self.trial(start)
+        ok = jnp.isfinite(value)
+
+        def fallback(_):
+            B = jnp.zeros_like(start)
+            if self.fit_intercept:
+                mean_mu = self.row_sum(W * mu0)
+                shift = 0.0 if self.O is None else self.row_sum(
+                    jnp.broadcast_to(W * self.O, self.Y.shape))
+                B = B.at[:, 0].set(family.link.link(mean_mu) - shift)
+            B = jnp.where(ok[:, None], start, B)
+            return (B,) + tuple(self.trial(B))
+
+        return jax.lax.cond(jnp.all(ok), lambda _: (start, value, aux), fallback, None)
+
+
+class PoissonLog(SharedDesign):
+    """Poisson with the log link in closed form: aux = W mu, mu = exp(eta) (eta clipped as
+    `linjax.links.Log`). Gradient (W mu) Xa - (W y) Xa, objective
+    sum(W mu) - B . (W y) Xa + sum W (y log y - y - y o): the response enters only
+    through (W y) Xa and the constant, both formed once."""
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        WY = self.W * self.Y
+        self.c = WY @ self.Xa                          # (m, k)
+        const = self.W * (_xlogx(self.Y) - self.Y)
+        if self.O is not None:
+            const = const - WY * self.O
+        self.const = self.row_sum(const)
+        self.Q = jnp.concatenate([self.Xa, self.pairs], axis=1)
+
+    def trial(self, B):
+        eta = self.eta(B)
+        bound = L._maxlog(eta)
+        S = self.W * jnp.exp(jnp.clip(eta, -bound, bound))
+        value = (self.row_sum(S) - jnp.sum(B * self.c, axis=1) + self.const
+                 + self.penalty_value(B))
+        return value, S
+
+    def system(self, B, S):
+        M = S @ self.Q
+        return self.with_penalty(B, M[:, :self.k] - self.c, M[:, self.k:])
+
+
+class BinomialLogit(SharedDesign):
+    """Binomial with the logit link in closed form, one exp and one log1p per observation:
+    loss y softplus(-eta) + (1 - y) softplus(eta) (as `Binomial.nll`), gradient
+    sigmoid(eta) - y, curvature e / (1 + e)^2 with e = exp(-|eta|); aux = (W g, W h)."""
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        y = self.Y
+        self.const = self.row_sum(self.W * (_xlogx(y) + _xlogx(1 - y)))
+
+    def trial(self, B):
+        eta = self.eta(B)
+        y = self.Y
+        e = jnp.exp(-jnp.abs(eta))
+        log1pe = jnp.log1p(e)
+        sp_pos = jnp.maximum(eta, 0.0) + log1pe      # softplus(eta) = -log(1 - mu)
+        sp_neg = jnp.maximum(-eta, 0.0) + log1pe     # softplus(-eta) = -log(mu)
+        nll = y * sp_neg + (1.0 - y) * sp_pos
+        inv = 1.0 / (1.0 + e)
+        mu = jnp.where(eta >= 0, inv, e * inv)
+        value = self.row_sum(self.W * nll) + self.const + self.penalty_value(B)
+        return value, (self.W * (mu - y), self.W * (e * inv * inv))
+
+    def system(self, B, aux):
+        R, S = aux
+        return self.with_penalty(B, R @ self.Xa, S @ self.pairs)
+
+
+class GaussianIdentity(SharedDesign):
+    """Gaussian with the identity link: loss (y - eta)^2 / 2, gradient eta - y, curvature 1,
+    so every Hessian is the weighted Gram, formed once; aux = W (eta - y)."""
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self.gram = self.W @ self.pairs                # (m or 1, K2)
+
+    def trial(self, B):
+        r = self.eta(B) - self.Y
+        value = 0.5 * self.row_sum(self.W * r * r) + self.penalty_value(B)
+        return value, self.W * r
+
+    def system(self, B, R):
+        return self.with_penalty(B, R @ self.Xa, self.gram)
+
+
+#: (family type, link type) -> closed-form model.
+CANONICAL = {(Poisson, L.Log): PoissonLog, (Binomial, L.Logit): BinomialLogit,
+             (Gaussian, L.Identity): GaussianIdentity}
+
+
+def make_model(X, Y, W, O, family, penalty, fit_intercept, solver, closed_form=True):
+    """The batched model for `family`: closed form for `CANONICAL` pairs (where observed and
+    expected curvature coincide, so any `solver.fisher` gives the same iteration), autodiff
+    otherwise."""
+    fisher = solver.fisher if solver.fisher is not None else (
+        False if family.is_canonical else "auto")
+    cls = CANONICAL.get((type(family), type(family.link))) if closed_form else None
+    return (cls or SharedDesign)(X, Y, W, O, family, penalty, fit_intercept, fisher)
 
 
 # ----------------------------------------------------------------------------- Newton, batched
-def newton(model, B, solver):
-    """Run Newton from B (m, k); returns (B, value, n_iter, status, NewtonState)."""
-    fisher = solver.fisher if solver.fisher is not None else (
-        False if model.family.is_canonical else "auto")
+def _new_state(value, *fields):
+    """A `NewtonState` of (m,) arrays; fields not given (flags) are False."""
+    false = jnp.zeros(value.shape, bool)
+    given = (value,) + fields
+    return NewtonState(*given, *([false] * (len(NewtonState._fields) - len(given))))
+
+
+def _select(mask, new, old):
+    return jax.tree_util.tree_map(
+        lambda a, b: jnp.where(mask.reshape((-1,) + (1,) * (a.ndim - 1)), a, b), new, old)
+
+
+def newton(model, B=None, solver=None):
+    """Run Newton from B (m, k) (None: the IRLS start); returns
+    (B, value, n_iter, status, NewtonState)."""
+    if B is None:
+        B, value, aux = model.initial()
+    else:
+        value, aux = model.trial(B)
     dtype = B.dtype
     default_tol, default_xtol = default_tols(dtype)
     tol = default_tol if solver.tol is None else solver.tol
@@ -197,26 +423,33 @@ def newton(model, B, solver):
     m = B.shape[0]
     max_halvings = getattr(solver, "max_halvings", 40)
 
-    def step(B, value, prev):
-        value, grad, hess = model.newton_system(B, fisher)
-        direction, singular = solve_psd(hess, -grad)
+    def body(carry):
+        B, aux, state, i, done, status, n_iter = carry
+        active = ~done
+        value, prev = state.value, state.decrement
+        grad, Hp = model.system(B, aux)
+        direction, singular = solve_packed(Hp, -grad, active)
+        direction = jnp.where(active[:, None], direction, 0.0)   # stopped problems stay put
         decrement = -jnp.sum(grad * direction, axis=1)
         scale = jnp.maximum(jnp.abs(value), 1.0)
         slack = 8 * eps * scale
 
-        def too_high(t_f_k):
-            _, f_t, k = t_f_k
-            return jnp.any(~(f_t <= value + slack)) & (k < max_halvings)
+        def high(f_t):
+            return active & ~(f_t <= value + slack)
 
-        def halve(t_f_k):
-            t, f_t, k = t_f_k
-            high = ~(f_t <= value + slack)
-            t = jnp.where(high, t / 2, t)
-            return t, jnp.where(high, model.value(B + t[:, None] * direction), f_t), k + 1
+        def too_high(c):
+            _, f_t, _, k = c
+            return jnp.any(high(f_t)) & (k < max_halvings)
 
-        one = jnp.ones((m,), dtype)
-        t, f_t, _ = jax.lax.while_loop(too_high, halve,
-                                       (one, model.value(B + direction), 0))
+        def halve(c):
+            t, f_t, aux_t, k = c
+            t = jnp.where(high(f_t), t / 2, t)
+            f_new, aux_new = model.trial(B + t[:, None] * direction)
+            return t, f_new, aux_new, k + 1
+
+        f1, aux1 = model.trial(B + direction)
+        t, f_t, aux_t, _ = jax.lax.while_loop(too_high, halve,
+                                              (jnp.ones((m,), dtype), f1, aux1, 0))
         accepted = f_t <= value + slack
         small_step = jnp.max(jnp.abs(t[:, None] * direction), axis=1) <= xtol * (
             1.0 + jnp.max(jnp.abs(B), axis=1))
@@ -227,38 +460,35 @@ def newton(model, B, solver):
         converged = converged | (~accepted & at_floor)
         new_B = jnp.where(accepted[:, None], B + t[:, None] * direction, B)
         new_value = jnp.where(accepted, f_t, value)
-        state = NewtonState(new_value, decrement, t, converged, stalled, singular)
-        status = jnp.where(stalled, code(Status.LINE_SEARCH_FAILED),
-                           jnp.where(singular, code(Status.SINGULAR), code(Status.CONVERGED)))
-        return new_B, state, converged | stalled, status
+        new_state = _new_state(new_value, decrement, t, converged, stalled, singular)
+        new_status = jnp.where(stalled, code(Status.LINE_SEARCH_FAILED),
+                               jnp.where(singular, code(Status.SINGULAR),
+                                         code(Status.CONVERGED)))
+        stop = converged | stalled
 
-    def cond(carry):
-        _, _, i, done, _, _ = carry
-        return jnp.any(~done) & (i < solver.max_iter)
-
-    def body(carry):
-        B, state, i, done, status, n_iter = carry
-        new_B, new_state, stop, new_status = step(B, state.value, state.decrement)
         finite = jnp.all(jnp.isfinite(new_B), axis=1) & jnp.isfinite(new_state.value)
-        move = ~done & finite
+        move = active & finite
         B = jnp.where(move[:, None], new_B, B)
-        state = jax.tree_util.tree_map(
-            lambda a, b: jnp.where(move.reshape((-1,) + (1,) * (a.ndim - 1)), a, b),
-            new_state, state)
+        state = _select(move, new_state, state)
+        # aux must stay the one at B: the trial's where B moved to it, and for stopped
+        # problems (direction 0, the trial was at B itself); the old one elsewhere.
+        take = ~active | (move & accepted)
+        aux = jax.lax.cond(jnp.all(take), lambda: aux_t, lambda: _select(take, aux_t, aux))
         status = jnp.where(done, status, jnp.where(finite, new_status,
                                                    code(Status.NON_FINITE)))
-        n_iter = n_iter + (~done).astype(n_iter.dtype)
+        n_iter = n_iter + active.astype(n_iter.dtype)
         done = done | stop | ~finite
-        return B, state, i + 1, done, status, n_iter
+        return B, aux, state, i + 1, done, status, n_iter
 
-    value = model.value(B)
-    false = jnp.zeros((m,), bool)
-    state = NewtonState(value, jnp.full((m,), jnp.inf, dtype), jnp.ones((m,), dtype), false,
-                        false, false)
+    def cond(carry):
+        _, _, _, i, done, _, _ = carry
+        return jnp.any(~done) & (i < solver.max_iter)
+
+    state = _new_state(value, jnp.full((m,), jnp.inf, dtype), jnp.ones((m,), dtype))
     start_finite = jnp.all(jnp.isfinite(B), axis=1) & jnp.isfinite(value)
     status = jnp.where(start_finite, code(Status.MAX_ITER), code(Status.NON_FINITE))
-    carry = (B, state, jnp.asarray(0, jnp.int32), ~start_finite, status,
+    carry = (B, aux, state, jnp.asarray(0, jnp.int32), ~start_finite, status,
              jnp.zeros((m,), jnp.int32))
-    B, state, _, done, status, n_iter = jax.lax.while_loop(cond, body, carry)
+    B, _, state, _, done, status, n_iter = jax.lax.while_loop(cond, body, carry)
     status = jnp.where(done, status, code(Status.MAX_ITER))
     return B, state.value, n_iter, status, state
