@@ -9,9 +9,12 @@ full data's, first) form one (K + 1, n) array, and one `jax.lax.map` of
 own counts, as a vmap's would not), so shapes never change and nothing recompiles
 when the folds, the alphas, l1_ratio or the weights change (`trace_count()` counts
 traces; a test checks it).
-With the covariance solver each fold's Gram matrix is the full data's minus its held-out
-rows' (`_gram_moments`: about 2 n p^2 flops for all folds instead of (K + 1) n p^2).
-Held-out rows score each path by the weighted mean of a metric:
+With the covariance solver every fold's Gram matrix comes from one pass over X by row
+blocks grouped by the fold that leaves them out (`_gram_moments`: the full data's Gram is
+the sum of the groups', a fold's the sum less its own group's; symmetric block products,
+n p^2 / 2 multiply-adds for all K + 1 instead of (K + 1) n p^2).
+Held-out rows score each path by the weighted mean of a metric (one more blocked pass:
+each row is predicted only by the path of the fold that holds it out):
 
     "deviance"  mean unit deviance (Gaussian: squared error; Binomial: 2 x log loss)
     "mse"       mean squared error of the mean;  "mae" its absolute value
@@ -140,42 +143,83 @@ def _metric(scoring, family, y, mu):
     raise ValueError(f"scoring: expected one of {sorted(SCORINGS)}, got {scoring!r}.")
 
 
-#: Rows per chunk when the held-out rows' Gram matrices are accumulated.
-_CHUNK = 64
 #: Largest (K + 1) p^2 for which cv_path forms every fold's Gram matrix up front.
 _MAX_GRAM_ENTRIES = 2**24
 
 
-def _fold_chunks(removed, chunk=_CHUNK):
-    """The rows each fold leaves out of the full data, in chunks that belong to one fold:
-    (rows (m, chunk), their weights (m, chunk), fold of each chunk (m,)), padded with zero
-    weights to m = ceil(n / chunk) + K chunks (a shape fixed by n and K). None when some
-    row is left out of two folds (explicit, overlapping splits)."""
-    K, n = removed.shape
-    if np.any((removed > 0).sum(0) > 1):
+def _block_rows(n, K, p):
+    """Rows per block of the fold passes (a function of n, K and p only, so shapes stay
+    fixed when the folds change): `paths.gram_block_rows`, lowered so that a fold of about
+    n / K rows fills its blocks (1% slack, a multiple of 8)."""
+    size = -(-n // K)
+    per = -(-size // P.gram_block_rows(p))
+    rows = -(-size * 101 // (100 * per))
+    return max(8, -(-rows // 8) * 8)
+
+
+def _fold_blocks(groups, rows):
+    """Row blocks of disjoint row groups: (rows (m, B) int32, their weights (m, B), start
+    (G + 1,) int32: group g owns blocks start[g] to start[g + 1]); blocks padded with zero
+    weights, m = ceil(n / B) + G (fixed by n, G and B). groups (G, n): each group's row
+    weights. None when some row has weight in two groups (overlapping explicit splits)."""
+    G, n = groups.shape
+    if np.any((groups > 0).sum(0) > 1):
         return None
-    m = -(-n // chunk) + K
-    rows = np.zeros((m, chunk), np.int32)
-    wts = np.zeros((m, chunk))
-    fold = np.zeros(m, np.int32)
+    m = -(-n // rows) + G
+    idx = np.zeros((m, rows), np.int32)
+    wts = np.zeros((m, rows))
+    start = np.zeros(G + 1, np.int32)
     i = 0
-    for k in range(K):
-        idx = np.flatnonzero(removed[k] > 0)
-        for start in range(0, len(idx), chunk):
-            part = idx[start:start + chunk]
-            rows[i, :len(part)] = part
-            wts[i, :len(part)] = removed[k, part]
-            fold[i] = k
+    for g in range(G):
+        members = np.flatnonzero(groups[g] > 0)
+        for s in range(0, len(members), rows):
+            part = members[s:s + rows]
+            idx[i, :len(part)] = part
+            wts[i, :len(part)] = groups[g, part]
             i += 1
-    return rows, wts, fold
+        start[g + 1] = i
+    return idx, wts, start
 
 
-def _gram_moments(X, y, off, train_w, chunks, fit_intercept):
-    """(G, c, xbar, ybar) of `paths.path_core` for every row of train_w (the full data
-    first): one full Gram matrix, and each fold's as it minus its held-out rows' Gram
-    (accumulated chunk by chunk: about 2 n p^2 flops in all instead of (K + 1) n p^2).
-    Everything is centred at the full data's mean first, so the subtraction does not
-    cancel, then re-centred exactly at each fold's mean."""
+def _group_moments(X, z, m0, z0, blocks):
+    """Per group g (one pass over X by row blocks, each gathered and centred in cache): the
+    Gram sum_i w_i xc_i xc_i' (symmetric, `paths.gram_add`), sum w xc, sum w zc xc, sum w zc,
+    sum w zc^2, sum w, with xc = x - m0, zc = z - z0."""
+    idx, wts, start = blocks
+    n_groups = start.shape[0] - 1
+    p = X.shape[1]
+    dtype = X.dtype
+
+    def add(i, acc):
+        gram, s1, s2, t, q, W = acc
+        r, wb = idx[i], wts[i]
+        Xc = X[r] - m0
+        zc = z[r] - z0
+        Y = wb[:, None] * Xc
+        return (P.gram_add(gram, Xc, Y), s1 + wb @ Xc, s2 + (wb * zc) @ Xc,
+                t + wb @ zc, q + wb @ (zc * zc), W + jnp.sum(wb))
+
+    def group(g, out):
+        zero = jnp.zeros((), dtype)
+        acc = (P.gram_zeros(p, dtype), jnp.zeros((p,), dtype), jnp.zeros((p,), dtype), zero,
+               zero, zero)
+        acc = jax.lax.fori_loop(start[g], start[g + 1], add, acc)
+        acc = (P.gram_finish(acc[0]),) + acc[1:]
+        return tuple(o.at[g].set(a) for o, a in zip(out, acc, strict=True))
+
+    shapes = ((p, p), (p,), (p,), (), (), ())
+    out = tuple(jnp.zeros((n_groups,) + s, dtype) for s in shapes)
+    return jax.lax.fori_loop(0, n_groups, group, out)
+
+
+def _gram_moments(X, y, off, train_w, blocks, fit_intercept):
+    """(G, c, xbar, ybar, syy) of `paths.path_core` for every row of train_w (the full data
+    first) from one blocked pass over X: `blocks` groups the rows by the fold that leaves
+    them out (the last group: rows no fold leaves out), each group's moments are summed
+    (`_group_moments`), the full data's are their sum and each fold's the sum less its own
+    group's: n p^2 / 2 multiply-adds for all K + 1 Gram matrices. Everything is centred at
+    the full data's mean first, so the subtraction does not cancel, then re-centred exactly
+    at each fold's mean."""
     p = X.shape[1]
     w0 = train_w[0]
     z = y - off
@@ -185,51 +229,77 @@ def _gram_moments(X, y, off, train_w, chunks, fit_intercept):
     else:
         m0 = jnp.zeros((p,), X.dtype)
         z0 = jnp.zeros((), X.dtype)
-    Xc = X - m0
-    zc = z - z0
-    A = Xc.T @ (w0[:, None] * Xc)
-    rows, wts, fold = chunks
+    parts = _group_moments(X, z, m0, z0, blocks)
     K = train_w.shape[0] - 1
-
-    def add(R, ch):
-        r, wt, f = ch
-        Xr = Xc[r]
-        return R.at[f].add(Xr.T @ (wt[:, None] * Xr)), None
-
-    R, _ = jax.lax.scan(add, jnp.zeros((K, p, p), X.dtype), (rows, wts, fold))
-    W = jnp.sum(train_w, 1)
-    A = jnp.concatenate([A[None], A[None] - R]) / W[:, None, None]
-    a = ((train_w * zc) @ Xc) / W[:, None]
+    total = [jnp.sum(a, 0) for a in parts]
+    # row 0: the full data; row k: everything but group k - 1
+    A, s1, s2, t, q, W = (jnp.concatenate([tot[None], tot[None] - a[:K]])
+                          for tot, a in zip(total, parts, strict=True))
+    W = jnp.sum(train_w, 1)   # exact (the blocks' sums agree up to rounding)
+    A = A / W[:, None, None]
+    a = s2 / W[:, None]
+    q = q / W
     if not fit_intercept:
         zeros = jnp.zeros_like(W)
-        return A, a, jnp.zeros_like(a), zeros
-    d = (train_w @ Xc) / W[:, None]     # each fold's mean, relative to the full data's
-    t = (train_w @ zc) / W
+        return A, a, jnp.zeros_like(a), zeros, q
+    d = s1 / W[:, None]      # each fold's mean, relative to the full data's
+    t = t / W
     G = A - d[:, :, None] * d[:, None, :]
     c = a - d * t[:, None]
-    return G, c, m0 + d, z0 + t
+    return G, c, m0 + d, z0 + t, q - t * t
+
+
+def _held_out_scores(X, y, off, res, test_blocks, test_sums, family, scoring):
+    """(K, m) weighted mean metric of each fold path over its own held-out rows: one pass
+    over X by row blocks (n p m multiply-adds, not K n p m)."""
+    idx, wts, start = test_blocks
+    K, m = res.coef.shape[0] - 1, res.coef.shape[1]
+    dtype = X.dtype
+    fold = jnp.searchsorted(start, jnp.arange(idx.shape[0]), side="right") - 1
+
+    def add(i, acc):
+        k = fold[i] + 1   # path row k is fold k - 1
+        r, wb = idx[i], wts[i]
+        eta = X[r] @ res.coef[k].T + res.intercept[k] + off[r][:, None]     # (B, m)
+        metric = _metric(scoring, family, y[r][:, None], family.link.inverse(eta))
+        part = jnp.sum(jnp.where(wb[:, None] > 0, wb[:, None] * metric, 0.0), 0)
+        return acc.at[k - 1].add(part)
+
+    total = jax.lax.fori_loop(0, start[-1], add, jnp.zeros((K, m), dtype))
+    return total / test_sums[:, None]
 
 
 @functools.partial(jax.jit, static_argnames=("cfg", "scoring"))
-def _cv_jit(X, y, train_w, test_w, off, pf, alphas, l1_ratio, ctl, chunks, cfg, scoring):
+def _cv_jit(X, y, train_w, test_w, off, pf, alphas, l1_ratio, ctl, blocks, test_blocks, cfg,
+            scoring):
     _TRACES["cv"] += 1  # runs at trace time only
 
     # sequential over folds: each path keeps its own loop trip counts (a vmap would run
     # every while loop to the slowest fold's count, with masked updates)
-    if chunks is not None:
-        moments = _gram_moments(X, y, off, train_w, chunks, cfg.fit_intercept)
+    if blocks is not None:
+        moments = _gram_moments(X, y, off, train_w, blocks, cfg.fit_intercept)
         res = jax.lax.map(lambda a: P.path_core(X, y, a[0], off, pf, a[1], l1_ratio, ctl,
                                                 cfg, a[2]), (train_w, alphas, moments))
     else:
         res = jax.lax.map(lambda a: P.path_core(X, y, a[0], off, pf, a[1], l1_ratio, ctl,
                                                 cfg), (train_w, alphas))
-    # held-out scores of the K fold paths (the full-data path, row 0, is not scored)
+    if test_blocks is not None:
+        return res, _held_out_scores(X, y, off, res, test_blocks, jnp.sum(test_w[1:], -1),
+                                     cfg.family, scoring)
+    # overlapping test sets: held-out scores of the K fold paths over every row
     eta = jnp.einsum("np,kmp->kmn", X, res.coef[1:]) + res.intercept[1:, :, None] + off
     mu = cfg.family.link.inverse(eta)
     metric = _metric(scoring, cfg.family, y, mu)                       # (K, m, n)
     tw = test_w[1:, None, :]
     scores = jnp.sum(jnp.where(tw > 0, tw * metric, 0.0), -1) / jnp.sum(test_w[1:], -1)[:, None]
     return res, scores
+
+
+def _device_blocks(blocks, dtype):
+    if blocks is None:
+        return None
+    idx, wts, start = blocks
+    return jnp.asarray(idx), jnp.asarray(wts, dtype), jnp.asarray(start)
 
 
 class CVPath(NamedTuple):
@@ -299,15 +369,17 @@ def cv_path(X, y, family=None, l1_ratio=1.0, alphas=None, folds=5, *, n_alphas=1
                          "training and the held-out side.")
     cfg = P.make_config(family, Xj.shape, fit_intercept, method)
     ctl = P.make_control(dtype, tol, max_iter, max_sweeps)
-    chunks = None
     p = Xj.shape[1]
+    rows = _block_rows(n, K, p)
+    test_np = np.asarray(test_w)[1:]
+    test_blocks = _device_blocks(_fold_blocks(test_np, rows), dtype)
+    blocks = None
     if cfg.gram and (K + 1) * p * p <= _MAX_GRAM_ENTRIES:
-        chunks = _fold_chunks(w_np[None, :] - np.asarray(train_w)[1:])
-        if chunks is not None:
-            chunks = (jnp.asarray(chunks[0]), jnp.asarray(chunks[1], dtype),
-                      jnp.asarray(chunks[2]))
+        removed = w_np[None, :] - np.asarray(train_w)[1:]
+        kept = np.where((removed > 0).any(0), 0.0, w_np)
+        blocks = _device_blocks(_fold_blocks(np.vstack([removed, kept[None]]), rows), dtype)
     res, scores = _cv_jit(Xj, yj, train_w, test_w, off, pf, jnp.asarray(a, dtype), r, ctl,
-                          chunks, cfg, scoring)
+                          blocks, test_blocks, cfg, scoring)
     scores = np.asarray(scores)
     mean = scores.mean(0)
     se = scores.std(0, ddof=1) / np.sqrt(K)

@@ -51,8 +51,10 @@ def test_cv_matches_lassocv_and_compiles_once(data):
 
 @pytest.mark.parametrize("fit_intercept", [True, False])
 def test_fold_grams_by_subtraction(data, fit_intercept):
-    """Each fold's covariance-solver moments, formed as the full Gram minus the held-out
-    rows' (chunked), equal the direct ones; shifted data checks the centring."""
+    """Each fold's covariance-solver moments, formed from one blocked pass (rows grouped by
+    the fold that leaves them out; full = sum of groups, fold = full less its group) equal
+    the direct ones; shifted data checks the centring, 8-row blocks (100 rows: ragged
+    groups) the padding, a zero weight its exclusion."""
     import jax.numpy as jnp
 
     from linjax.families import Gaussian
@@ -67,20 +69,45 @@ def test_fold_grams_by_subtraction(data, fit_intercept):
     ids = selection.kfold(n, 4, shuffle=True, seed=2)
     train, _ = selection.fold_masks(ids, n)
     train_w = np.vstack([np.ones((1, n)), train]) * w
-    chunks = selection._fold_chunks(w[None, :] - train_w[1:], chunk=8)
-    assert chunks[0].shape == (-(-n // 8) + 4, 8)
+    removed = w[None, :] - train_w[1:]
+    kept = np.zeros((1, n))
+    blocks = selection._fold_blocks(np.vstack([removed, kept]), 8)
+    assert blocks[0].shape == (-(-n // 8) + 5, 8)
+    assert blocks[2][-1] == sum(-(-int((removed[k] > 0).sum()) // 8) for k in range(4))
     got = selection._gram_moments(jnp.asarray(X), jnp.asarray(y), jnp.asarray(off),
-                                  jnp.asarray(train_w), tuple(map(jnp.asarray, chunks)),
+                                  jnp.asarray(train_w), tuple(map(jnp.asarray, blocks)),
                                   fit_intercept)
     cfg = paths.make_config(Gaussian(), X.shape, fit_intercept)
     pf = jnp.ones(X.shape[1])
     for k in range(5):
         d = paths._prepare(jnp.asarray(X), jnp.asarray(y), jnp.asarray(train_w[k]),
                            jnp.asarray(off), pf, cfg)
-        for a, b in zip(got, (d.G, d.c, d.xbar, d.ybar), strict=True):
+        for a, b in zip(got, (d.G, d.c, d.xbar, d.ybar, d.syy), strict=True):
             np.testing.assert_allclose(a[k], b, rtol=1e-10, atol=1e-11)
+        # and against numpy, from scratch
+        wk = train_w[k] / train_w[k].sum()
+        xm = wk @ X if fit_intercept else np.zeros(X.shape[1])
+        z = y - off
+        zm = wk @ z if fit_intercept else 0.0
+        Xc = X - xm
+        np.testing.assert_allclose(got[0][k], Xc.T @ (wk[:, None] * Xc), rtol=1e-10,
+                                   atol=1e-11)
+        np.testing.assert_allclose(got[1][k], Xc.T @ (wk * (z - zm)), rtol=1e-10, atol=1e-11)
+        np.testing.assert_allclose(got[4][k], wk @ (z - zm) ** 2, rtol=1e-10)
     # overlapping explicit splits: no subtraction, same results through the direct path
-    assert selection._fold_chunks(np.array([[1.0, 1.0, 0.0], [0.0, 1.0, 1.0]])) is None
+    assert selection._fold_blocks(np.array([[1.0, 1.0, 0.0], [0.0, 1.0, 1.0]]), 8) is None
+
+
+def test_block_rows_fill_the_folds():
+    """Blocks sized so that each fold of about n / K rows fills whole blocks (a fold one row
+    larger still fits), and depend only on n, K, p."""
+    for n, K, p in [(10_000, 5, 1_000), (100, 5, 20), (1_003, 3, 50), (200_000, 10, 100)]:
+        rows = selection._block_rows(n, K, p)
+        size = -(-n // K)
+        assert rows % 8 == 0 and rows <= max(8, paths.gram_block_rows(p) * 1.02 + 8)
+        per = -(-size // rows)
+        assert -(-(size + 1) // rows) == per
+        assert per * rows <= 1.03 * size + 8
 
 
 def test_cv_overlapping_splits_match_disjoint(data):
