@@ -213,13 +213,15 @@ def _group_moments(X, z, m0, z0, blocks):
 
 
 def _gram_moments(X, y, off, train_w, blocks, fit_intercept):
-    """(G, c, xbar, ybar, syy) of `paths.path_core` for every row of train_w (the full data
-    first) from one blocked pass over X: `blocks` groups the rows by the fold that leaves
-    them out (the last group: rows no fold leaves out), each group's moments are summed
-    (`_group_moments`), the full data's are their sum and each fold's the sum less its own
-    group's: n p^2 / 2 multiply-adds for all K + 1 Gram matrices. Everything is centred at
-    the full data's mean first, so the subtraction does not cancel, then re-centred exactly
-    at each fold's mean."""
+    """moments(k): (G, c, xbar, ybar, syy) of `paths.path_core` for row k of train_w (the
+    full data first), all from one blocked pass over X: `blocks` groups the rows by the
+    fold that leaves them out (the last group: rows no fold leaves out), each group's sums
+    are formed once (`_group_moments`), the full data's are their total and fold k's the
+    total less its own group's: n p^2 / 2 multiply-adds for all K + 1 Gram matrices.
+    Everything is centred at the full data's mean first, so the subtraction does not
+    cancel, then re-centred exactly at each fold's mean. Each fold's p x p matrix is formed
+    when its path needs it (one pass; stacking all K + 1 of them up front cost more than
+    the pass over X, mostly fresh memory)."""
     p = X.shape[1]
     w0 = train_w[0]
     z = y - off
@@ -229,24 +231,26 @@ def _gram_moments(X, y, off, train_w, blocks, fit_intercept):
     else:
         m0 = jnp.zeros((p,), X.dtype)
         z0 = jnp.zeros((), X.dtype)
-    parts = _group_moments(X, z, m0, z0, blocks)
+    R, s1, s2, t, q, _ = _group_moments(X, z, m0, z0, blocks)
+    total = jnp.sum(R, 0)
+    # vectors and scalars of every row (row 0: the full data; row k: all but group k - 1)
     K = train_w.shape[0] - 1
-    total = [jnp.sum(a, 0) for a in parts]
-    # row 0: the full data; row k: everything but group k - 1
-    A, s1, s2, t, q, W = (jnp.concatenate([tot[None], tot[None] - a[:K]])
-                          for tot, a in zip(total, parts, strict=True))
+    s1, s2, t, q = (jnp.concatenate([jnp.sum(a, 0)[None], jnp.sum(a, 0)[None] - a[:K]])
+                    for a in (s1, s2, t, q))
     W = jnp.sum(train_w, 1)   # exact (the blocks' sums agree up to rounding)
-    A = A / W[:, None, None]
-    a = s2 / W[:, None]
-    q = q / W
-    if not fit_intercept:
-        zeros = jnp.zeros_like(W)
-        return A, a, jnp.zeros_like(a), zeros, q
-    d = s1 / W[:, None]      # each fold's mean, relative to the full data's
-    t = t / W
-    G = A - d[:, :, None] * d[:, None, :]
-    c = a - d * t[:, None]
-    return G, c, m0 + d, z0 + t, q - t * t
+
+    def moments(k):
+        own = R[jnp.maximum(k - 1, 0)] * (k > 0).astype(R.dtype)
+        A = (total - own) / W[k]
+        a = s2[k] / W[k]
+        if not fit_intercept:
+            zero = jnp.zeros((), X.dtype)
+            return A, a, jnp.zeros_like(a), zero, q[k] / W[k]
+        d = s1[k] / W[k]      # the fold's mean, relative to the full data's
+        tk = t[k] / W[k]
+        return A - jnp.outer(d, d), a - d * tk, m0 + d, z0 + tk, q[k] / W[k] - tk * tk
+
+    return moments
 
 
 def _held_out_scores(X, y, off, res, test_blocks, test_sums, family, scoring):
@@ -278,8 +282,9 @@ def _cv_jit(X, y, train_w, test_w, off, pf, alphas, l1_ratio, ctl, blocks, test_
     # every while loop to the slowest fold's count, with masked updates)
     if blocks is not None:
         moments = _gram_moments(X, y, off, train_w, blocks, cfg.fit_intercept)
+        rows = jnp.arange(train_w.shape[0])
         res = jax.lax.map(lambda a: P.path_core(X, y, a[0], off, pf, a[1], l1_ratio, ctl,
-                                                cfg, a[2]), (train_w, alphas, moments))
+                                                cfg, moments(a[2])), (train_w, alphas, rows))
     else:
         res = jax.lax.map(lambda a: P.path_core(X, y, a[0], off, pf, a[1], l1_ratio, ctl,
                                                 cfg), (train_w, alphas))

@@ -82,18 +82,18 @@ def test_fold_grams_by_subtraction(data, fit_intercept):
     for k in range(5):
         d = paths._prepare(jnp.asarray(X), jnp.asarray(y), jnp.asarray(train_w[k]),
                            jnp.asarray(off), pf, cfg)
-        for a, b in zip(got, (d.G, d.c, d.xbar, d.ybar, d.syy), strict=True):
-            np.testing.assert_allclose(a[k], b, rtol=1e-10, atol=1e-11)
+        mk = got(jnp.asarray(k))
+        for a, b in zip(mk, (d.G, d.c, d.xbar, d.ybar, d.syy), strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-11)
         # and against numpy, from scratch
         wk = train_w[k] / train_w[k].sum()
         xm = wk @ X if fit_intercept else np.zeros(X.shape[1])
         z = y - off
         zm = wk @ z if fit_intercept else 0.0
         Xc = X - xm
-        np.testing.assert_allclose(got[0][k], Xc.T @ (wk[:, None] * Xc), rtol=1e-10,
-                                   atol=1e-11)
-        np.testing.assert_allclose(got[1][k], Xc.T @ (wk * (z - zm)), rtol=1e-10, atol=1e-11)
-        np.testing.assert_allclose(got[4][k], wk @ (z - zm) ** 2, rtol=1e-10)
+        np.testing.assert_allclose(mk[0], Xc.T @ (wk[:, None] * Xc), rtol=1e-10, atol=1e-11)
+        np.testing.assert_allclose(mk[1], Xc.T @ (wk * (z - zm)), rtol=1e-10, atol=1e-11)
+        np.testing.assert_allclose(mk[4], wk @ (z - zm) ** 2, rtol=1e-10)
     # overlapping explicit splits: no subtraction, same results through the direct path
     assert selection._fold_blocks(np.array([[1.0, 1.0, 0.0], [0.0, 1.0, 1.0]]), 8) is None
 
