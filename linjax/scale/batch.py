@@ -20,7 +20,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from linjax import validation
-from linjax.families import Gaussian, get_family
+from linjax.families import (
+    Binomial,
+    Gamma,
+    Gaussian,
+    InverseGaussian,
+    NegativeBinomial,
+    Poisson,
+    Tweedie,
+    get_family,
+)
 from linjax.fit import FitResult, _fit, choose_solver
 from linjax.penalties import NoPenalty
 from linjax.scale import shared_newton
@@ -30,6 +39,20 @@ from linjax.solvers import Newton
 PAIRS_MAX_BYTES = 1 << 28
 #: Chunk size of the generic (vmap) path on CPU when batch_size is None (see `fit_batch`).
 CPU_GENERIC_CHUNK = 128
+#: The shared-design path on CPU fits problems in chunks whose (chunk, n) arrays stay near
+#: this size when batch_size is None: the loop's arrays then stay in cache and are not
+#: page-faulted in afresh on every call (10,000 Poisson problems, n = 500: 0.42 s as one
+#: batch, 0.26 s in chunks of 500, measured back to back).
+CPU_PAIRS_CHUNK_BYTES = 1 << 21
+
+
+def pairs_chunk(m, n, itemsize):
+    """Balanced chunk size for the shared-design path on CPU (None: one batch)."""
+    rows = max(64, CPU_PAIRS_CHUNK_BYTES // max(1, n * itemsize))
+    if m <= rows:
+        return None
+    chunks = -(-m // rows)
+    return -(-m // chunks)
 
 
 def _broadcast_leaves(tree, m):
@@ -195,7 +218,9 @@ def batch_inputs(X, Y, family, weights, offset, penalty, fit_intercept):
     p = X.shape[-1]
     if p == 0 and not fit_intercept:
         raise ValueError("X: has 0 columns and fit_intercept=False, so there is nothing to fit.")
-    validation._check_finite("Y", Y)
+    y_ok = _y_in_support_fast(Y, family)
+    if not y_ok:
+        validation._check_finite("Y", Y)
     X = jnp.asarray(X, dtype)
     Y = jnp.asarray(Y, dtype)
     w_ax = o_ax = None
@@ -222,9 +247,29 @@ def batch_inputs(X, Y, family, weights, offset, penalty, fit_intercept):
     elif isinstance(penalty, NoPenalty) and p + int(fit_intercept) > n:
         raise ValueError(f"X: {p + int(fit_intercept)} coefficients but only {n} observations; "
                          "the unpenalized fits are not identifiable. Add a penalty (L2).")
-    if not validation.is_traced(Y):
+    if not y_ok and not validation.is_traced(Y):
         _check_support(np.asarray(Y), family, m)
     return X, Y, weights, offset, w_ax, o_ax
+
+
+#: Families whose support is an interval of y (for every value of their parameters).
+_INTERVAL_SUPPORT = (Gaussian, Binomial, Poisson, Gamma, InverseGaussian, NegativeBinomial,
+                     Tweedie)
+
+
+def _y_in_support_fast(Y, family):
+    """True when every entry of Y is finite and in the family's support, decided from min(Y)
+    and max(Y) alone (two reductions instead of the per-entry masks; 10,000 x 500: ~3 ms
+    instead of ~9). False means "check entry by entry" (which raises the detailed error)."""
+    if validation.is_traced(Y) or type(family) not in _INTERVAL_SUPPORT:
+        return False
+    a = np.asarray(Y)
+    if a.size == 0:
+        return False
+    lo, hi = a.min(), a.max()                    # NaN propagates through both
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return False
+    return family.support_error(np.array([lo, hi])) is None
 
 
 def _family_rows(family, m):
@@ -273,10 +318,11 @@ def fit_batch(X, Y, family=None, penalty=None, solver="auto", weights=None, offs
     family parameters may be per-problem arrays of shape (m,) (for instance a negative
     binomial `alpha` per gene). init: {"coef": (p,) or (m, p), "intercept": () or (m,)}.
     batch_size: fit the problems in chunks of this many (`lax.map`), bounding memory; None
-    fits all at once (except the generic path on CPU, which uses chunks of
-    `CPU_GENERIC_CHUNK`: jaxlib 0.10's batched CPU LAPACK kernels, which the per-problem
-    solves call, can deadlock when large batches of them run concurrently; the
-    shared-design Newton path calls no LAPACK kernel in its loop).
+    fits all at once, except on CPU: the generic path uses chunks of `CPU_GENERIC_CHUNK`
+    (jaxlib 0.10's batched CPU LAPACK kernels, which the per-problem solves call, can
+    deadlock when large batches of them run concurrently; the shared-design Newton path
+    calls no LAPACK kernel in its loop) and the shared-design path chunks of about
+    `CPU_PAIRS_CHUNK_BYTES` per (chunk, n) array (`pairs_chunk`; faster: cache-resident).
     gram: "auto", "pairs" or "vmap": how Newton forms the Hessians when X is shared
     ("pairs": from column-pair products of X, one matrix product for every problem;
     "auto" uses it for Newton while the pair matrix stays under 256 MiB).
@@ -308,8 +354,10 @@ def fit_batch(X, Y, family=None, penalty=None, solver="auto", weights=None, offs
     fam_ax = tuple(0 if (np.ndim(a) >= 1 and np.shape(a)[0] == m) else None
                    for a in jax.tree_util.tree_leaves(family))
     axes = (x_ax, w_ax, o_ax, init_ax, fam_ax)
-    if (batch_size is None and not use_pairs and m > CPU_GENERIC_CHUNK
-            and jax.default_backend() == "cpu"):
-        batch_size = CPU_GENERIC_CHUNK
+    if batch_size is None and jax.default_backend() == "cpu":
+        if not use_pairs and m > CPU_GENERIC_CHUNK:
+            batch_size = CPU_GENERIC_CHUNK
+        elif use_pairs:
+            batch_size = pairs_chunk(m, n, X.dtype.itemsize)
     return _fit_batch(X, Y, weights, offset, init, family, penalty, solver, fit_intercept,
                       None if batch_size is None else int(batch_size), use_pairs, axes)
