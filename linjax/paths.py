@@ -340,9 +340,10 @@ def _coordinate_loop(order, read, step, carry):
     return carry
 
 
-def _gram_solve(d, l1, l2, b, mask, always, ctl, cfg):
+def _gram_solve(d, l1, l2, b, u, mask, always, ctl, cfg):
+    """Covariance-mode CD for 1/2 b'Gb - c'b + sum l1|b| + l2/2 b^2 (Gaussian, identity).
+    u = G b on entry (carried along the path: recomputing it costs a p^2 pass per solve)."""
     tol = ctl.tol
-    """Covariance-mode CD for 1/2 b'Gb - c'b + sum l1|b| + l2/2 b^2 (Gaussian, identity)."""
     G, c = d.G, d.c
     denom = jnp.diag(G) + l2
     pos = denom > 0
@@ -369,7 +370,7 @@ def _gram_solve(d, l1, l2, b, mask, always, ctl, cfg):
         b, u = state
         return 0.5 * b @ u - c @ b + _penalty_value(b, l1, l2)
 
-    (b, u), sweeps, capped = _active_set_cd(sweep, lambda s: s[0], (b, G @ b), mask, always,
+    (b, u), sweeps, capped = _active_set_cd(sweep, lambda s: s[0], (b, u), mask, always,
                                             tol, ctl.max_sweeps, objective)
     grad = u - c + l2 * b
     b0 = d.ybar - d.xbar @ b
@@ -474,7 +475,7 @@ def _naive_solve(d, l1, l2, b, b0, mask, always, ctl, cfg):
 
 # -- one alpha: strong set, solve, KKT check ----------------------------------------------
 
-def _solve_alpha(d, cfg, alpha, l1_ratio, b, b0, mask, ctl, allowed=None):
+def _solve_alpha(d, cfg, alpha, l1_ratio, b, b0, u, mask, ctl, allowed=None):
     tol = ctl.tol
     l1 = alpha * l1_ratio * d.pf
     l2 = alpha * (1.0 - l1_ratio) * d.pf
@@ -484,9 +485,9 @@ def _solve_alpha(d, cfg, alpha, l1_ratio, b, b0, mask, ctl, allowed=None):
         always = always & allowed
         mask = mask & allowed
 
-    def solve(b, b0, mask):
+    def solve(b, b0, u, mask):
         if cfg.gram:
-            return _gram_solve(d, l1, l2, b, mask, always, ctl, cfg)
+            return _gram_solve(d, l1, l2, b, u, mask, always, ctl, cfg)
         return _naive_solve(d, l1, l2, b, b0, mask, always, ctl, cfg)
 
     def cond(c):
@@ -494,8 +495,8 @@ def _solve_alpha(d, cfg, alpha, l1_ratio, b, b0, mask, ctl, allowed=None):
         return viol & (rounds < ctl.max_rounds)
 
     def body(c):
-        b, b0, mask, _, _, sweeps, capped, nonfinite, _, rounds = c
-        b, b0, grad, s, cap, nf, u = solve(b, b0, mask)
+        b, b0, mask, _, u, sweeps, capped, nonfinite, _, rounds = c
+        b, b0, grad, s, cap, nf, u = solve(b, b0, u, mask)
         slack = tol * jnp.sqrt(d.colscale + l2)
         viol = ~mask & (jnp.abs(grad) > l1 + slack)
         if allowed is not None:
@@ -505,7 +506,7 @@ def _solve_alpha(d, cfg, alpha, l1_ratio, b, b0, mask, ctl, allowed=None):
 
     zero = jnp.asarray(0, jnp.int32)
     false = jnp.asarray(False)
-    init = (b, b0, mask, jnp.zeros_like(b), jnp.zeros_like(b), zero, false, false,
+    init = (b, b0, mask, jnp.zeros_like(b), u, zero, false, false,
             jnp.asarray(True), zero)
     b, b0, mask, grad, u, sweeps, capped, nonfinite, viol, _ = jax.lax.while_loop(cond, body,
                                                                                   init)
@@ -566,19 +567,20 @@ def path_core(X, y, w, off, pf, alphas, l1_ratio, ctl, cfg, moments=None):
     everything = jnp.ones((p,), bool)
 
     def step(carry, xs):
-        b, b0, grad, prev = carry
+        b, b0, grad, u, prev = carry
         alpha, null = xs
         allowed = jnp.where(null, unpen, everything)
         strong = jnp.abs(grad) >= l1_ratio * pf * (2 * alpha - prev)
-        b, b0, grad, u, sweeps, status = _solve_alpha(d, cfg, alpha, l1_ratio, b, b0,
+        b, b0, grad, u, sweeps, status = _solve_alpha(d, cfg, alpha, l1_ratio, b, b0, u,
                                                       strong & allowed, ctl, allowed)
         amax = _alpha_max_from_grad(grad, pf, l1_ratio)
         first = jnp.where(jnp.isfinite(amax), jnp.maximum(amax, alphas[0]), alphas[0])
         out = (b, b0, _path_deviance(d, cfg, b, b0, u), jnp.sum(b != 0).astype(jnp.int32),
                sweeps, status)
-        return (b, b0, grad, jnp.where(null, first, alpha)), out
+        return (b, b0, grad, u, jnp.where(null, first, alpha)), out
 
-    init = (b, b0, jnp.zeros((p,), dtype), alphas[0])
+    # u: G b for the covariance solver (b starts at zero), unused by the naive one
+    init = (b, b0, jnp.zeros((p,), dtype), jnp.zeros((p,), dtype), alphas[0])
     _, (coef, intercept, dev, df, sweeps, status) = jax.lax.scan(step, init, (steps, is_null))
     return Path(alphas, coef[1:], intercept[1:], dev[1:], dev[0], df[1:], sweeps[1:],
                 status[1:], status[1:] == int(Status.CONVERGED), jnp.asarray(l1_ratio, dtype))
