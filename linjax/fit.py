@@ -38,6 +38,7 @@ from linjax.solvers import (
     ProximalGradient,
     message,
 )
+from linjax.solvers.gram import prefers_single, weighted_products
 from linjax.solvers.newton import solve_psd
 from linjax.solvers.problem import GLMProblem
 
@@ -156,12 +157,9 @@ def initial_params(problem):
     sw = jnp.where(jnp.isfinite(fisher_w), w * fisher_w, 0.0)
     p = X.shape[1]
     ridge = problem.penalty.smooth_hess_diag(jnp.zeros((p,), dtype))
-    hess = X.T @ (sw[:, None] * X) + jnp.diag(ridge)
-    rhs = (sw * z) @ X
-    if problem.fit_intercept:
-        xs = sw @ X
-        hess = jnp.block([[jnp.sum(sw)[None, None], xs[None, :]], [xs[:, None], hess]])
-        rhs = jnp.concatenate([jnp.sum(sw * z)[None], rhs])
+    hess, rhs = weighted_products(X, sw, sw * z, problem.fit_intercept, prefers_single(X))
+    k = int(problem.fit_intercept)
+    hess = hess.at[k:, k:].add(jnp.diag(ridge))
     beta, _ = solve_psd(hess, rhs)
     start = problem.from_vector(beta, init_params(p, dtype))
     mean_mu = jnp.sum(w * mu0)

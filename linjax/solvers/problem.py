@@ -15,6 +15,7 @@ from jax.flatten_util import ravel_pytree
 from linjax._pytree import pytree_dataclass, static_field
 from linjax.families import eta_derivatives, eta_hessians
 from linjax.model import linear_predictor
+from linjax.solvers.gram import pair_grams, weighted_products
 
 
 @pytree_dataclass
@@ -79,26 +80,36 @@ class GLMProblem:
         intercept = vec[:k].reshape(like["intercept"].shape) if k else like["intercept"]
         return {"coef": coef, "intercept": intercept}
 
-    def newton_system(self, params, fisher=False):
-        """(value, gradient, Hessian) in the coordinates of `to_vector` (intercept first)."""
+    def newton_system(self, params, fisher=False, single=False):
+        """(value, gradient, Hessian) in the coordinates of `to_vector` (intercept first).
+
+        single: form the Hessian's products in float32 (`gram.weighted_products`; the
+        gradient and value stay in X's dtype); a Python bool or a traced one (then both
+        versions are compiled and `lax.cond` picks one).
+        """
         if self.multiclass:
-            return self._newton_system_multiclass(params)
+            return self._newton_system_multiclass(params, single)
         coef = params["coef"]
         nll, g_eta, h_eta = eta_derivatives(self.family, self.y, self.eta(params), fisher)
         r = self.weights * g_eta
         s = self.weights * h_eta
-        X = self.X
-        grad = r @ X + self.penalty.smooth_grad(coef)
-        hess = X.T @ (s[:, None] * X) + jnp.diag(self.penalty.smooth_hess_diag(coef))
-        if self.fit_intercept:
-            xs = s @ X
-            grad = jnp.concatenate([jnp.sum(r)[None], grad])
-            top = jnp.concatenate([jnp.sum(s)[None], xs])[None, :]
-            hess = jnp.concatenate([top, jnp.concatenate([xs[:, None], hess], axis=1)], axis=0)
+
+        def products(single):
+            return weighted_products(self.X, s, r, self.fit_intercept, single)
+
+        if isinstance(single, bool):
+            hess, grad = products(single)
+        else:
+            hess, grad = jax.lax.cond(single, lambda: products(True), lambda: products(False))
+        k = int(self.fit_intercept)
+        pen_grad = self.penalty.smooth_grad(coef)
+        pen_hess = self.penalty.smooth_hess_diag(coef)
+        grad = grad.at[k:].add(pen_grad)
+        hess = hess.at[k:, k:].add(jnp.diag(pen_hess))
         value = jnp.sum(self.weights * nll) + self.penalty.value(coef)
         return value, grad, hess
 
-    def _newton_system_multiclass(self, params):
+    def _newton_system_multiclass(self, params, single=False):
         """Newton system of a softmax model, vectorized as `to_vector` does (row-major).
 
         With Z = [1, X], the Hessian is sum_i w_i (z_i z_i') kron S_i, S_i the (K, K)
@@ -112,12 +123,20 @@ class GLMProblem:
         p, K = coef.shape
         nll, g_eta, h_eta = eta_hessians(self.family, self.y, self.eta(params))
         w = self.weights
-        Z = self.X
+        q = p + int(self.fit_intercept)
+        wg = w[:, None] * g_eta
+        grad = (wg.T @ self.X).T
         if self.fit_intercept:
-            Z = jnp.concatenate([jnp.ones((Z.shape[0], 1), Z.dtype), Z], axis=1)
-        q = Z.shape[1]
-        grad = Z.T @ (w[:, None] * g_eta)
-        hess = _class_pair_hessian(Z, w[:, None, None] * h_eta)
+            grad = jnp.concatenate([jnp.sum(wg, axis=0)[None, :], grad])
+
+        def pairs(single):
+            return _class_pair_hessian(self.X, w[:, None, None] * h_eta, self.fit_intercept,
+                                       single)
+
+        if isinstance(single, bool):
+            hess = pairs(single)
+        else:
+            hess = jax.lax.cond(single, lambda: pairs(True), lambda: pairs(False))
         pen_grad = self.penalty.smooth_grad(coef)
         pen_hess = self.penalty.smooth_hess_diag(coef)
         if self.fit_intercept:
@@ -132,14 +151,14 @@ class GLMProblem:
         return value, grad, hess
 
 
-def _class_pair_hessian(Z, C):
-    """sum_i (z_i z_i') kron C_i as a (q K, q K) matrix, from the K (K + 1) / 2 distinct
-    class pairs of the symmetric C_i (n, K, K): one Z' diag(c) Z product per pair
-    (scanned, so the temporaries stay n x q), 2 n q^2 K (K + 1) / 2 flops in all."""
-    q, K = Z.shape[1], C.shape[1]
+def _class_pair_hessian(X, C, intercept, single=False):
+    """sum_i (z_i z_i') kron C_i as a (q K, q K) matrix (z_i = [1, x_i] with an intercept),
+    from the K (K + 1) / 2 distinct class pairs of the symmetric C_i (n, K, K)
+    (`gram.pair_grams`: one pass over X), 2 n q^2 K (K + 1) / 2 flops in all."""
+    q, K = X.shape[1] + intercept, C.shape[1]
     rows, cols = np.triu_indices(K)
-    blocks = jax.lax.map(lambda c: Z.T @ (c[:, None] * Z), C[:, rows, cols].T)
-    full = jnp.zeros((K, K, q, q), Z.dtype).at[rows, cols].set(blocks).at[cols, rows].set(
+    blocks = pair_grams(X, C[:, rows, cols], intercept, single)
+    full = jnp.zeros((K, K, q, q), X.dtype).at[rows, cols].set(blocks).at[cols, rows].set(
         blocks)
     return full.transpose(2, 0, 3, 1).reshape(q * K, q * K)
 
