@@ -36,6 +36,12 @@ warm-started from the previous solution (glmnet's method):
   residual update, which is what bounds CD on CPU) and "naive" (every other family:
   IRLS outer loop with step halving, residual updates costing O(n)).
 
+The covariance solver's cost: the Gram matrix (`weighted_gram`: on CPU row blocks centred
+and weighted in cache, each adding only its upper block triangle, about half the
+multiply-adds of X' W X; measured at n=10k, p=1k as fast as numpy's syrk), then per alpha
+O(p) per coordinate update with u = G b carried along the whole path, and the deviance from
+the moments (syy - 2 c'b + b'u) rather than a pass over X.
+
 Convergence: an update moves no coefficient by more than `tol` in the scale of its
 curvature (sqrt(H_jj) |delta b_j|, as `solvers.CoordinateDescent`). `status` per alpha
 is `solvers.Status`: 0 converged, 1 max_iter (IRLS iterations, sweeps or KKT rounds),
