@@ -217,8 +217,11 @@ def _fit(X, y, weights, offset, init, family, penalty, solver, fit_intercept, bo
     if multiclass:
         out_params = center_multiclass(problem, out_params)
         value = problem.value(out_params)
+    info = sol.state
+    if getattr(info, "eta", None) is not None:  # Newton's per-observation cache: not a result
+        info = info._replace(eta=None)
     return FitResult(out_params, value, sol.n_iter, sol.status, sol.converged, family,
-                     penalty, sol.state, fit_intercept, getattr(solver, "name", ""))
+                     penalty, info, fit_intercept, getattr(solver, "name", ""))
 
 
 def _check_bounds(bounds, p, dtype):

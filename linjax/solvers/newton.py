@@ -73,6 +73,7 @@ class NewtonState(NamedTuple):
     stalled: jax.Array
     singular: jax.Array
     single: jax.Array = False  # the next Hessian's products in float32 (precision="mixed")
+    eta: object = None  # a GLM's linear predictor at the iterate (dropped from FitResult.info)
 
 
 @pytree_dataclass
@@ -129,15 +130,18 @@ class Newton(AbstractSolver):
 
         require_smooth(problem, "Newton")
         require_unbounded(problem, "Newton")
-        value = problem.value(params)
+        eta = problem.eta(params) if hasattr(problem, "value_at") else None
+        value = problem.value(params) if eta is None else problem.value_at(params, eta)
         false = jnp.asarray(False)
         return NewtonState(value, jnp.asarray(jnp.inf, value.dtype), jnp.ones((), value.dtype),
-                           false, false, false, jnp.asarray(self._mixed(problem)))
+                           false, false, false, jnp.asarray(self._mixed(problem)), eta)
 
     def step(self, problem, params, state):
         mixed = self._mixed(problem)
         extra = (state.single,) if mixed else ()
-        value, grad, hess = problem.newton_system(params, self._fisher(problem), *extra)
+        cached = state.eta is not None  # static: a GLM carries eta from step to step
+        value, grad, hess = problem.newton_system(params, self._fisher(problem), *extra,
+                                                  **({"eta": state.eta} if cached else {}))
         direction, singular = solve_psd(hess, -grad)
         decrement = -jnp.dot(grad, direction)
         x = problem.to_vector(params)
@@ -148,8 +152,15 @@ class Newton(AbstractSolver):
         eps = jnp.finfo(value.dtype).eps
         slack = 8 * eps * scale
 
-        def trial(t):
-            return problem.value(problem.from_vector(x + t * direction, params))
+        if cached:
+            delta = problem.eta_change(direction, params)
+
+            def trial(t):
+                return problem.value_at(problem.from_vector(x + t * direction, params),
+                                        state.eta + t * delta)
+        else:
+            def trial(t):
+                return problem.value(problem.from_vector(x + t * direction, params))
 
         t, f_t, accepted = halving_search(trial, value, slack, self.max_halvings, value.dtype)
         small_step = jnp.max(jnp.abs(t * direction), initial=0.0) <= xtol * (
@@ -168,8 +179,9 @@ class Newton(AbstractSolver):
         if mixed:
             slow = (t == 1) & (decrement <= 1e-6 * scale) & (decrement > 1e-2 * state.decrement)
             single = single & accepted & ~singular & ~slow
+        new_eta = jnp.where(accepted, state.eta + t * delta, state.eta) if cached else None
         return new_params, NewtonState(new_value, decrement, t, converged, stalled, singular,
-                                       single)
+                                       single, new_eta)
 
     def terminate(self, problem, params, state):
         status = jnp.where(

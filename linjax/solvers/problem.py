@@ -68,6 +68,19 @@ class GLMProblem:
     def value(self, params):
         return self.data_loss(params) + self.penalty.value(params["coef"])
 
+    def value_at(self, params, eta):
+        """The objective at `params` whose linear predictor is `eta` (no pass over X)."""
+        return (jnp.sum(self.weights * self.family.nll(self.y, eta))
+                + self.penalty.value(params["coef"]))
+
+    def eta_change(self, direction, like):
+        """X d_coef + d_intercept: the change of eta per unit step along `direction` (in the
+        coordinates of `to_vector`), so a line search needs one pass over X, not one a trial."""
+        step = self.from_vector(direction, like)
+        if not self.fit_intercept:
+            step["intercept"] = jnp.zeros_like(step["intercept"])
+        return linear_predictor(step, self.X)
+
     def to_vector(self, params):
         coef = params["coef"].reshape(-1)
         if self.fit_intercept:
@@ -80,17 +93,19 @@ class GLMProblem:
         intercept = vec[:k].reshape(like["intercept"].shape) if k else like["intercept"]
         return {"coef": coef, "intercept": intercept}
 
-    def newton_system(self, params, fisher=False, single=False):
+    def newton_system(self, params, fisher=False, single=False, eta=None):
         """(value, gradient, Hessian) in the coordinates of `to_vector` (intercept first).
 
         single: form the Hessian's products in float32 (`gram.weighted_products`; the
         gradient and value stay in X's dtype); a Python bool or a traced one (then both
-        versions are compiled and `lax.cond` picks one).
+        versions are compiled and `lax.cond` picks one). eta: the linear predictor at
+        params when the caller has it (saves a pass over X).
         """
+        eta = self.eta(params) if eta is None else eta
         if self.multiclass:
-            return self._newton_system_multiclass(params, single)
+            return self._newton_system_multiclass(params, single, eta)
         coef = params["coef"]
-        nll, g_eta, h_eta = eta_derivatives(self.family, self.y, self.eta(params), fisher)
+        nll, g_eta, h_eta = eta_derivatives(self.family, self.y, eta, fisher)
         r = self.weights * g_eta
         s = self.weights * h_eta
 
@@ -109,7 +124,7 @@ class GLMProblem:
         value = jnp.sum(self.weights * nll) + self.penalty.value(coef)
         return value, grad, hess
 
-    def _newton_system_multiclass(self, params, single=False):
+    def _newton_system_multiclass(self, params, single, eta):
         """Newton system of a softmax model, vectorized as `to_vector` does (row-major).
 
         With Z = [1, X], the Hessian is sum_i w_i (z_i z_i') kron S_i, S_i the (K, K)
@@ -121,7 +136,7 @@ class GLMProblem:
         """
         coef = params["coef"]
         p, K = coef.shape
-        nll, g_eta, h_eta = eta_hessians(self.family, self.y, self.eta(params))
+        nll, g_eta, h_eta = eta_hessians(self.family, self.y, eta)
         w = self.weights
         q = p + int(self.fit_intercept)
         wg = w[:, None] * g_eta
