@@ -108,3 +108,16 @@ def test_precision_auto_rule_and_bad_value():
     assert not Newton(precision="full")._mixed(problem(200_000, 100))
     with pytest.raises(ValueError, match="precision"):
         Newton(precision="half")._mixed(problem(10, 2))
+
+
+def test_newton_result_carries_no_per_observation_cache(logistic):
+    """Newton carries eta between steps; the result keeps only its scalar diagnostics."""
+    X, y = logistic
+    res = lj.fit(X, y, family="binomial", solver=Newton())
+    assert res.info.eta is None
+    sizes = [np.size(leaf) for leaf in jax.tree_util.tree_leaves(res.info)]
+    assert max(sizes) == 1
+    # the objective it reports is the objective at the returned parameters
+    np.testing.assert_allclose(float(res.objective),
+                               float(lj.objective(res.params, X, y, lj.families.Binomial())),
+                               rtol=1e-14)
