@@ -19,8 +19,9 @@ memory traffic over them, not flops):
   response is never read inside the loop. Other families and links use autodiff
   (`linjax.families.eta_derivatives`);
 - the k x k systems (k = p + 1) are solved by a Cholesky factorization written with XLA
-  operations over the whole batch, problems along the fast axis and unrolled over the
-  columns for k <= `UNROLL_MAX` (no per-problem LAPACK calls: jaxlib 0.10's batched CPU
+  operations over the whole batch, problems along the fast axis and unrolled entry by
+  entry for k <= `UNROLL_MAX` (about 4x faster than a loop over the columns at k = 11, but
+  ~1.5 s of compilation per copy; no per-problem LAPACK calls: jaxlib 0.10's batched CPU
   LAPACK kernels can deadlock when two of them run at once). A pivot L_jj^2 at or below
   k eps H_jj counts as failed, as in `linjax.solvers.newton.solve_psd`; those problems get
   the minimum-norm eigen pseudo-solve under a `lax.cond` that runs only when some
@@ -34,8 +35,6 @@ frozen: its direction is zero from then on) when it converges, fails or leaves f
 values, and the loop ends when all have stopped or after max_iter.
 """
 
-import copy
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -46,10 +45,9 @@ from linjax.solvers import newton as _newton
 from linjax.solvers.newton import NewtonState
 from linjax.solvers.status import Status, code
 
-#: Largest k = p + intercept for which the batched Cholesky is unrolled column by column.
-UNROLL_MAX = 32
-#: The last running problems finish in a batch of m // COMPACT_FRACTION (`newton`).
-COMPACT_FRACTION = 8
+#: Largest k = p + intercept for which the batched Cholesky is unrolled (k^3 / 6 vector
+#: operations; larger k loops over the columns).
+UNROLL_MAX = 16
 
 
 def default_tols(dtype):
@@ -135,37 +133,41 @@ def unrolled_cholesky_solve(Hp, b):
     """Solve H x = b for a batch of small PSD matrices in the transposed, packed layout.
 
     Hp: (k(k+1)/2, m), the upper triangle of each H packed as `pair_indices`, problems along
-    the last (fast) axis; b: (k, m). The factorization is unrolled over the k columns, each
-    column one vector operation over (k - j, m), so XLA vectorizes across problems.
-    Returns (x (k, m), ok (m,)); x is not usable where ok is False."""
+    the last (fast) axis; b: (k, m). The factorization and both substitutions are unrolled
+    entry by entry, each entry one vector operation over the m problems (k^3 / 6 of them),
+    so XLA vectorizes across problems; the pivots enter through their reciprocal square
+    roots. Returns (x (k, m), ok (m,)); x is not usable where ok is False."""
     k = b.shape[0]
     _, _, packed = pair_indices(k)
-    cols, pivots = [], []                         # cols[j]: L[j:, j], shape (k - j, m)
+    h = [Hp[r] for r in range(Hp.shape[0])]
+    L = [[None] * k for _ in range(k)]
+    inv = [None] * k                              # 1 / L_jj
     ok = jnp.ones(b.shape[1:], bool)
     for j in range(k):
-        h = Hp[packed[j:, j]]                     # H[j:, j]
+        s = h[packed[j, j]]
         for ell in range(j):
-            c = cols[ell]                         # rows ell..k-1 of column ell
-            h = h - c[j - ell:] * c[j - ell]
-        s = h[0]
-        good = s > _pivot_floor(Hp[packed[j, j]], k)
+            s = s - L[j][ell] * L[j][ell]
+        good = s > _pivot_floor(h[packed[j, j]], k)
         ok = ok & good
-        d = jnp.sqrt(jnp.where(good, s, 1.0))
-        pivots.append(d)
-        cols.append(jnp.concatenate([d[None], h[1:] / d]) if j < k - 1 else d[None])
-    r = b                                         # forward: L y = b
-    ys = []
-    for j in range(k):
-        y = r[0] / pivots[j]
-        ys.append(y)
-        r = r[1:] - cols[j][1:] * y
-    xs = [None] * k                               # backward: L' x = y
+        inv[j] = jax.lax.rsqrt(jnp.where(good, s, 1.0))
+        for i in range(j + 1, k):
+            t = h[packed[i, j]]
+            for ell in range(j):
+                t = t - L[i][ell] * L[j][ell]
+            L[i][j] = t * inv[j]
+    y = [None] * k                                # forward: L y = b
+    for i in range(k):
+        t = b[i]
+        for ell in range(i):
+            t = t - L[i][ell] * y[ell]
+        y[i] = t * inv[i]
+    x = [None] * k                                # backward: L' x = y
     for i in range(k - 1, -1, -1):
-        acc = ys[i]
-        if i < k - 1:
-            acc = acc - jnp.sum(cols[i][1:] * jnp.stack(xs[i + 1:]), axis=0)
-        xs[i] = acc / pivots[i]
-    return jnp.stack(xs), ok
+        t = y[i]
+        for ell in range(i + 1, k):
+            t = t - L[ell][i] * x[ell]
+        x[i] = t * inv[i]
+    return jnp.stack(x), ok
 
 
 def eigen_solve(H, b):
@@ -234,9 +236,6 @@ class SharedDesign:
     `system(B, aux)` turns into gradients and packed Hessians. This generic model uses
     autodiff of `family.nll`; `aux` is eta."""
 
-    #: attributes never indexed by problem (the design and what is formed from it alone)
-    SHARED = ("X", "XT", "Xa", "pairs", "Q", "penalty")
-
     def __init__(self, X, Y, W, O, family, penalty, fit_intercept, fisher=False):
         self.X, self.Y, self.W, self.O = X, Y, W, O
         self.family, self.penalty, self.fit_intercept = family, penalty, fit_intercept
@@ -282,22 +281,6 @@ class SharedDesign:
 
     def row_sum(self, a):
         return jnp.sum(a, axis=1)
-
-    def take(self, idx):
-        """The model of problems `idx` (every per-problem array gathered; shared ones kept)."""
-        m = self.Y.shape[0]
-        out = copy.copy(self)
-
-        def pick(a):
-            a_arr = jnp.asarray(a)
-            return a_arr[idx] if (a_arr.ndim >= 1 and a_arr.shape[0] == m) else a
-
-        for name, value in vars(self).items():
-            if name in self.SHARED:
-                continue
-            if isinstance(value, jax.Array) or name == "family":
-                setattr(out, name, jax.tree_util.tree_map(pick, value))
-        return out
 
     # -- the interface
     def value(self, B):
@@ -487,12 +470,7 @@ def _select(mask, new, old):
 
 def newton(model, B=None, solver=None):
     """Run Newton from B (m, k) (None: the IRLS start); returns
-    (B, value, n_iter, status, NewtonState).
-
-    Once at most m // `COMPACT_FRACTION` problems are still running (typically the last
-    iteration, which a few percent of the problems need), they are gathered into a batch
-    of that size and finish there (`SharedDesign.take`), so the tail costs a fraction of
-    a full iteration."""
+    (B, value, n_iter, status, NewtonState)."""
     if B is None:
         B, value, aux = model.initial()
     else:
@@ -566,38 +544,16 @@ def newton(model, B=None, solver=None):
             return B, aux, state, i + 1, done, status, n_iter
         return body
 
-    small = m // COMPACT_FRACTION
-
-    def cond(carry, limit=0):
+    def cond(carry):
         _, _, _, i, done, _, _ = carry
-        return (jnp.sum(~done) > limit) & (i < solver.max_iter)
+        return jnp.any(~done) & (i < solver.max_iter)
 
     state = _new_state(value, jnp.full((m,), jnp.inf, dtype), jnp.ones((m,), dtype))
     start_finite = jnp.all(jnp.isfinite(B), axis=1) & jnp.isfinite(value)
     status = jnp.where(start_finite, code(Status.MAX_ITER), code(Status.NON_FINITE))
     carry = (B, aux, state, jnp.asarray(0, jnp.int32), ~start_finite, status,
              jnp.zeros((m,), jnp.int32))
-    if small < 1:
-        carry = jax.lax.while_loop(cond, make_body(model), carry)
-    else:
-        carry = jax.lax.while_loop(lambda c: cond(c, small), make_body(model), carry)
-
-        def finish(carry):
-            done, i = carry[4], carry[3]
-            # the running problems first; the padding repeats a stopped (frozen) one
-            idx = jnp.argsort(done, stable=True)[:small]
-            part = jax.tree_util.tree_map(lambda a: a if a.ndim == 0 else a[idx],
-                                          carry[:3] + carry[4:])
-            sub = jax.lax.while_loop(cond, make_body(model.take(idx)),
-                                     part[:3] + (i,) + part[3:])
-            i = sub[3]
-            sub = sub[:3] + sub[4:]
-            merged = jax.tree_util.tree_map(lambda a, b: a if a.ndim == 0 else a.at[idx].set(b),
-                                            carry[:3] + carry[4:], sub)
-            return merged[:3] + (i,) + merged[3:]
-
-        carry = jax.lax.cond(jnp.any(~carry[4]) & (carry[3] < solver.max_iter), finish,
-                             lambda c: c, carry)
+    carry = jax.lax.while_loop(cond, make_body(model), carry)
     B, _, state, _, done, status, n_iter = carry
     status = jnp.where(done, status, code(Status.MAX_ITER))
     return B, state.value, n_iter, status, state
