@@ -101,7 +101,8 @@ def test_mixed_precision_falls_back_on_an_ill_conditioned_design(logistic):
 def test_precision_auto_rule_and_bad_value():
     def problem(n, p, dtype=jnp.float64):
         X = jax.ShapeDtypeStruct((n, p), dtype)
-        return types.SimpleNamespace(X=X, family=lj.families.Poisson(), multiclass=False)
+        return types.SimpleNamespace(X=X, family=lj.families.Poisson(), multiclass=False,
+                                     dense_rows=True)
     assert Newton()._mixed(problem(200_000, 100))  # 2e9 multiply-adds per Hessian
     assert not Newton()._mixed(problem(1_000, 10))
     assert not Newton()._mixed(problem(200_000, 100, jnp.float32))

@@ -37,6 +37,7 @@ class BlockedGLMProblem(GLMProblem):
     """
 
     total: jax.Array = None
+    dense_rows = False  # X is (nb, b, p): no float32 curvature, no eta carried by Newton
 
     def _data(self):
         return (self.X, self.y, self.weights, self.offset)

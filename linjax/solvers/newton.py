@@ -110,7 +110,8 @@ class Newton(AbstractSolver):
             raise ValueError(f"precision: expected 'auto', 'full' or 'mixed', got "
                              f"{self.precision!r}.")
         X = getattr(problem, "X", None)
-        if self.precision == "full" or X is None or X.dtype != jnp.float64:
+        if (self.precision == "full" or not getattr(problem, "dense_rows", False)
+                or X.dtype != jnp.float64):
             return False
         if self.precision == "mixed":
             return True
@@ -130,7 +131,7 @@ class Newton(AbstractSolver):
 
         require_smooth(problem, "Newton")
         require_unbounded(problem, "Newton")
-        eta = problem.eta(params) if hasattr(problem, "value_at") else None
+        eta = problem.eta(params) if getattr(problem, "dense_rows", False) else None
         value = problem.value(params) if eta is None else problem.value_at(params, eta)
         false = jnp.asarray(False)
         return NewtonState(value, jnp.asarray(jnp.inf, value.dtype), jnp.ones((), value.dtype),

@@ -38,6 +38,9 @@ class GLMProblem:
     fit_intercept: bool = static_field(default=True)
     lower: object = None
     upper: object = None
+    #: newton_system takes `single` and `eta` and value_at / eta_change exist (Newton uses
+    #: float32 curvature and carries eta); a subclass with other data layouts sets False.
+    dense_rows = True
 
     @property
     def bounded(self):
