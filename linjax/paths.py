@@ -60,6 +60,7 @@ from linjax import links, validation
 from linjax.families import Gaussian, eta_derivatives, get_family
 from linjax.penalties import ElasticNet
 from linjax.solvers._common import halving_search
+from linjax.solvers.gram import sum_row_blocks
 from linjax.solvers.status import Status
 
 #: Widest Gaussian problem for which the covariance (Gram) solver is used.
@@ -211,22 +212,11 @@ def gram_finish(acc):
 
 
 def _gram_blocked(X, w, center, rows):
-    n, p = X.shape
-    n_blocks = n // rows
-
-    def add(acc, Xb, wb):
+    def block(Xb, wb):
         Xc = Xb - center
-        return gram_add(acc, Xc, wb[:, None] * Xc)
+        return gram_add(gram_zeros(X.shape[1], X.dtype), Xc, wb[:, None] * Xc)
 
-    def body(i, acc):
-        start = i * rows
-        return add(acc, jax.lax.dynamic_slice_in_dim(X, start, rows, 0),
-                   jax.lax.dynamic_slice_in_dim(w, start, rows, 0))
-
-    acc = jax.lax.fori_loop(0, n_blocks, body, gram_zeros(p, X.dtype))
-    if n_blocks * rows < n:
-        acc = add(acc, X[n_blocks * rows:], w[n_blocks * rows:])
-    return gram_finish(acc)
+    return gram_finish(sum_row_blocks(block, (X, w), rows, gram_zeros(X.shape[1], X.dtype)))
 
 
 def _gram_at_once(X, w, center):

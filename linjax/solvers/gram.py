@@ -45,23 +45,31 @@ def _block_gram(x, s, intercept, work):
     return (z.T @ (s.astype(work)[:, None] * z)).astype(x.dtype)
 
 
-def _gram_by_blocks(X, s, intercept, work):
-    n, p = X.shape
-    rows = block_rows(p)
+def sum_row_blocks(block_fn, arrays, rows, zero):
+    """zero + sum over row blocks of block_fn(*blocks): `arrays` share their leading axis n,
+    cut into n // rows blocks of `rows` rows (a `fori_loop` of dynamic slices, so each block
+    is read once and stays in cache) plus the ragged tail. Results add leafwise (pytrees)."""
+    n = arrays[0].shape[0]
     n_blocks = n // rows
 
-    def body(i, total):
-        start = i * rows
-        return total + _block_gram(jax.lax.dynamic_slice_in_dim(X, start, rows, 0),
-                                   jax.lax.dynamic_slice_in_dim(s, start, rows, 0),
-                                   intercept, work)
+    def add(total, part):
+        return jax.tree_util.tree_map(jnp.add, total, part)
 
-    k = p + intercept
-    total = jax.lax.fori_loop(0, n_blocks, body, jnp.zeros((k, k), X.dtype))
+    def body(i, total):
+        blocks = [jax.lax.dynamic_slice_in_dim(a, i * rows, rows, 0) for a in arrays]
+        return add(total, block_fn(*blocks))
+
+    total = jax.lax.fori_loop(0, n_blocks, body, zero)
     tail = n_blocks * rows
     if tail < n:
-        total = total + _block_gram(X[tail:], s[tail:], intercept, work)
+        total = add(total, block_fn(*[a[tail:] for a in arrays]))
     return total
+
+
+def _gram_by_blocks(X, s, intercept, work):
+    k = X.shape[1] + intercept
+    return sum_row_blocks(lambda x, w: _block_gram(x, w, intercept, work), (X, s),
+                          block_rows(X.shape[1]), jnp.zeros((k, k), X.dtype))
 
 
 def weighted_products(X, s, r=None, intercept=False, single=False):
@@ -121,18 +129,7 @@ def pair_grams(X, C, intercept=False, single=False):
         return at_once(X, C)
 
     def by_blocks(X, C):
-        n_blocks = n // rows
-
-        def body(i, total):
-            start = i * rows
-            return total + _pair_block(jax.lax.dynamic_slice_in_dim(X, start, rows, 0),
-                                       jax.lax.dynamic_slice_in_dim(C, start, rows, 0),
-                                       intercept, work)
-
-        total = jax.lax.fori_loop(0, n_blocks, body, jnp.zeros((q, P * q), X.dtype))
-        tail = n_blocks * rows
-        if tail < n:
-            total = total + _pair_block(X[tail:], C[tail:], intercept, work)
-        return unstack(total)
+        return unstack(sum_row_blocks(lambda x, c: _pair_block(x, c, intercept, work),
+                                      (X, C), rows, jnp.zeros((q, P * q), X.dtype)))
 
     return jax.lax.platform_dependent(X, C, cpu=by_blocks, default=at_once)

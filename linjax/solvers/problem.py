@@ -112,13 +112,8 @@ class GLMProblem:
         r = self.weights * g_eta
         s = self.weights * h_eta
 
-        def products(single):
-            return weighted_products(self.X, s, r, self.fit_intercept, single)
-
-        if isinstance(single, bool):
-            hess, grad = products(single)
-        else:
-            hess, grad = jax.lax.cond(single, lambda: products(True), lambda: products(False))
+        hess, grad = _in_precision(single, lambda single: weighted_products(
+            self.X, s, r, self.fit_intercept, single))
         k = int(self.fit_intercept)
         pen_grad = self.penalty.smooth_grad(coef)
         pen_hess = self.penalty.smooth_hess_diag(coef)
@@ -147,14 +142,8 @@ class GLMProblem:
         if self.fit_intercept:
             grad = jnp.concatenate([jnp.sum(wg, axis=0)[None, :], grad])
 
-        def pairs(single):
-            return _class_pair_hessian(self.X, w[:, None, None] * h_eta, self.fit_intercept,
-                                       single)
-
-        if isinstance(single, bool):
-            hess = pairs(single)
-        else:
-            hess = jax.lax.cond(single, lambda: pairs(True), lambda: pairs(False))
+        hess = _in_precision(single, lambda single: _class_pair_hessian(
+            self.X, w[:, None, None] * h_eta, self.fit_intercept, single))
         pen_grad = self.penalty.smooth_grad(coef)
         pen_hess = self.penalty.smooth_hess_diag(coef)
         if self.fit_intercept:
@@ -167,6 +156,13 @@ class GLMProblem:
         hess = hess + level * null
         value = jnp.sum(w * nll) + self.penalty.value(coef)
         return value, grad, hess
+
+
+def _in_precision(single, products):
+    """products(single) for a Python bool; for a traced one, `lax.cond` between both."""
+    if isinstance(single, bool):
+        return products(single)
+    return jax.lax.cond(single, lambda: products(True), lambda: products(False))
 
 
 def _class_pair_hessian(X, C, intercept, single=False):
