@@ -532,11 +532,12 @@ def newton(model, B=None, solver=None):
             move = active & finite
             B = jnp.where(move[:, None], new_B, B)
             state = _select(move, new_state, state)
-            # aux must stay the one at B: the trial's where B moved to it, and for stopped
-            # problems (direction 0, the trial was at B itself); the old one elsewhere.
-            take = ~active | (move & accepted)
-            aux = jax.lax.cond(jnp.all(take), lambda: aux_t,
-                               lambda: _select(take, aux_t, aux))
+            # The trial's aux is the one at the new B wherever the problem goes on: an active
+            # problem that did not move to the trial point (rejected step or non-finite
+            # values) stops in this iteration, and a stopped problem's aux is never read
+            # again (its direction is zero, its state and status frozen). So no selection
+            # (a (m, n) copy per iteration) is needed.
+            aux = aux_t
             status = jnp.where(done, status, jnp.where(finite, new_status,
                                                        code(Status.NON_FINITE)))
             n_iter = n_iter + active.astype(n_iter.dtype)
