@@ -255,6 +255,49 @@ def test_slow_tail_problems_equal_fit_loop():
         assert int(res.n_iter[i]) == int(one.n_iter) and int(res.status[i]) == int(one.status)
 
 
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_compacted_tail_equals_full_batch_and_fit_loop(name, monkeypatch):
+    """Once at most m / 8 problems still run, the Hessian products and first trials use only
+    their rows (`shared_newton.compact_rows`): same iterates as without compaction, with
+    per-problem weights and offsets, and lj.fit's answers, counts and statuses."""
+    rng = np.random.default_rng(11)
+    m, n = 96, 60
+    X, Y = data(name, m=m, n=n, p=2, seed=3)
+    if name == "binomial":                                      # slow tail: steep problems
+        for i, s in ((5, 4.0), (40, 7.0), (77, 10.0)):
+            Y[i] = (rng.random(n) < 1 / (1 + np.exp(-s * X[:, 0]))).astype(float)
+            Y[i, np.argmax(X[:, 0])] = 0.0
+            Y[i, np.argmin(X[:, 0])] = 1.0
+    elif name == "poisson":
+        for i, s in ((5, 6.0), (40, 7.0), (77, 8.0)):               # from far: 6+ steps
+            Y[i] = rng.poisson(np.exp(s * X[:, 0] - s)).astype(float)
+    w = rng.uniform(0.5, 2.0, size=Y.shape)
+    o = rng.normal(scale=0.1, size=Y.shape)
+    W, O = normalized(w, n), jnp.asarray(o)
+
+    def run():
+        mdl = model(X, Y, W, O, FAMILIES[name], closed_form=True)
+        return jax.jit(lambda: sn.newton(mdl, None, Newton()))()
+
+    assert sn.compact_rows(m) == 12
+    B, value, n_iter, status, _ = run()
+    monkeypatch.setattr(sn, "COMPACT_MIN", 10**9)
+    B_full, value_full, n_iter_full, status_full, _ = run()
+    it = np.asarray(n_iter)
+    if name != "gaussian":                                  # one step: no tail to compact
+        assert (it == it.max()).sum() <= 12 and it.max() > np.median(it)
+    np.testing.assert_allclose(np.asarray(B), np.asarray(B_full), rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(np.asarray(value), np.asarray(value_full), rtol=1e-14)
+    np.testing.assert_array_equal(it, np.asarray(n_iter_full))
+    np.testing.assert_array_equal(np.asarray(status), np.asarray(status_full))
+    res = fit_batch(X, Y, family=name, weights=w, offset=o, solver="newton", gram="pairs")
+    for i in sorted({0, 5, 40, 77, int(np.argmax(it))}):
+        one = lj.fit(X, Y[i], family=name, weights=w[i], offset=o[i], solver="newton")
+        np.testing.assert_allclose(stacked(res.params)[i], np.r_[one.intercept, one.coef],
+                                   rtol=1e-8, atol=1e-9)
+        assert int(res.n_iter[i]) == int(one.n_iter) and int(res.status[i]) == int(one.status)
+
+
 def test_auto_chunks_equal_one_batch():
     X, Y = data("poisson", m=300, n=40)
     w = np.random.default_rng(6).uniform(0.5, 2, size=Y.shape)

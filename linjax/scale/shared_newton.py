@@ -35,6 +35,8 @@ frozen: its direction is zero from then on) when it converges, fails or leaves f
 values, and the loop ends when all have stopped or after max_iter.
 """
 
+import copy
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -282,6 +284,24 @@ class SharedDesign:
     def row_sum(self, a):
         return jnp.sum(a, axis=1)
 
+    #: Per-problem arrays (attribute names) besides Y, W and O that `take` must index.
+    _per_problem = ()
+    #: Whether `take` gives the model of a subset of the problems (closed forms only: the
+    #: generic model may carry per-problem family parameters).
+    compactable = False
+
+    def take(self, idx):
+        """The same model restricted to the problems `idx` (shared rows stay shared)."""
+        sub = copy.copy(self)
+
+        def rows(a):
+            return a if a is None or a.shape[0] == 1 else a[idx]
+
+        sub.Y, sub.W, sub.O = self.Y[idx], rows(self.W), rows(self.O)
+        for name in self._per_problem:
+            setattr(sub, name, rows(getattr(self, name)))
+        return sub
+
     # -- the interface
     def value(self, B):
         return self.trial(B)[0]
@@ -340,6 +360,9 @@ class PoissonLog(SharedDesign):
     sum(W mu) - B . (W y) Xa + sum W (y log y - y - y o): the response enters only
     through (W y) Xa and the constant, both formed once."""
 
+    _per_problem = ("YWQ", "c", "const")
+    compactable = True
+
     def __init__(self, *args, **kw):
         super().__init__(*args, **kw)
         Y, W = self.Y, self.W
@@ -392,6 +415,9 @@ class BinomialLogit(SharedDesign):
     loss y softplus(-eta) + (1 - y) softplus(eta) (as `Binomial.nll`), gradient
     sigmoid(eta) - y, curvature e / (1 + e)^2 with e = exp(-|eta|); aux = (W g, W h)."""
 
+    _per_problem = ("const",)
+    compactable = True
+
     def __init__(self, *args, **kw):
         super().__init__(*args, **kw)
         y = self.Y
@@ -422,6 +448,9 @@ class BinomialLogit(SharedDesign):
 class GaussianIdentity(SharedDesign):
     """Gaussian with the identity link: loss (y - eta)^2 / 2, gradient eta - y, curvature 1,
     so every Hessian is the weighted Gram, formed once; aux = W (eta - y)."""
+
+    _per_problem = ("gram",)
+    compactable = True
 
     def __init__(self, *args, **kw):
         super().__init__(*args, **kw)
@@ -468,6 +497,29 @@ def _select(mask, new, old):
         lambda a, b: jnp.where(mask.reshape((-1,) + (1,) * (a.ndim - 1)), a, b), new, old)
 
 
+#: Tail compaction: once at most 1/COMPACT_FRACTION of the m problems are still running,
+#: an iteration's (m, n) work (the Hessian product and the first line-search trial) is done
+#: on those problems' rows only (gathered into `compact_rows(m)` slots), batches of at least
+#: COMPACT_MIN problems. The arithmetic per problem is unchanged.
+COMPACT_FRACTION = 8
+COMPACT_MIN = 64
+
+
+def compact_rows(m):
+    """Slots of the compacted tail (None: no compaction for this batch size)."""
+    return m // COMPACT_FRACTION if m >= COMPACT_MIN else None
+
+
+def _slots(active, R):
+    """(few, idx, pos): whether at most R problems are active; the active problems' indices
+    (R,), padded with 0 (padding slots compute a stopped or duplicated problem, never read);
+    and each problem's slot in idx (meaningful for active problems only)."""
+    few = jnp.sum(active) <= R
+    idx = jnp.nonzero(active, size=R, fill_value=0)[0]
+    pos = jnp.maximum(jnp.cumsum(active) - 1, 0)
+    return few, idx, pos
+
+
 def newton(model, B=None, solver=None):
     """Run Newton from B (m, k) (None: the IRLS start); returns
     (B, value, n_iter, status, NewtonState)."""
@@ -483,13 +535,41 @@ def newton(model, B=None, solver=None):
     m = B.shape[0]
     max_halvings = getattr(solver, "max_halvings", 40)
 
+    R = compact_rows(m) if model.compactable else None
+
     def make_body(model):
+        def system(B, aux, few, idx, pos):
+            if R is None:
+                return model.system(B, aux)
+
+            def compact(_):
+                grad, Hp = model.take(idx).system(
+                    B[idx], jax.tree_util.tree_map(lambda a: a[idx], aux))
+                return grad[pos], Hp[pos]
+
+            return jax.lax.cond(few, compact, lambda _: model.system(B, aux), None)
+
+        def first_trial(Bt, aux, few, idx, pos):
+            if R is None:
+                return model.trial(Bt)
+
+            def compact(_):
+                value, aux_c = model.take(idx).trial(Bt[idx])
+                return value[pos], jax.tree_util.tree_map(
+                    lambda a, c: a.at[idx].set(c), aux, aux_c)
+
+            return jax.lax.cond(few, compact, lambda _: model.trial(Bt), None)
+
         def body(carry):
             B, aux, state, i, done, status, n_iter = carry
             rows = B.shape[0]
             active = ~done
             value, prev = state.value, state.decrement
-            grad, Hp = model.system(B, aux)
+            if R is None:
+                few = idx = pos = None
+            else:
+                few, idx, pos = _slots(active, R)
+            grad, Hp = system(B, aux, few, idx, pos)
             direction, singular = solve_packed(Hp, -grad, active)
             direction = jnp.where(active[:, None], direction, 0.0)   # stopped: stay put
             decrement = -jnp.sum(grad * direction, axis=1)
@@ -509,7 +589,7 @@ def newton(model, B=None, solver=None):
                 f_new, aux_new = model.trial(B + t[:, None] * direction)
                 return t, f_new, aux_new, k + 1
 
-            f1, aux1 = model.trial(B + direction)
+            f1, aux1 = first_trial(B + direction, aux, few, idx, pos)
             t, f_t, aux_t, _ = jax.lax.while_loop(too_high, halve,
                                                   (jnp.ones((rows,), dtype), f1, aux1, 0))
             accepted = f_t <= value + slack
