@@ -272,36 +272,53 @@ def test_bad_input(gaussian):
 @pytest.mark.parametrize("n, p, rows", [(1000, 7, 96), (257, 600, 64), (50, 513, None),
                                         (3000, 300, None)])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_blocked_symmetric_gram(n, p, rows, dtype):
-    """The row-blocked, upper-block-triangle Gram equals X' W X on centred data: rows not a
-    multiple of the block (the tail block), p not a multiple of the column block (ragged
-    column blocks, 1 to 3 of them), zero and uneven weights, float32; exactly symmetric;
-    under jit and vmap over the weights."""
+def test_one_pass_centred_moments(n, p, rows, dtype):
+    """The one-pass moments (row blocks shifted by a sample mean, upper block triangle of
+    [X - s, z - s_z, 1]' W [...]) equal the two-pass ones from numpy: G = Xc' W Xc,
+    c = Xc' W zc, the means and syy, for rows not a multiple of the block (the tail block),
+    p not a multiple of the column block, zero and uneven weights, sorted rows (a shift
+    far from the mean if taken from the first rows), float32, without an intercept; G
+    exactly symmetric; under jit and vmap over the weights."""
     import jax
     import jax.numpy as jnp
 
     rng = np.random.default_rng(p)
-    X = (rng.normal(size=(n, p)) * rng.uniform(0.5, 3.0, p) + 10.0).astype(dtype)
-    W = rng.uniform(0.0, 2.0, size=(2, n)).astype(dtype)
+    X = rng.normal(size=(n, p)) * rng.uniform(0.5, 3.0, p) + 10.0
+    X[:, 0] = np.sort(X[:, 0]) * 50.0
+    X = X.astype(dtype)
+    z = (X.astype(float) @ rng.normal(size=p) / p + 3.0 + rng.normal(size=n)).astype(dtype)
+    W = rng.uniform(0.0, 2.0, size=(2, n))
     W[:, ::7] = 0.0
+    W = (W / W.sum(1, keepdims=True)).astype(dtype)
     tol = 1e-12 if dtype == "float64" else 2e-5
-    Xd = X.astype(float)
+    Xd, zd = X.astype(float), z.astype(float)
 
-    def gram(w, center):
-        return paths.weighted_gram(jnp.asarray(X), w, center, rows)
+    for intercept in (True, False):
+        def moments(w, intercept=intercept):
+            return paths.centred_moments(jnp.asarray(X), jnp.asarray(z), w, intercept, rows)
 
-    centers = jnp.asarray(np.stack([(w @ Xd) / w.sum() for w in W.astype(float)]), dtype)
-    got = np.asarray(jax.jit(jax.vmap(gram))(jnp.asarray(W), centers))
-    one = np.asarray(jax.jit(gram)(jnp.asarray(W[1]), centers[1]))
-    assert got.dtype == np.dtype(dtype)
-    for k in range(2):
-        Xc = Xd - np.asarray(centers[k], float)
-        ref = Xc.T @ (W[k].astype(float)[:, None] * Xc)
-        scale = np.sqrt(np.outer(np.diag(ref), np.diag(ref)))
-        np.testing.assert_array_less(np.abs(got[k] - ref), tol * scale + 1e-300)
-        np.testing.assert_array_equal(got[k], got[k].T)
-    np.testing.assert_array_less(np.abs(one - got[1]), tol * np.abs(got[1]).max())
-    assert len(paths._column_blocks(p)) == max(1, round(p / paths.GRAM_COLUMN_BLOCK))
+        got = [np.asarray(a) for a in jax.jit(jax.vmap(moments))(jnp.asarray(W))]
+        one = [np.asarray(a) for a in jax.jit(moments)(jnp.asarray(W[1]))]
+        assert got[0].dtype == np.dtype(dtype)
+        for k in range(2):
+            w = W[k].astype(float)
+            xm = w @ Xd / w.sum() if intercept else np.zeros(p)
+            zm = w @ zd / w.sum() if intercept else 0.0
+            Xc, zc = Xd - xm, zd - zm
+            G = Xc.T @ (w[:, None] * Xc)
+            scale = np.sqrt(np.outer(np.diag(G), np.diag(G)))
+            np.testing.assert_array_less(np.abs(got[0][k] - G), tol * scale + 1e-300)
+            np.testing.assert_array_equal(got[0][k], got[0][k].T)
+            syy = w @ zc**2
+            np.testing.assert_array_less(np.abs(got[1][k] - Xc.T @ (w * zc)),
+                                         tol * np.sqrt(np.diag(G) * syy) + 1e-300)
+            xs = np.sqrt(np.diag(G)) + np.abs(xm)
+            np.testing.assert_array_less(np.abs(got[2][k] - xm), tol * xs + 1e-300)
+            assert abs(got[3][k] - zm) <= tol * (np.sqrt(syy) + abs(zm))
+            assert abs(got[4][k] - syy) <= tol * syy
+        for a, b in zip(one, got, strict=True):
+            assert np.all(np.abs(a - b[1]) <= tol * np.abs(b[1]).max())
+    assert len(paths._column_blocks(p + 2)) == max(1, round((p + 2) / paths.GRAM_COLUMN_BLOCK))
 
 
 def test_deviance_from_moments_matches_residuals():
