@@ -43,6 +43,7 @@ import numpy as np
 
 from linjax import links as L
 from linjax.families import Binomial, Gaussian, Poisson, eta_derivatives
+from linjax.penalties import NoPenalty
 from linjax.solvers import newton as _newton
 from linjax.solvers.newton import NewtonState
 from linjax.solvers.status import Status, code
@@ -262,6 +263,8 @@ class SharedDesign:
         return eta if self.O is None else eta + self.O
 
     def penalty_value(self, B):
+        if isinstance(self.penalty, NoPenalty):
+            return jnp.zeros(B.shape[:1], B.dtype)
         return jax.vmap(self.penalty.value)(self.split(B)[0])
 
     def penalty_terms(self, B):
@@ -275,11 +278,16 @@ class SharedDesign:
         return grad, diag
 
     def with_penalty(self, B, grad, Hp):
+        Hp = jnp.broadcast_to(Hp, (B.shape[0], Hp.shape[1]))
+        if isinstance(self.penalty, NoPenalty):
+            return grad, Hp
         pen_grad, pen_diag = self.penalty_terms(B)
         rows, cols, _ = pair_indices(self.k)
-        on_diag = np.flatnonzero(rows == cols)
-        Hp = jnp.broadcast_to(Hp, (B.shape[0], Hp.shape[1])).at[:, on_diag].add(pen_diag)
-        return grad + pen_grad, Hp
+        # The diagonal's packed positions through a product with a 0/1 matrix, exact, where a
+        # scatter-add is a slow kernel on XLA:CPU.
+        onto_diag = np.zeros((self.k, rows.size), dtype=np.dtype(Hp.dtype))
+        onto_diag[np.arange(self.k), np.flatnonzero(rows == cols)] = 1.0
+        return grad + pen_grad, Hp + pen_diag @ onto_diag
 
     def row_sum(self, a):
         return jnp.sum(a, axis=1)
@@ -334,7 +342,7 @@ class SharedDesign:
         objective and `aux` there: (B, value, aux)."""
         family, W = self.family, self.W
         m = self.Y.shape[0]
-        mu0, rhs, Hp = self.start_system()
+        _, rhs, Hp = self.start_system()
         zero = jnp.zeros((m, self.k), rhs.dtype)
         _, Hp = self.with_penalty(zero, zero, Hp)   # the ridge part only
         start, _ = solve_packed(Hp, rhs)
@@ -344,7 +352,9 @@ class SharedDesign:
         def fallback(_):
             B = jnp.zeros_like(start)
             if self.fit_intercept:
-                mean_mu = self.row_sum(W * mu0)
+                # mu0 again (not kept from start_system: as an operand of the lax.cond an
+                # (m, n) array would be written out on every call)
+                mean_mu = self.row_sum(W * family.starting_mu(self.Y))
                 shift = 0.0 if self.O is None else self.row_sum(
                     jnp.broadcast_to(W * self.O, self.Y.shape))
                 B = B.at[:, 0].set(family.link.link(mean_mu) - shift)
