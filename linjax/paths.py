@@ -15,7 +15,9 @@ with every penalized coefficient zero. It is inf for l1_ratio = 0 (ridge never z
 `alpha_grid` then uses l1_ratio = 1e-3, as glmnet.
 
 `path` is one jit-compiled function: a `lax.scan` over the (decreasing) alphas, each
-warm-started from the previous solution (glmnet's method):
+warm-started from the previous solution (glmnet's method; the covariance solver starts
+from the previous two solutions extrapolated linearly in alpha, `_secant_start`, exact
+while the active set holds, so such alphas cost one confirming sweep):
 
 - screening: the sequential strong rule keeps feature j at alpha_k when |g_j| >=
   l1_ratio f_j (2 alpha_k - alpha_{k-1}) (g at the previous solution), plus every
@@ -566,6 +568,34 @@ def _alpha_max_from_grad(grad, pf, l1_ratio):
     return jnp.where(l1_ratio > 0, top / jnp.where(l1_ratio > 0, l1_ratio, 1.0), jnp.inf)
 
 
+def _secant_start(d, alpha, l1_ratio, last, before, null):
+    """The covariance solver's warm start at alpha: the previous two solutions extrapolated
+    linearly in alpha, b + t (b - b_old) with t = (alpha - a) / (a - a_old). While the active
+    set and signs hold, the lasso solution is linear in alpha (b_A = G_AA^-1 (c_A - alpha
+    s_A)), so this is exact and a sweep or two confirms it; where the extrapolation would
+    move a zero coefficient or cross zero, that coordinate is set to zero (u = G b corrected
+    by those few rows of G). Kept only if it lowers the objective at alpha (otherwise the
+    previous solution, glmnet's warm start). Returns (b, u)."""
+    b, u, a = last
+    b_old, u_old, a_old = before
+    t = jnp.where((a_old > a) & ~null, (alpha - a) / jnp.where(a_old > a, a - a_old, 1.0), 0.0)
+    raw = b + t * (b - b_old)
+    keep = (b != 0) & (jnp.sign(raw) == jnp.sign(b))
+    cut = jnp.where(keep, 0.0, raw)          # G cut is subtracted row by row (few of them)
+    ux = u + t * (u - u_old)
+    idx, count = _compact(cut != 0)
+    ux = jax.lax.fori_loop(0, count, lambda i, v: v - cut[idx[i]] * d.G[idx[i]], ux)
+    bx = jnp.where(keep, raw, 0.0)
+    l1 = alpha * l1_ratio * d.pf
+    l2 = alpha * (1.0 - l1_ratio) * d.pf
+
+    def objective(b, u):
+        return 0.5 * b @ u - d.c @ b + _penalty_value(b, l1, l2)
+
+    better = objective(bx, ux) < objective(b, u)
+    return jnp.where(better, bx, b), jnp.where(better, ux, u)
+
+
 def path_core(X, y, w, off, pf, alphas, l1_ratio, ctl, cfg, moments=None):
     """The traced path (no validation): use `path`; this is what `selection` maps.
 
@@ -594,20 +624,25 @@ def path_core(X, y, w, off, pf, alphas, l1_ratio, ctl, cfg, moments=None):
     everything = jnp.ones((p,), bool)
 
     def step(carry, xs):
-        b, b0, grad, u, prev = carry
+        b, b0, grad, u, prev, b_old, u_old, prev_old = carry
         alpha, null = xs
         allowed = jnp.where(null, unpen, everything)
         strong = jnp.abs(grad) >= l1_ratio * pf * (2 * alpha - prev)
-        b, b0, grad, u, sweeps, status = _solve_alpha(d, cfg, alpha, l1_ratio, b, b0, u,
-                                                      strong & allowed, ctl, allowed)
+        b_start, u_start = b, u
+        if cfg.gram:
+            b_start, u_start = _secant_start(d, alpha, l1_ratio, (b, u, prev),
+                                             (b_old, u_old, prev_old), null)
+        b_new, b0, grad, u_new, sweeps, status = _solve_alpha(
+            d, cfg, alpha, l1_ratio, b_start, b0, u_start, strong & allowed, ctl, allowed)
         amax = _alpha_max_from_grad(grad, pf, l1_ratio)
         first = jnp.where(jnp.isfinite(amax), jnp.maximum(amax, alphas[0]), alphas[0])
-        out = (b, b0, _path_deviance(d, cfg, b, b0, u), jnp.sum(b != 0).astype(jnp.int32),
-               sweeps, status)
-        return (b, b0, grad, u, jnp.where(null, first, alpha)), out
+        out = (b_new, b0, _path_deviance(d, cfg, b_new, b0, u_new),
+               jnp.sum(b_new != 0).astype(jnp.int32), sweeps, status)
+        return (b_new, b0, grad, u_new, jnp.where(null, first, alpha), b, u, prev), out
 
     # u: G b for the covariance solver (b starts at zero), unused by the naive one
-    init = (b, b0, jnp.zeros((p,), dtype), jnp.zeros((p,), dtype), alphas[0])
+    zeros = jnp.zeros((p,), dtype)
+    init = (b, b0, zeros, zeros, alphas[0], b, zeros, alphas[0])
     _, (coef, intercept, dev, df, sweeps, status) = jax.lax.scan(step, init, (steps, is_null))
     return Path(alphas, coef[1:], intercept[1:], dev[1:], dev[0], df[1:], sweeps[1:],
                 status[1:], status[1:] == int(Status.CONVERGED), jnp.asarray(l1_ratio, dtype))

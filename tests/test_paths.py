@@ -76,6 +76,30 @@ def test_gaussian_path_matches_sklearn(gaussian, l1_ratio):
     np.testing.assert_allclose(naive.coef, ref, atol=1e-5)
 
 
+def test_secant_warm_start_exact_on_linear_segments():
+    """The covariance solver starts each alpha from the previous two solutions extrapolated
+    linearly in alpha: on a stretch where the active set and signs do not change the lasso
+    solution is linear in alpha, so one sweep confirms it; where a coefficient leaves the
+    active set (x2 = x0 + x1 + noise enters, drops out, re-enters with the other sign) the
+    extrapolation is cut at zero, and the path still equals scikit-learn's."""
+    rng = np.random.default_rng(0)
+    n, p = 200, 6
+    X = rng.normal(size=(n, p))
+    X[:, 2] = X[:, 0] + X[:, 1] + 0.3 * X[:, 2]
+    y = X[:, 0] + X[:, 1] - 0.8 * X[:, 2] + rng.normal(size=n)
+    res = paths.path(X, y, n_alphas=60, eps=1e-3, tol=1e-12, method="covariance")
+    ref = _sk_path(X, y, 1.0, np.asarray(res.alphas))
+    support = np.sign(ref)
+    assert np.any((support[:-1, 2] != 0) & (support[1:, 2] == 0))   # x2 enters, then leaves
+    np.testing.assert_allclose(res.coef, ref, atol=1e-9)
+    assert np.all(np.asarray(res.status) == 0)
+    stable = np.flatnonzero(np.all(support[2:] == support[1:-1], 1)
+                            & np.all(support[1:-1] == support[:-2], 1)
+                            & np.any(support[2:] != 0, 1)) + 2
+    assert stable.size >= 20
+    np.testing.assert_array_equal(np.asarray(res.n_iter)[stable], 1)
+
+
 def test_wide_lasso_path_matches_sklearn():
     """p > n: both solvers (Gram and residual updates), strong rules and KKT checks."""
     rng = np.random.default_rng(2)
