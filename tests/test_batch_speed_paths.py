@@ -332,3 +332,17 @@ def test_fast_support_check_still_names_the_problem():
         fit_batch(X, inf, family="poisson")
     with pytest.raises(ValueError, match="alpha > 0"):
         fit_batch(X, Y, family=NegativeBinomial(alpha=np.r_[np.ones(5), -1.0]))
+
+
+def test_log_positive_within_one_ulp():
+    """The start's log (fdlibm's e_log.c for float64) against numpy's on positive normal
+    numbers across the exponent range, near 1 and on y + 0.1 for counts."""
+    rng = np.random.default_rng(12)
+    x = np.concatenate([np.exp(rng.uniform(-707, 709, 200_000)), rng.uniform(0.5, 2.0, 50_000),
+                        np.arange(10_000) + 0.1, [np.finfo(float).tiny, 1.0, 2.0, 0.1,
+                                                  np.finfo(float).max]])
+    got = np.asarray(jax.jit(sn.log_positive)(jnp.asarray(x)))
+    ulps = np.abs(got - np.log(x)) / np.spacing(np.abs(np.log(x)))
+    assert ulps.max() <= 1.0 and got[x == 1.0][0] == 0.0
+    x32 = jnp.asarray(np.arange(1000) + 0.1, jnp.float32)       # other dtypes: jnp.log
+    np.testing.assert_array_equal(np.asarray(sn.log_positive(x32)), np.asarray(jnp.log(x32)))

@@ -224,10 +224,44 @@ def _affine_shift(starting_mu):
     return a if np.allclose(out, probe + a, rtol=0, atol=1e-15) and a > 0 else None
 
 
+#: fdlibm's (e_log.c) polynomial for log(1 + f) = 2 atanh(s), s = f / (2 + f).
+_LG = (6.666666666666735130e-01, 3.999999999940941908e-01, 2.857142874366239149e-01,
+       2.222219843214978396e-01, 1.818357216161805012e-01, 1.531383769920937332e-01,
+       1.479819860511658591e-01)
+_LN2_HI, _LN2_LO = 6.93147180369123816490e-01, 1.90821492927058770002e-10
+
+
+def log_positive(x):
+    """log x for positive, finite, normal x (the callers' arrays are bounded below by a
+    positive normal number): fdlibm's e_log.c on float64 (within 1 ulp; XLA:CPU's log agrees
+    bit for bit on ~98% of inputs and is 1 ulp away elsewhere), about twice as fast as
+    XLA:CPU's general log, which also handles zero, negative, subnormal and non-finite
+    input. Other dtypes use `jnp.log`."""
+    if x.dtype != jnp.float64:
+        return jnp.log(x)
+    bits = jax.lax.bitcast_convert_type(x, jnp.int64)
+    hx = bits >> 32
+    hm = hx & 0xFFFFF
+    i = (hm + 0x95F64) & 0x100000                # mantissa in [sqrt(2)/2, sqrt(2))
+    k = ((hx >> 20) - 1023 + (i >> 20)).astype(jnp.float64)
+    m = jax.lax.bitcast_convert_type(((hm | (i ^ 0x3FF00000)) << 32) | (bits & 0xFFFFFFFF),
+                                     jnp.float64)
+    f = m - 1.0
+    s = f / (2.0 + f)
+    z = s * s
+    w = z * z
+    t1 = w * (_LG[1] + w * (_LG[3] + w * _LG[5]))
+    t2 = z * (_LG[0] + w * (_LG[2] + w * (_LG[4] + w * _LG[6])))
+    hfsq = 0.5 * f * f
+    return k * _LN2_HI - ((hfsq - (s * (hfsq + (t1 + t2)) + k * _LN2_LO)) - f)
+
+
 def _xlogx(y):
     """y log y (0 at y = 0) for y >= 0. Written without `where` around the log, which (like
     `jax.scipy.special.xlogy`) stops XLA:CPU from vectorizing it (5x slower); below the
-    smallest normal number y log y is under 1e-305 either way."""
+    smallest normal number y log y is under 1e-305 either way. (XLA's log, not
+    `log_positive`: these terms are summed in a reduction kernel that the integer bit
+    manipulation would split in two, 3 ms slower at 500 x 500.)"""
     return y * jnp.log(jnp.maximum(y, jnp.finfo(y.dtype).tiny))
 
 
@@ -398,7 +432,9 @@ class PoissonLog(SharedDesign):
         if a is None:
             return super().start_system()
         mu0 = self.Y + a                                      # Fisher weight mu'^2 / V = mu
-        z = jnp.log(mu0) if self.O is None else jnp.log(mu0) - self.O
+        z = log_positive(mu0)                                # mu0 >= a > 0
+        if self.O is not None:
+            z = z - self.O
         rhs = (self.W * mu0 * z) @ self.Xa
         if self.shared_w:
             # (W (y + a)) @ pairs = (W y) @ pairs + a W @ pairs, the first term formed already
@@ -521,13 +557,13 @@ def compact_rows(m):
 
 
 def _slots(active, R):
-    """(few, idx, pos): whether at most R problems are active; the active problems' indices
-    (R,), padded with 0 (padding slots compute a stopped or duplicated problem, never read);
-    and each problem's slot in idx (meaningful for active problems only)."""
-    few = jnp.sum(active) <= R
+    """(idx, pos) for at most R active problems: their indices (R,), padded with 0 (padding
+    slots compute a stopped or duplicated problem, never read), and each problem's slot in
+    idx (meaningful for active problems only). Formed inside the compacted branches only:
+    the cumulative sum and the scatter behind them are ~25 small kernels."""
     idx = jnp.nonzero(active, size=R, fill_value=0)[0]
     pos = jnp.maximum(jnp.cumsum(active) - 1, 0)
-    return few, idx, pos
+    return idx, pos
 
 
 def newton(model, B=None, solver=None):
@@ -548,22 +584,24 @@ def newton(model, B=None, solver=None):
     R = compact_rows(m) if model.compactable else None
 
     def make_body(model):
-        def system(B, aux, few, idx, pos):
+        def system(B, aux, active, few):
             if R is None:
                 return model.system(B, aux)
 
             def compact(_):
+                idx, pos = _slots(active, R)
                 grad, Hp = model.take(idx).system(
                     B[idx], jax.tree_util.tree_map(lambda a: a[idx], aux))
                 return grad[pos], Hp[pos]
 
             return jax.lax.cond(few, compact, lambda _: model.system(B, aux), None)
 
-        def first_trial(Bt, aux, few, idx, pos):
+        def first_trial(Bt, aux, active, few):
             if R is None:
                 return model.trial(Bt)
 
             def compact(_):
+                idx, pos = _slots(active, R)
                 value, aux_c = model.take(idx).trial(Bt[idx])
                 return value[pos], jax.tree_util.tree_map(
                     lambda a, c: a.at[idx].set(c), aux, aux_c)
@@ -575,11 +613,8 @@ def newton(model, B=None, solver=None):
             rows = B.shape[0]
             active = ~done
             value, prev = state.value, state.decrement
-            if R is None:
-                few = idx = pos = None
-            else:
-                few, idx, pos = _slots(active, R)
-            grad, Hp = system(B, aux, few, idx, pos)
+            few = None if R is None else jnp.sum(active) <= R
+            grad, Hp = system(B, aux, active, few)
             direction, singular = solve_packed(Hp, -grad, active)
             direction = jnp.where(active[:, None], direction, 0.0)   # stopped: stay put
             decrement = -jnp.sum(grad * direction, axis=1)
@@ -599,7 +634,7 @@ def newton(model, B=None, solver=None):
                 f_new, aux_new = model.trial(B + t[:, None] * direction)
                 return t, f_new, aux_new, k + 1
 
-            f1, aux1 = first_trial(B + direction, aux, few, idx, pos)
+            f1, aux1 = first_trial(B + direction, aux, active, few)
             t, f_t, aux_t, _ = jax.lax.while_loop(too_high, halve,
                                                   (jnp.ones((rows,), dtype), f1, aux1, 0))
             accepted = f_t <= value + slack
