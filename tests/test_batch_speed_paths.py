@@ -346,3 +346,15 @@ def test_log_positive_within_one_ulp():
     assert ulps.max() <= 1.0 and got[x == 1.0][0] == 0.0
     x32 = jnp.asarray(np.arange(1000) + 0.1, jnp.float32)       # other dtypes: jnp.log
     np.testing.assert_array_equal(np.asarray(sn.log_positive(x32)), np.asarray(jnp.log(x32)))
+
+
+def test_exp_bounded_within_one_ulp():
+    """The Poisson trial's exp against numpy's over the clipped range and near 0; NaN kept."""
+    rng = np.random.default_rng(13)
+    x = np.concatenate([rng.uniform(-707.78, 707.78, 200_000), rng.normal(scale=3, size=50_000),
+                        [-707.78, 707.78, 0.0, 1e-300, -1e-300, np.log(2.0)]])
+    got = np.asarray(jax.jit(sn.exp_bounded)(jnp.asarray(x)))
+    assert (np.abs(got - np.exp(x)) / np.spacing(np.exp(x))).max() <= 1.0
+    assert np.isnan(np.asarray(sn.exp_bounded(jnp.array([np.nan])))).all()
+    x32 = jnp.linspace(-80.0, 80.0, 1000, dtype=jnp.float32)        # other dtypes: jnp.exp
+    np.testing.assert_array_equal(np.asarray(sn.exp_bounded(x32)), np.asarray(jnp.exp(x32)))
