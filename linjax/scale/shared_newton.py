@@ -44,7 +44,6 @@ import numpy as np
 
 from linjax import links as L
 from linjax.families import Binomial, Gaussian, Poisson, eta_derivatives
-from linjax.penalties import NoPenalty
 from linjax.solvers import newton as _newton
 from linjax.solvers.newton import NewtonState
 from linjax.solvers.status import Status, code
@@ -318,8 +317,6 @@ class SharedDesign:
         return eta if self.O is None else eta + self.O
 
     def penalty_value(self, B):
-        if isinstance(self.penalty, NoPenalty):
-            return jnp.zeros(B.shape[:1], B.dtype)
         return jax.vmap(self.penalty.value)(self.split(B)[0])
 
     def penalty_terms(self, B):
@@ -333,16 +330,11 @@ class SharedDesign:
         return grad, diag
 
     def with_penalty(self, B, grad, Hp):
-        Hp = jnp.broadcast_to(Hp, (B.shape[0], Hp.shape[1]))
-        if isinstance(self.penalty, NoPenalty):
-            return grad, Hp
         pen_grad, pen_diag = self.penalty_terms(B)
         rows, cols, _ = pair_indices(self.k)
-        # The diagonal's packed positions through a product with a 0/1 matrix, exact, where a
-        # scatter-add is a slow kernel on XLA:CPU.
-        onto_diag = np.zeros((self.k, rows.size), dtype=np.dtype(Hp.dtype))
-        onto_diag[np.arange(self.k), np.flatnonzero(rows == cols)] = 1.0
-        return grad + pen_grad, Hp + pen_diag @ onto_diag
+        on_diag = np.flatnonzero(rows == cols)
+        Hp = jnp.broadcast_to(Hp, (B.shape[0], Hp.shape[1])).at[:, on_diag].add(pen_diag)
+        return grad + pen_grad, Hp
 
     def row_sum(self, a):
         return jnp.sum(a, axis=1)
