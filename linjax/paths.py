@@ -246,7 +246,7 @@ def _moments_at_once(X, z, w, fit_intercept):
     else:
         xbar, ybar = jnp.zeros(X.shape[1], X.dtype), jnp.zeros((), X.dtype)
     Xc, zc = X - xbar, z - ybar
-    c = (w * zc) @ X - jnp.sum(w * zc) * xbar    # v @ X: XLA:CPU copies X.T for X.T @ v
+    c = (w * zc) @ Xc    # v @ M: XLA:CPU would copy M.T for M.T @ v
     return Xc.T @ (w[:, None] * Xc), c, xbar, ybar, _safe_sum(w, zc * zc)
 
 
@@ -396,8 +396,7 @@ def _gram_solve(d, l1, l2, b, u, mask, always, ctl, cfg):
         return (b, u), jnp.max(scale * jnp.abs(b - state[0]), initial=0.0)
 
     def objective(state):
-        b, u = state
-        return 0.5 * b @ u - c @ b + _penalty_value(b, l1, l2)
+        return _quadratic_objective(d, *state, l1, l2)
 
     (b, u), sweeps, capped = _active_set_cd(sweep, lambda s: s[0], (b, u), mask, always,
                                             tol, ctl.max_sweeps, objective)
@@ -408,6 +407,16 @@ def _gram_solve(d, l1, l2, b, u, mask, always, ctl, cfg):
 
 def _penalty_value(b, l1, l2):
     return jnp.sum(l1 * jnp.abs(b) + 0.5 * l2 * b * b)
+
+
+def _penalty_weights(d, alpha, l1_ratio):
+    """(l1, l2): the per-coordinate L1 and L2 strengths at alpha."""
+    return alpha * l1_ratio * d.pf, alpha * (1.0 - l1_ratio) * d.pf
+
+
+def _quadratic_objective(d, b, u, l1, l2):
+    """1/2 b'G b - c'b + penalty, with u = G b (the covariance solver's objective)."""
+    return 0.5 * b @ u - d.c @ b + _penalty_value(b, l1, l2)
 
 
 def _naive_solve(d, l1, l2, b, b0, mask, always, ctl, cfg):
@@ -506,8 +515,7 @@ def _naive_solve(d, l1, l2, b, b0, mask, always, ctl, cfg):
 
 def _solve_alpha(d, cfg, alpha, l1_ratio, b, b0, u, mask, ctl, allowed=None):
     tol = ctl.tol
-    l1 = alpha * l1_ratio * d.pf
-    l2 = alpha * (1.0 - l1_ratio) * d.pf
+    l1, l2 = _penalty_weights(d, alpha, l1_ratio)
     always = l1 <= 0
     mask = mask | always | (b != 0)
     if allowed is not None:  # coordinates outside `allowed` stay where they are
@@ -586,13 +594,8 @@ def _secant_start(d, alpha, l1_ratio, last, before, null):
     idx, count = _compact(cut != 0)
     ux = jax.lax.fori_loop(0, count, lambda i, v: v - cut[idx[i]] * d.G[idx[i]], ux)
     bx = jnp.where(keep, raw, 0.0)
-    l1 = alpha * l1_ratio * d.pf
-    l2 = alpha * (1.0 - l1_ratio) * d.pf
-
-    def objective(b, u):
-        return 0.5 * b @ u - d.c @ b + _penalty_value(b, l1, l2)
-
-    better = objective(bx, ux) < objective(b, u)
+    l1, l2 = _penalty_weights(d, alpha, l1_ratio)
+    better = _quadratic_objective(d, bx, ux, l1, l2) < _quadratic_objective(d, b, u, l1, l2)
     return jnp.where(better, bx, b), jnp.where(better, ux, u)
 
 
