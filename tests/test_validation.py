@@ -26,6 +26,24 @@ def test_non_finite_inputs():
     _raises(r"offset: 1 non-finite", offset=np.where(np.arange(10) == 1, np.nan, 0.0))
 
 
+def test_finite_check_is_exact_when_the_sum_is_not():
+    """The one-pass test (a finite sum) must neither hide an inf among opposite infs nor
+    refuse finite data whose sum overflows."""
+    import jax.numpy as jnp
+
+    from linjax.validation import check_design
+    both = X.copy()
+    both[0, 0], both[5, 1] = np.inf, -np.inf  # the sum is NaN
+    with pytest.raises(ValueError, match=r"X: 2 non-finite value\(s\) \(NaN or inf\), the "
+                       r"first at index \(0, 0\)"):
+        check_design(both)
+    with pytest.raises(ValueError, match=r"X: 2 non-finite"):
+        check_design(jnp.asarray(both))
+    huge = np.full((4, 2), 1e308)  # finite, but the sum overflows to inf
+    assert check_design(huge) is huge
+    check_design(jnp.asarray(huge))
+
+
 def test_shapes_and_sizes():
     _raises(r"y: expected shape \(10,\)", y=Y[:5])
     _raises(r"weights: expected shape \(10,\)", weights=np.ones(3))
