@@ -65,6 +65,11 @@ def as_numeric(name, a):
     return arr
 
 
+def on_accelerator(arr):
+    """True for a JAX array held on a non-CPU device (reductions there beat a host copy)."""
+    return isinstance(arr, jax.Array) and any(d.platform != "cpu" for d in arr.devices())
+
+
 def _all_finite_fast(arr):
     """A one-pass sufficient test: a finite sum means no NaN or inf in `arr` (either would
     make the sum NaN or inf). An accelerator's array is summed where it lives, so only a
@@ -72,7 +77,7 @@ def _all_finite_fast(arr):
     test."""
     if arr.size == 0:
         return True
-    if isinstance(arr, jax.Array) and any(d.platform != "cpu" for d in arr.devices()):
+    if on_accelerator(arr):
         return bool(jnp.isfinite(jnp.sum(arr)))
     a = np.asarray(arr)
     if not np.issubdtype(a.dtype, np.floating):

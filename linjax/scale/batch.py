@@ -263,10 +263,10 @@ def _y_in_support_fast(Y, family):
     instead of ~9). False means "check entry by entry" (which raises the detailed error)."""
     if validation.is_traced(Y) or type(family) not in _INTERVAL_SUPPORT:
         return False
-    a = np.asarray(Y)
-    if a.size == 0:
+    if Y.size == 0:
         return False
-    lo, hi = a.min(), a.max()                    # NaN propagates through both
+    a = jnp if validation.on_accelerator(Y) else np
+    lo, hi = (float(v) for v in (a.min(Y), a.max(Y)))  # NaN propagates through both
     if not (np.isfinite(lo) and np.isfinite(hi)):
         return False
     return family.support_error(np.array([lo, hi])) is None
