@@ -9,6 +9,7 @@ pytest.importorskip("sklearn")
 pytest.importorskip("matplotlib")
 
 from benchmarks import __main__ as bench_main  # noqa: E402
+from benchmarks import gpu_check  # noqa: E402
 from benchmarks import registry as R  # noqa: E402
 
 
@@ -35,3 +36,19 @@ def test_registry_runs_and_writes_results(tmp_path):
     text = (tmp_path / "RESULTS.md").read_text()
     assert "| workload | tool |" in text and "load average" in text
     assert (tmp_path / "results.png").stat().st_size > 0
+
+
+def test_gpu_check_runs_its_workloads_small(tmp_path):
+    """The accelerator script at tiny sizes on CPU: float32 fits that converge, a cost
+    model with positive bytes and FLOPs, and the table written."""
+    names = ["logistic", "multinomial", "batch", "lasso_cv"]
+    out = tmp_path / "gpu.md"
+    rows = gpu_check.main(["--small", *names, "--repeats", "1", "--out", str(out)])
+    assert len(rows) == len(names)
+    for r in rows:
+        assert "error" not in r, r
+        assert r["converged"] == 1.0 and r["dtype"] == "float32", r
+        assert r["iterations"] >= 1 and r["GB/s"] > 0 and r["TFLOP/s"] > 0, r
+    assert out.read_text().count("\n| ") == len(names) + 1  # the rule line, then one a row
+    with pytest.raises(SystemExit):
+        gpu_check.main(["--small", "no_such_workload"])
