@@ -67,45 +67,73 @@ def block(tree):
     return jax.tree.map(np.asarray, jax.block_until_ready(tree))
 
 
+#: A tool whose last call took less than this (s) is called once, untimed, before each timed
+#: call, so that the other tools' calls in between leave it no cold caches.
+WARM_UP_BELOW_S = 0.25
+
+
+def _timed(tool):
+    t = time.perf_counter()
+    out = tool.fn()
+    return out, (time.perf_counter() - t) * tool.scale
+
+
 def run(workload, repeats=3, cap_s=60.0, only=None):
     """Time each tool of `workload`; `only`: substrings of the tool names to keep.
 
-    A tool whose cold call takes longer than `cap_s` gets no warm repeats (its warm time
-    is then its cold time, marked in `Row.extra`).
+    Every tool's first call (cold) comes first; then the warm repeats go in rounds, one
+    call of each tool per round, so a slow spell of the shared machine falls on linjax
+    and its peers alike rather than on one tool's repeats. A tool whose cold call takes
+    longer than `cap_s` gets no warm repeats (its warm time is then its cold time, marked
+    in `Row.extra`); `Tool.repeats` lowers a slow peer's count. A short call (under
+    `WARM_UP_BELOW_S`) is preceded by an untimed one of the same tool, as timeit's loops.
     """
-    rows = []
-    for tool in workload.tools:
-        if only and not any(s in tool.name for s in only):
-            continue
-        row = Row(workload.name, workload.title, tool.name, tool.linjax)
+    tools = [t for t in workload.tools if not only or any(s in t.name for s in only)]
+    rows = [Row(workload.name, workload.title, t.name, t.linjax) for t in tools]
+    outs, times, n_rep = [None] * len(tools), [[] for _ in tools], [0] * len(tools)
+
+    def attempt(i, step):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                t = time.perf_counter()
-                out = tool.fn()
-                row.cold = (time.perf_counter() - t) * tool.scale
-                n_rep = repeats if tool.repeats is None else min(repeats, tool.repeats)
-                if row.cold > cap_s:
-                    n_rep = 0
-                times = []
-                for _ in range(n_rep):
-                    t = time.perf_counter()
-                    out = tool.fn()
-                    times.append((time.perf_counter() - t) * tool.scale)
-                row.warm = statistics.median(times) if times else row.cold
-                if not times:
-                    row.extra["cold only"] = True
-                if tool.linjax and jax.config.jax_compilation_cache_dir:
-                    # a new process's first call: in-memory caches gone, the programs
-                    # compiled by the cold call are on disk (persistent cache)
-                    jax.clear_caches()
-                    t = time.perf_counter()
-                    out = tool.fn()
-                    row.extra["cold cached"] = (time.perf_counter() - t) * tool.scale
-            row.objective = float(workload.objective(out))
+                return step()
         except Exception as err:  # noqa: BLE001 - a failing peer is reported, not fatal
-            row.error = f"{type(err).__name__}: {str(err).splitlines()[0][:120]}"
-        rows.append(row)
+            rows[i].error = f"{type(err).__name__}: {str(err).splitlines()[0][:120]}"
+            n_rep[i] = 0
+
+    for i, tool in enumerate(tools):
+        done = attempt(i, lambda tool=tool: _timed(tool))
+        if done:
+            outs[i], rows[i].cold = done
+            n_rep[i] = 0 if rows[i].cold > cap_s else (
+                repeats if tool.repeats is None else min(repeats, tool.repeats))
+    for k in range(max(n_rep, default=0)):
+        for i, tool in enumerate(tools):
+            if k < n_rep[i] and not rows[i].error:
+                last = times[i][-1] if times[i] else rows[i].cold
+                if last < WARM_UP_BELOW_S:  # a short call: time it with its caches warm
+                    attempt(i, tool.fn)
+                done = attempt(i, lambda tool=tool: _timed(tool))
+                if done:
+                    outs[i] = done[0]
+                    times[i].append(done[1])
+    for i, tool in enumerate(tools):
+        row = rows[i]
+        if row.error:
+            continue
+        row.warm = statistics.median(times[i]) if times[i] else row.cold
+        if not times[i]:
+            row.extra["cold only"] = True
+        if tool.linjax and jax.config.jax_compilation_cache_dir:
+            # a new process's first call: in-memory caches gone, the programs compiled by
+            # the cold call are on disk (persistent cache)
+            jax.clear_caches()
+            done = attempt(i, lambda tool=tool: _timed(tool))
+            if done:
+                outs[i], row.extra["cold cached"] = done
+        if not row.error:
+            row.objective = attempt(i, lambda i=i: float(workload.objective(outs[i])))
+            row.objective = math.nan if row.objective is None else row.objective
     return rows
 
 
@@ -527,11 +555,11 @@ def _batch(m, n, p, dtype, peer_subset, name):
         return _params(np.array([o.coef_ for o in out]), np.array([o.intercept_ for o in out]))
 
     sub = f" (x{scale:g})" if k < m else ""
+    # the loops get the warm repeats too: their time decides the ratio of issue 10
     tools = [Tool("linjax fit_batch", linjax_batch, linjax=True),
-             Tool(f"scikit-learn newton-cholesky loop{sub}",
-                  sk_loop, repeats=1, scale=scale)]
+             Tool(f"scikit-learn newton-cholesky loop{sub}", sk_loop, scale=scale)]
     if dtype == np.float64:  # glum's float32 path is ~100x slower than its float64 one
-        tools.append(Tool(f"glum loop{sub}", glum_loop, repeats=1, scale=scale))
+        tools.append(Tool(f"glum loop{sub}", glum_loop, repeats=3, scale=scale))
     if _has("nemos") and m <= 1000:
         def nemos_population():
             import nemos as nmo

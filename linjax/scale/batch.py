@@ -265,8 +265,8 @@ def _y_in_support_fast(Y, family):
         return False
     if Y.size == 0:
         return False
-    a = jnp if validation.on_accelerator(Y) else np
-    lo, hi = (float(v) for v in (a.min(Y), a.max(Y)))  # NaN propagates through both
+    a = Y if validation.on_accelerator(Y) else np.asarray(Y)  # reduce where Y lives
+    lo, hi = float(a.min()), float(a.max())                  # NaN propagates through both
     if not (np.isfinite(lo) and np.isfinite(hi)):
         return False
     return family.support_error(np.array([lo, hi])) is None
