@@ -2,11 +2,11 @@
 
 Runs the workloads of `benchmarks.registry` (default: all, plus float32 variants), prints
 each row as it finishes, and writes RESULTS.md and results.png (into benchmarks/, or
---out). Times: warm = median of --repeats calls after the first; cold = the first call
-(tracing and XLA compilation included for linjax); cold, cached = linjax's first call
-once the persistent compilation cache (a fresh directory per run) holds the program.
-Objective: the same float64 formula
-for every tool (`lj.objective`); "gap" is (f - f_min) / |f_min| over the row's tools.
+--out). Times: warm = median of --repeats calls after the first (in rounds over the
+tools); cold = the first call (tracing and XLA compilation included for linjax); cold,
+cached = linjax's first call once the persistent compilation cache (a fresh directory per
+run) holds the program. Objective: the same float64 formula for every tool
+(`lj.objective`); "gap" is (f - f_min) / |f_min| over the row's tools.
 Ratio: a tool's warm time over the fastest peer's (non-linjax) warm time.
 """
 
@@ -174,7 +174,9 @@ def main(argv=None):
             f"Machine: {head} at the start; at the end {os.getloadavg()[0]:.1f}. "
             f"The machine is shared, so absolute times vary run to run; compare within a "
             f"row.\n\nPeers: {versions()}.\n\n"
-            "warm: median of the repeats after the first call; cold: the first call "
+            "warm: median of the repeats after the first call, taken in rounds (one call of "
+            "each tool per round; a call under 0.25 s follows an untimed one of its own); "
+            "cold: the first call "
             "(compilation included for the JAX tools); cold, cached: linjax's first call in "
             "a new process whose persistent compilation cache holds the program (timed "
             "after `jax.clear_caches()`; the estimators and the CLI turn that cache on by "
