@@ -113,7 +113,7 @@ def run(workload, repeats=3, cap_s=60.0, only=None):
                 last = times[i][-1] if times[i] else rows[i].cold
                 if last < WARM_UP_BELOW_S:  # a short call: time it with its caches warm
                     attempt(i, tool.fn)
-                done = attempt(i, lambda tool=tool: _timed(tool))
+                done = not rows[i].error and attempt(i, lambda tool=tool: _timed(tool))
                 if done:
                     outs[i] = done[0]
                     times[i].append(done[1])

@@ -122,7 +122,7 @@ def _range_error(y, ok, what):
     idx = int(np.flatnonzero(bad)[0])
     return (
         f"{int(bad.sum())} value(s) outside the support ({what}); the first is "
-        f"y[{idx}] = {y.flat[idx]!r}. Choose a family whose support contains the data."
+        f"y[{idx}] = {y.flat[idx].item()!r}. Choose a family whose support contains the data."
     )
 
 

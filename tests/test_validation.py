@@ -1,5 +1,6 @@
 """Eager validation: each bad input raises a ValueError naming the argument and the fix."""
 
+import jax
 import numpy as np
 import pytest
 
@@ -42,6 +43,30 @@ def test_finite_check_is_exact_when_the_sum_is_not():
     huge = np.full((4, 2), 1e308)  # finite, but the sum overflows to inf
     assert check_design(huge) is huge
     check_design(jnp.asarray(huge))
+
+
+def test_accelerator_arrays_are_checked_where_they_live(monkeypatch):
+    """The accelerator branch (a device-side sum or min/max, only a scalar to the host),
+    taken here by CPU arrays posing as device arrays: the same verdicts and messages."""
+    import jax.numpy as jnp
+
+    from linjax import validation
+    from linjax.scale import batch
+    monkeypatch.setattr(validation, "on_accelerator", lambda a: isinstance(a, jax.Array))
+    bad = X.copy()
+    bad[3, 0] = np.nan
+    assert validation._all_finite_fast(jnp.asarray(X))
+    assert not validation._all_finite_fast(jnp.asarray(bad))
+    assert not validation._all_finite_fast(jnp.full((4, 2), 1e308))  # overflow: exact test
+    _raises(r"X: 1 non-finite value\(s\) \(NaN or inf\), the first at index \(3, 0\)",
+            X=jnp.asarray(bad))
+    Yb = jnp.asarray(np.tile(Y, (2, 1)))
+    assert batch._y_in_support_fast(Yb, F.Poisson())
+    assert not batch._y_in_support_fast(Yb.at[1, 2].set(-1.0), F.Poisson())
+    assert not batch._y_in_support_fast(Yb.at[0, 0].set(jnp.nan), F.Poisson())
+    with pytest.raises(ValueError, match=r"Y\[1\] \(problem 1\): 1 value\(s\) outside the "
+                       r"support \(y >= 0\); the first is y\[2\] = -1.0\."):
+        lj.fit_batch(X, Yb.at[1, 2].set(-1.0), family="poisson")
 
 
 def test_shapes_and_sizes():
