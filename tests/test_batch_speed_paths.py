@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import linjax as lj
+from linjax import validation
 from linjax.families import Binomial, Gamma, Gaussian, NegativeBinomial, Poisson
 from linjax.penalties import L2, NoPenalty
 from linjax.scale import batch, fit_batch
@@ -317,7 +318,7 @@ def test_auto_chunks_equal_one_batch():
 # ----------------------------------------------------------------------------- validation
 def test_fast_support_check_still_names_the_problem():
     X, Y = data("poisson", m=6)
-    assert batch._y_in_support_fast(Y, Poisson())
+    assert validation.y_in_support_fast(Y, Poisson())
     bad = Y / (Y.max() + 1)
     bad[4, 3] = 1.5
     with pytest.raises(ValueError, match=r"Y\[4\] \(problem 4\)"):

@@ -51,7 +51,6 @@ def test_accelerator_arrays_are_checked_where_they_live(monkeypatch):
     import jax.numpy as jnp
 
     from linjax import validation
-    from linjax.scale import batch
     monkeypatch.setattr(validation, "on_accelerator", lambda a: isinstance(a, jax.Array))
     bad = X.copy()
     bad[3, 0] = np.nan
@@ -61,9 +60,12 @@ def test_accelerator_arrays_are_checked_where_they_live(monkeypatch):
     _raises(r"X: 1 non-finite value\(s\) \(NaN or inf\), the first at index \(3, 0\)",
             X=jnp.asarray(bad))
     Yb = jnp.asarray(np.tile(Y, (2, 1)))
-    assert batch._y_in_support_fast(Yb, F.Poisson())
-    assert not batch._y_in_support_fast(Yb.at[1, 2].set(-1.0), F.Poisson())
-    assert not batch._y_in_support_fast(Yb.at[0, 0].set(jnp.nan), F.Poisson())
+    assert validation.y_in_support_fast(Yb, F.Poisson())
+    assert not validation.y_in_support_fast(Yb.at[1, 2].set(-1.0), F.Poisson())
+    assert not validation.y_in_support_fast(Yb.at[0, 0].set(jnp.nan), F.Poisson())
+    _raises(r"y: 1 value\(s\) outside the support \(y >= 0\); the first is y\[4\] = -2.0\.",
+            y=jnp.asarray(Y).at[4].set(-2.0), family=F.Poisson())
+    assert lj.fit(jnp.asarray(X), jnp.asarray(Y), family=F.Poisson()).converged
     with pytest.raises(ValueError, match=r"Y\[1\] \(problem 1\): 1 value\(s\) outside the "
                        r"support \(y >= 0\); the first is y\[2\] = -1.0\."):
         lj.fit_batch(X, Yb.at[1, 2].set(-1.0), family="poisson")
