@@ -123,7 +123,7 @@ def y_in_support_fast(Y, family):
     if Y.size == 0:
         return False
     a = Y if on_accelerator(Y) else np.asarray(Y)  # reduce where Y lives
-    lo, hi = float(a.min()), float(a.max())                  # NaN propagates through both
+    lo, hi = float(a.min()), float(a.max())        # NaN propagates through both
     if not (np.isfinite(lo) and np.isfinite(hi)):
         return False
     return family.support_error(np.array([lo, hi])) is None
