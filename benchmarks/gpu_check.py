@@ -99,7 +99,7 @@ def _gram_flops(n, p):
     return n * p * (p + 1.0)
 
 
-def _glm_cost(n, p, x_bytes, solver, n_iter, k=1):
+def _glm_cost(n, p, solver, n_iter, k=1):
     """Bytes and FLOPs of one single-fit GLM by its solver's passes (module docstring)."""
     if solver in ("newton", "cd"):
         grams = k * (k + 1) / 2
@@ -109,13 +109,13 @@ def _glm_cost(n, p, x_bytes, solver, n_iter, k=1):
         passes, flops = 3, _gram_flops(n, p) + 4 * n * p
     else:  # first-order: lbfgs, proximal, gd
         passes, flops = 2 * n_iter, n_iter * 4 * n * p * k
-    return Cost(passes * x_bytes, flops, max(n_iter, 1), f"{solver} iteration")
+    return Cost(passes * n * p * F32, flops, max(n_iter, 1), f"{solver} iteration")
 
 
 def _fit_check(name, title, make, family, penalty=None, k=1):
     def cost(r, data):
         n, p = data[0].shape
-        return _glm_cost(n, p, n * p * F32, r.solver, int(r.n_iter), k)
+        return _glm_cost(n, p, r.solver, int(r.n_iter), k)
     return Check(name, title, make, lambda X, y: lj.fit(X, y, family, penalty=penalty), cost,
                  lambda r: float(r.converged))
 
@@ -212,7 +212,7 @@ def checks(small):
     p_path, p_wide = size(1_000, 50), size(2_000, 100)
     n_ins, m_batch = size(12_000_000, 20_000), size(200_000, 500)
     Bin, Poi = lj.families.Binomial(), lj.families.Poisson()
-    out = [
+    return [
         _fit_check("logistic", f"logistic n={n_glm} p=100",
                    lambda: _logistic_data(n_glm, 100), Bin),
         _fit_check("poisson", f"Poisson n={n_glm} p=100",
@@ -238,7 +238,6 @@ def checks(small):
         _path_check("lasso_cv", n_path, p_path, cv=True),
         _path_check("wide_lasso", n_wide, p_wide, cv=False, seed=6),
     ]
-    return out
 
 
 def _path_check(name, n, p, cv, seed=0):

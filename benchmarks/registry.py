@@ -109,7 +109,7 @@ def run(workload, repeats=3, cap_s=60.0, only=None):
                 repeats if tool.repeats is None else min(repeats, tool.repeats))
     for k in range(max(n_rep, default=0)):
         for i, tool in enumerate(tools):
-            if k < n_rep[i] and not rows[i].error:
+            if k < n_rep[i]:  # 0 once a call of the tool failed
                 last = times[i][-1] if times[i] else rows[i].cold
                 if last < WARM_UP_BELOW_S:  # a short call: time it with its caches warm
                     attempt(i, tool.fn)
