@@ -201,14 +201,32 @@ def test_solve_packed_equals_solve_psd(k):
     A3[:, -1] = A3[:, 0]
     H[3] = A3.T @ A3 if k > 1 else 0.0
     H[5] = np.outer(A[5, 0], A[5, 0])
-    x, singular = sn.solve_packed(packed_of(H), jnp.asarray(b))
-    for i in range(m):
-        ref, ref_singular = solve_psd(jnp.asarray(H[i]), jnp.asarray(b[i]))
-        assert bool(singular[i]) == bool(ref_singular), i
-        np.testing.assert_allclose(x[i], ref, rtol=1e-7, atol=1e-8 * np.abs(ref).max())
-    if k > 1:
-        assert bool(singular[3]) and bool(singular[5])
-    assert not bool(singular[0])
+    for lapack in (True, False):
+        x, singular = sn.solve_packed(packed_of(H), jnp.asarray(b), lapack=lapack)
+        for i in range(m):
+            ref, ref_singular = solve_psd(jnp.asarray(H[i]), jnp.asarray(b[i]))
+            assert bool(singular[i]) == bool(ref_singular), i
+            np.testing.assert_allclose(x[i], ref, rtol=1e-7, atol=1e-8 * np.abs(ref).max())
+        if k > 1:
+            assert bool(singular[3]) and bool(singular[5])
+        assert not bool(singular[0])
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 11])
+def test_jacobi_eigh_matches_numpy(k):
+    """Eigenvalues against numpy's LAPACK, the decomposition rebuilds H, V is orthogonal
+    (odd k: padded with a zero row and column that is never rotated)."""
+    rng = np.random.default_rng(10 + k)
+    A = rng.normal(size=(5, k + 2, k))
+    A[1, :, -1] = A[1, :, 0]                           # singular
+    H = np.einsum("mni,mnj->mij", A, A)
+    H[2] = -H[2] + np.diag(np.arange(k))               # indefinite too
+    w, V = (np.asarray(a) for a in sn.jacobi_eigh(jnp.asarray(H)))
+    scale = np.abs(H).max()
+    np.testing.assert_allclose(np.sort(w, axis=1), np.linalg.eigvalsh(H), atol=1e-13 * scale)
+    np.testing.assert_allclose(np.einsum("mij,mj,mkj->mik", V, w, V), H, atol=1e-13 * scale)
+    np.testing.assert_allclose(np.einsum("mji,mjk->mik", V, V), np.broadcast_to(np.eye(k), H.shape),
+                               atol=1e-13)
 
 
 def test_solve_packed_inactive_problems_skip_the_fallback():

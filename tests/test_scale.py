@@ -9,7 +9,7 @@ import statsmodels.api as sm
 import linjax as lj
 from linjax.families import Binomial, NegativeBinomial, Poisson
 from linjax.penalties import L1, L2
-from linjax.scale import fit_batch
+from linjax.scale import batch, fit_batch
 from tests import zoo
 
 M, N, P = 200, 120, 3
@@ -62,6 +62,45 @@ def test_paths_and_chunking_agree(gram):
                     weights=weights[3, 50:], penalty=L2(0.05))
     np.testing.assert_allclose(stacked(full.params)[3], np.r_[ragged.intercept, ragged.coef],
                                atol=1e-10)
+
+
+@pytest.mark.parametrize("groups", [2, 3])
+def test_cpu_groups_on_threads_equal_one_call(monkeypatch, groups):
+    """The CPU path that fits groups of problems from concurrent threads gives the one-call
+    result, per-problem offsets, weights and starts included, also when the last group
+    overlaps the one before (41 problems); singular problems (a repeated column) get the
+    same minimum-norm steps from the LAPACK-free eigen fallback."""
+    X, Y, offset = poisson_batch(m=41)
+    rng = np.random.default_rng(2)
+    weights = rng.uniform(0.5, 2.0, size=Y.shape)
+    init = {"coef": rng.normal(scale=0.1, size=(41, P)), "intercept": np.zeros(41)}
+    Xs = np.column_stack([X, X[:, 0]])
+    calls = [dict(X=X, Y=Y, family="poisson", offset=offset, weights=weights, init=init),
+             dict(X=Xs, Y=Y, family="poisson", offset=offset[0])]
+    for kw in calls:
+        monkeypatch.setattr(batch, "cpu_groups", lambda m: 1)
+        one = fit_batch(**kw)
+        monkeypatch.setattr(batch, "cpu_groups", lambda m: groups)
+        grouped = fit_batch(**kw)
+        assert grouped.params["coef"].shape == one.params["coef"].shape
+        np.testing.assert_allclose(stacked(grouped.params), stacked(one.params), atol=1e-10)
+        np.testing.assert_allclose(grouped.objective, one.objective, rtol=1e-12)
+        np.testing.assert_array_equal(grouped.status, one.status)
+        np.testing.assert_array_equal(grouped.n_iter, one.n_iter)
+    assert np.all(np.asarray(grouped.status) == int(lj.solvers.Status.SINGULAR))
+
+
+def test_cpu_groups_compile_no_lapack_kernel():
+    """Grouped calls run concurrently, and jaxlib 0.10's CPU LAPACK kernels can hang when two
+    calls run them at once: the grouped program must call none (the one-call program does,
+    in its eigen fallback)."""
+    X, Y, _ = poisson_batch(m=8)
+    args = (jnp.asarray(X), jnp.asarray(Y), None, None, None, Poisson(), lj.penalties.NoPenalty(),
+            lj.solvers.Newton(), True)
+    static = dict(batch_size=None, use_pairs=True, axes=(None, None, None, None, ()))
+    grouped = batch._fit_batch.lower(*args, lo=0, group_size=4, **static).as_text()
+    one = batch._fit_batch.lower(*args, **static).as_text()
+    assert "lapack" in one.lower() and "lapack" not in grouped.lower()
 
 
 def test_stacked_designs_binomial_matches_statsmodels():
