@@ -370,7 +370,9 @@ def fit_batch(X, Y, family=None, penalty=None, solver="auto", weights=None, offs
     (jaxlib 0.10's batched CPU LAPACK kernels, which the per-problem solves call, can
     deadlock when large batches of them run concurrently; the shared-design Newton path
     calls no LAPACK kernel in its loop) and the shared-design path chunks of about
-    `CPU_PAIRS_CHUNK_BYTES` per (chunk, n) array (`pairs_chunk`; faster: cache-resident).
+    `CPU_PAIRS_CHUNK_BYTES` per (chunk, n) array (`pairs_chunk`; faster: cache-resident),
+    and, for m >= 2 `CPU_GROUP_MIN` and k <= 16, in up to min(cores, `CPU_GROUPS_MAX`)
+    groups run from concurrent threads (`cpu_groups`; not when called under a transform).
     gram: "auto", "pairs" or "vmap": how Newton forms the Hessians when X is shared
     ("pairs": from column-pair products of X, one matrix product for every problem;
     "auto" uses it for Newton while the pair matrix stays under 256 MiB).
