@@ -90,6 +90,23 @@ def test_cpu_groups_on_threads_equal_one_call(monkeypatch, groups):
     assert np.all(np.asarray(grouped.status) == int(lj.solvers.Status.SINGULAR))
 
 
+def test_cpu_groups_follow_the_callers_x64_context(monkeypatch):
+    """The pool's threads do not inherit a caller's thread-local `jax.enable_x64(True)`: the
+    groups must still fit in float64 (as the one-call fit does)."""
+    X, Y, _ = poisson_batch(m=41)
+    monkeypatch.setattr(batch, "cpu_groups", lambda m: 2)
+    ref = fit_batch(X, Y, family="poisson")
+    jax.config.update("jax_enable_x64", False)
+    try:
+        enable_x64 = jax.enable_x64 if hasattr(jax, "enable_x64") else jax.experimental.enable_x64
+        with enable_x64(True):
+            res = fit_batch(X, Y, family="poisson")
+            assert res.params["coef"].dtype == jnp.float64
+            np.testing.assert_allclose(stacked(res.params), stacked(ref.params), atol=1e-12)
+    finally:
+        jax.config.update("jax_enable_x64", True)
+
+
 def test_cpu_groups_compile_no_lapack_kernel():
     """Grouped calls run concurrently, and jaxlib 0.10's CPU LAPACK kernels can hang when two
     calls run them at once: the grouped program must call none (the one-call program does,

@@ -229,8 +229,13 @@ def _fit_in_groups(groups, m, args, kwargs):
     starts = [min(g * size, m - size) for g in range(groups)]
     skips = tuple(g * size - lo for g, lo in enumerate(starts))
 
+    # a caller's `with jax.enable_x64(...)` holds for its own thread only
+    x64 = jax.dtypes.canonicalize_dtype(np.float64) == np.float64
+    enable_x64 = jax.enable_x64 if hasattr(jax, "enable_x64") else jax.experimental.enable_x64
+
     def run(lo):
-        return jax.block_until_ready(_fit_batch(*args, lo=lo, group_size=size, **kwargs))
+        with enable_x64(x64):
+            return jax.block_until_ready(_fit_batch(*args, lo=lo, group_size=size, **kwargs))
 
     futures = [_pool(groups - 1).submit(run, lo) for lo in starts[1:]]
     results = [run(starts[0])] + [f.result() for f in futures]
