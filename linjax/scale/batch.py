@@ -157,11 +157,9 @@ def _fit_batch(X, Y, weights, offset, init, family, penalty, solver, fit_interce
     at once: seen with the eigen fallback of singular problems in concurrent groups)."""
     x_ax, w_ax, o_ax, init_ax, fam_ax = axes
     if group_size is not None:
-        Y = _group_rows(Y, 0, lo, group_size)
-        X, weights = _group_rows(X, x_ax, lo, group_size), _group_rows(weights, w_ax, lo,
-                                                                       group_size)
-        offset, init = _group_rows(offset, o_ax, lo, group_size), _group_rows(init, init_ax, lo,
-                                                                            group_size)
+        X, Y, weights, offset, init = (
+            _group_rows(a, ax, lo, group_size) for a, ax in
+            zip((X, Y, weights, offset, init), (x_ax, 0, w_ax, o_ax, init_ax), strict=True))
         leaves, treedef = jax.tree_util.tree_flatten(family)
         family = jax.tree_util.tree_unflatten(treedef, [
             _group_rows(leaf, a, lo, group_size) for leaf, a in zip(leaves, fam_ax, strict=True)])
@@ -201,16 +199,17 @@ def cpu_groups(m):
     return max(1, min(cores or 1, CPU_GROUPS_MAX, m // CPU_GROUP_MIN))
 
 
-_POOL = {}
+_POOL = []
 _POOL_LOCK = threading.Lock()
 
 
-def _pool(workers):
+def _pool():
+    """The threads that run every group but the first (made on first use)."""
     with _POOL_LOCK:
-        if workers not in _POOL:
-            _POOL[workers] = concurrent.futures.ThreadPoolExecutor(
-                workers, thread_name_prefix="linjax-fit-batch")
-        return _POOL[workers]
+        if not _POOL:
+            _POOL.append(concurrent.futures.ThreadPoolExecutor(
+                CPU_GROUPS_MAX - 1, thread_name_prefix="linjax-fit-batch"))
+        return _POOL[0]
 
 
 @functools.partial(jax.jit, static_argnames=("skips",))
@@ -222,10 +221,14 @@ def _join(results, skips):
         *results)
 
 
-def _fit_in_groups(groups, m, args, kwargs):
-    """`_fit_batch` on `groups` equal groups of rows, run from concurrent threads; the groups
-    start at g * size, except the last, which ends at m."""
+def _fit_in_groups(groups, args, axes):
+    """The shared-design `_fit_batch` on `groups` equal groups of rows, run from concurrent
+    threads; the groups start at g * size, except the last, which ends at m."""
+    X, Y = args[:2]
+    m, n = Y.shape
     size = -(-m // groups)
+    kwargs = {"batch_size": pairs_chunk(size, n, X.dtype.itemsize), "use_pairs": True,
+              "axes": axes}
     starts = [min(g * size, m - size) for g in range(groups)]
     skips = tuple(g * size - lo for g, lo in enumerate(starts))
 
@@ -237,7 +240,7 @@ def _fit_in_groups(groups, m, args, kwargs):
         with enable_x64(x64):
             return jax.block_until_ready(_fit_batch(*args, lo=lo, group_size=size, **kwargs))
 
-    futures = [_pool(groups - 1).submit(run, lo) for lo in starts[1:]]
+    futures = [_pool().submit(run, lo) for lo in starts[1:]]
     results = [run(starts[0])] + [f.result() for f in futures]
     return _join(results, skips)
 
@@ -418,11 +421,8 @@ def fit_batch(X, Y, family=None, penalty=None, solver="auto", weights=None, offs
                 (X, Y, weights, offset, init, family, penalty)))
             # k <= UNROLL_MAX bounds the cost of the LAPACK-free eigen fallback of the groups
             if groups > 1 and not traced and k <= shared_newton.UNROLL_MAX:
-                size = -(-m // groups)
-                chunk = pairs_chunk(size, n, X.dtype.itemsize)
-                return _fit_in_groups(groups, m, (X, Y, weights, offset, init, family, penalty,
-                                                  solver, fit_intercept),
-                                      {"batch_size": chunk, "use_pairs": True, "axes": axes})
+                return _fit_in_groups(groups, (X, Y, weights, offset, init, family, penalty,
+                                               solver, fit_intercept), axes)
             batch_size = pairs_chunk(m, n, X.dtype.itemsize)
     return _fit_batch(X, Y, weights, offset, init, family, penalty, solver, fit_intercept,
                       None if batch_size is None else int(batch_size), use_pairs, axes)
