@@ -67,15 +67,31 @@ def block(tree):
     return jax.tree.map(np.asarray, jax.block_until_ready(tree))
 
 
-#: A tool whose last call took less than this (s) is called once, untimed, before each timed
-#: call, so that the other tools' calls in between leave it no cold caches.
-WARM_UP_BELOW_S = 0.25
+#: A tool whose last call took less than this (s) is timed as timeit does: after an untimed
+#: call, its calls run back to back for at least this long and the time is their mean. A
+#: single short call after another tool's long one measures the machine's wake-up instead:
+#: on the 2-CPU VMs used here, a 5 ms fit_batch call took 6.7-7.3 ms right after 0.1 s of
+#: single-threaded Python (a scikit-learn loop or a spin), against 4.8-5.0 ms in a loop.
+LOOP_BELOW_S = 0.25
 
 
 def _timed(tool):
     t = time.perf_counter()
     out = tool.fn()
     return out, (time.perf_counter() - t) * tool.scale
+
+
+def _timed_loop(tool, min_s=LOOP_BELOW_S):
+    """(output, mean time per call) of back-to-back calls lasting at least min_s (timeit's
+    loop), after one untimed call."""
+    tool.fn()
+    calls, t = 0, time.perf_counter()
+    while True:
+        out = tool.fn()
+        calls += 1
+        elapsed = time.perf_counter() - t
+        if elapsed >= min_s:
+            return out, elapsed / calls * tool.scale
 
 
 def run(workload, repeats=3, cap_s=60.0, only=None):
@@ -86,7 +102,7 @@ def run(workload, repeats=3, cap_s=60.0, only=None):
     and its peers alike rather than on one tool's repeats. A tool whose cold call takes
     longer than `cap_s` gets no warm repeats (its warm time is then its cold time, marked
     in `Row.extra`); `Tool.repeats` lowers a slow peer's count. A short call (under
-    `WARM_UP_BELOW_S`) is preceded by an untimed one of the same tool, as timeit's loops.
+    `LOOP_BELOW_S`) is timed as the mean of a back-to-back loop (`_timed_loop`).
     """
     tools = [t for t in workload.tools if not only or any(s in t.name for s in only)]
     rows = [Row(workload.name, workload.title, t.name, t.linjax) for t in tools]
@@ -111,9 +127,8 @@ def run(workload, repeats=3, cap_s=60.0, only=None):
         for i, tool in enumerate(tools):
             if k < n_rep[i]:  # 0 once a call of the tool failed
                 last = times[i][-1] if times[i] else rows[i].cold
-                if last < WARM_UP_BELOW_S:  # a short call: time it with its caches warm
-                    attempt(i, tool.fn)
-                done = not rows[i].error and attempt(i, lambda tool=tool: _timed(tool))
+                timer = _timed_loop if last < LOOP_BELOW_S else _timed
+                done = not rows[i].error and attempt(i, lambda tool=tool, timer=timer: timer(tool))
                 if done:
                     outs[i] = done[0]
                     times[i].append(done[1])
