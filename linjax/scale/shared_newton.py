@@ -140,11 +140,16 @@ def unrolled_cholesky_solve(Hp, b):
     the last (fast) axis; b: (k, m). The factorization and both substitutions are unrolled
     entry by entry, each entry one vector operation over the m problems (k^3 / 6 of them),
     so XLA vectorizes across problems; the pivots enter through their reciprocal square
-    roots. Returns (x (k, m), ok (m,)); x is not usable where ok is False."""
+    roots. The forward substitution is row k of the factorization of [[H, b], [b', .]]
+    (y = L^-1 b), and each finished column (and every second unknown of the backward pass)
+    is stacked behind an optimization barrier: XLA then stops copying the entries into every
+    later fusion that reads them (at k = 11, 250 problems: 79 -> 56 kernels, 0.087 -> 0.054
+    ms; the arithmetic is unchanged). Returns (x (k, m), ok (m,)); x is not usable where ok
+    is False."""
     k = b.shape[0]
     _, _, packed = pair_indices(k)
     h = [Hp[r] for r in range(Hp.shape[0])]
-    L = [[None] * k for _ in range(k)]
+    L = [[None] * k for _ in range(k + 1)]        # row k: y
     inv = [None] * k                              # 1 / L_jj
     ok = jnp.ones(b.shape[1:], bool)
     for j in range(k):
@@ -154,24 +159,32 @@ def unrolled_cholesky_solve(Hp, b):
         good = s > _pivot_floor(h[packed[j, j]], k)
         ok = ok & good
         inv[j] = jax.lax.rsqrt(jnp.where(good, s, 1.0))
-        for i in range(j + 1, k):
-            t = h[packed[i, j]]
+        for i in range(j + 1, k + 1):
+            t = b[j] if i == k else h[packed[i, j]]
             for ell in range(j):
                 t = t - L[i][ell] * L[j][ell]
             L[i][j] = t * inv[j]
-    y = [None] * k                                # forward: L y = b
-    for i in range(k):
-        t = b[i]
-        for ell in range(i):
-            t = t - L[i][ell] * y[ell]
-        y[i] = t * inv[i]
+        column = _materialized([L[i][j] for i in range(j + 1, k + 1)] + [inv[j]])
+        for i in range(j + 1, k + 1):
+            L[i][j] = column[i - j - 1]
+        inv[j] = column[-1]
+    y = L[k]
     x = [None] * k                                # backward: L' x = y
     for i in range(k - 1, -1, -1):
         t = y[i]
         for ell in range(i + 1, k):
             t = t - L[ell][i] * x[ell]
         x[i] = t * inv[i]
+        if i % 2 == 0:
+            x[i:] = _materialized(x[i:])
     return jnp.stack(x), ok
+
+
+def _materialized(vectors):
+    """The same (m,) vectors, read back from one stacked array behind an optimization barrier
+    (so that later fusions read them instead of recomputing them)."""
+    stacked = jax.lax.optimization_barrier(jnp.stack(vectors))
+    return [stacked[q] for q in range(len(vectors))]
 
 
 #: Sweeps of the Jacobi method at most (each rotates every pair of rows once; the
