@@ -306,7 +306,9 @@ def test_compacted_tail_equals_full_batch_and_fit_loop(name, monkeypatch):
     if name != "gaussian":                                  # one step: no tail to compact
         assert (it == it.max()).sum() <= 12 and it.max() > np.median(it)
     np.testing.assert_allclose(np.asarray(B), np.asarray(B_full), rtol=1e-13, atol=1e-13)
-    np.testing.assert_allclose(np.asarray(value), np.asarray(value_full), rtol=1e-14)
+    # the closed-form objective sums terms up to ~50 (B . (W y) Xa, the constant) to ~0.1
+    np.testing.assert_allclose(np.asarray(value), np.asarray(value_full), rtol=1e-14,
+                               atol=1e-13)
     np.testing.assert_array_equal(it, np.asarray(n_iter_full))
     np.testing.assert_array_equal(np.asarray(status), np.asarray(status_full))
     res = fit_batch(X, Y, family=name, weights=w, offset=o, solver="newton", gram="pairs")

@@ -202,3 +202,51 @@ def test_non_finite_status_under_jit():
     y_bad[3] = np.nan  # validation is skipped under jit: the solver must report, not hide it
     res = jax.jit(lambda X, y: lj.fit(X, y, family=F.Poisson()))(X, y_bad)
     assert int(res.status) == lj.solvers.Status.NON_FINITE and not bool(res.converged)
+
+
+def test_poisson_log_start_is_least_squares_of_log_counts_with_matched_intercept():
+    """Poisson-log starts from least squares of log(y + 1/2) - offset with the prior
+    weights (numpy's weighted lstsq), the intercept then moved so that sum w mu =
+    sum w y; R's start (weighted by y + 0.1) stays for other links."""
+    import importlib
+
+    from linjax.solvers.problem import GLMProblem
+
+    fit_module = importlib.import_module("linjax.fit")
+    X, y, w, o = zoo.problem("poisson")
+    wn = w / w.sum()
+    problem = GLMProblem(jnp.asarray(X), jnp.asarray(y), jnp.asarray(wn), jnp.asarray(o),
+                         F.Poisson(), lj.penalties.NoPenalty(), True)
+    start = fit_module.initial_params(problem)
+    Z = np.column_stack([np.ones(len(y)), X])
+    sw = np.sqrt(wn)
+    ref = np.linalg.lstsq(sw[:, None] * Z, sw * (np.log(y + 0.5) - o), rcond=None)[0]
+    np.testing.assert_allclose(np.asarray(start["coef"]), ref[1:], rtol=1e-10)
+    mu = np.exp(Z @ np.r_[float(start["intercept"]), ref[1:]] + o)
+    np.testing.assert_allclose(np.sum(wn * mu), np.sum(wn * y), rtol=1e-12)
+    assert abs(float(start["intercept"]) - ref[0]) > 1e-3     # the shift moved it
+    sqrt_problem = GLMProblem(problem.X, problem.y, problem.weights, problem.offset,
+                              F.Poisson(link=L.Sqrt()), lj.penalties.NoPenalty(), True)
+    mu0 = y + 0.1
+    sw = np.sqrt(wn * 4.0)                   # Fisher weight of the sqrt link: 4 (constant)
+    ref_r = np.linalg.lstsq(sw[:, None] * Z, sw * (np.sqrt(mu0) - o), rcond=None)[0]
+    got = fit_module.initial_params(sqrt_problem)
+    np.testing.assert_allclose(np.r_[float(got["intercept"]), np.asarray(got["coef"])], ref_r,
+                               rtol=1e-10)
+
+
+def test_halving_search_takes_a_finite_step_whole_at_the_floor():
+    """A trial above value + slack is halved, unless `whole` (decrement at rounding level);
+    a non-finite trial is halved either way."""
+    from linjax.solvers._common import halving_search
+
+    def noisy(t):                      # 1e-12 above the start at t = 1, below it at t < 1
+        return jnp.where(t == 1.0, 1e-12, -1e-12 * t)
+
+    t, _, ok = halving_search(noisy, jnp.asarray(0.0), 1e-15, 40, jnp.float64)
+    assert float(t) == 0.5 and bool(ok)
+    t, f, ok = halving_search(noisy, jnp.asarray(0.0), 1e-15, 40, jnp.float64, whole=True)
+    assert float(t) == 1.0 and float(f) == 1e-12 and bool(ok)
+    t, _, ok = halving_search(lambda t: jnp.where(t > 0.3, jnp.nan, 0.0), jnp.asarray(0.0),
+                              1e-15, 40, jnp.float64, whole=True)
+    assert float(t) == 0.25 and bool(ok)

@@ -65,7 +65,7 @@ class BlockedGLMProblem(GLMProblem):
         return value, g / self.total + pg, H / self.total + jnp.diag(ph)
 
     def initial_params(self):
-        """R's first IRLS step from block sums (`linjax.fit.initial_params`)."""
+        """`linjax.fit.initial_params` from block sums."""
         p = self.X.shape[-1]
         k = p + int(self.fit_intercept)
         dtype = self.X.dtype
@@ -77,6 +77,11 @@ class BlockedGLMProblem(GLMProblem):
         if self.fit_intercept:
             ridge = jnp.concatenate([jnp.zeros((1,), dtype), ridge])
         B, _ = solve_psd(gram / W + jnp.diag(ridge), rhs / W)
+        if self.family.log_start is not None and self.fit_intercept:
+            sums = blocks.scan_blocks(
+                lambda X, y, w, o: blocks.log_start_sums(B, X, y, w, o, self.fit_intercept),
+                (jnp.zeros((), dtype),) * 2, self._data())
+            B = blocks.shifted_start(B, sums, self.fit_intercept)
         like = {"coef": jnp.zeros((p,), dtype), "intercept": jnp.zeros((), dtype)}
         start = self.from_vector(B, like)
         fallback = dict(like)

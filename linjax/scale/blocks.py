@@ -57,16 +57,20 @@ def newton_sums(B, X, y, w, offset, family, fisher, fit_intercept):
 
 
 def start_sums(X, y, w, offset, family, fit_intercept):
-    """Sums for R's first IRLS step (`linjax.fit.initial_params`), unnormalized.
+    """Sums for R's first IRLS step, or the family's `log_start` (`linjax.fit.initial_params`),
+    unnormalized.
 
     Returns (gram, rhs, sum w, sum w mu0, sum w offset): the start solves
     (gram / W + ridge) b = rhs / W, and the intercept-only fallback is
     link(sum w mu0 / W) - sum w offset / W.
     """
     mu0 = family.starting_mu(y)
-    eta0 = family.link.link(mu0)
-    z = eta0 - offset
-    fisher_w = family.link.inverse_deriv(eta0) ** 2 / family.variance(mu0)
+    if family.log_start is None:
+        eta0 = family.link.link(mu0)
+        z = eta0 - offset
+        fisher_w = family.link.inverse_deriv(eta0) ** 2 / family.variance(mu0)
+    else:
+        z, fisher_w = jnp.log(y + family.log_start) - offset, jnp.ones_like(y)
     sw = jnp.where(jnp.isfinite(fisher_w) & (w > 0), w * fisher_w, 0.0)
     z = jnp.where(sw > 0, z, 0.0)
     gram = X.T @ (sw[:, None] * X)
@@ -78,6 +82,24 @@ def start_sums(X, y, w, offset, family, fit_intercept):
     wpos = jnp.where(w > 0, w, 0.0)
     return (gram, rhs, jnp.sum(wpos), jnp.sum(jnp.where(w > 0, w * mu0, 0.0)),
             jnp.sum(wpos * offset))
+
+
+def log_start_sums(B, X, y, w, offset, fit_intercept):
+    """(sum w y, sum w exp(eta)) over the block: the `log_start` intercept shift is
+    log of their ratio (`linjax.fit.log_intercept_shift`)."""
+    keep = w > 0
+    mu = jnp.exp(_eta(B, X, offset, fit_intercept))
+    return jnp.sum(jnp.where(keep, w * y, 0.0)), jnp.sum(jnp.where(keep, w * mu, 0.0))
+
+
+def shifted_start(B, sums, fit_intercept):
+    """B with the intercept moved by log(sum w y / sum w exp(eta)) (0 where sum w y = 0)."""
+    total_y, total_mu = sums
+    if not fit_intercept:
+        return B
+    ok = (total_y > 0) & (total_mu > 0)
+    shift = jnp.log(jnp.where(ok, total_y, 1.0)) - jnp.log(jnp.where(ok, total_mu, 1.0))
+    return B.at[0].add(jnp.where(ok, shift, 0.0))
 
 
 def tsqr_merge(R, X, y, w, offset, fit_intercept):

@@ -27,9 +27,10 @@ memory traffic over them, not flops):
   the minimum-norm eigen pseudo-solve under a `lax.cond` that runs only when some
   factorization failed, and status SINGULAR.
 
-The iteration is `linjax.solvers.Newton`'s, problem by problem: the same IRLS start, its
-curvature choice (exact where the loss is convex in eta, Fisher scoring elsewhere), step
-halving until the objective does not increase, the same decrement, step and
+The iteration is `linjax.solvers.Newton`'s, problem by problem: the same start
+(`linjax.fit.initial_params`), its curvature choice (exact where the loss is convex in
+eta, Fisher scoring elsewhere), step halving until the objective does not increase (whole
+steps once the decrement is at rounding level), the same decrement, step and
 extrapolated-decrement stopping rules and the same status codes; a problem stops (and is
 frozen: its direction is zero from then on) when it converges, fails or leaves finite
 values, and the loop ends when all have stopped or after max_iter.
@@ -45,6 +46,7 @@ import numpy as np
 
 from linjax import links as L
 from linjax.families import Binomial, Gaussian, Poisson, eta_derivatives
+from linjax.fit import log_intercept_shift
 from linjax.solvers import newton as _newton
 from linjax.solvers.newton import NewtonState
 from linjax.solvers.status import Status, code
@@ -480,15 +482,29 @@ class SharedDesign:
         sw = jnp.where(jnp.isfinite(fisher_w), self.W * fisher_w, 0.0)
         return mu0, (sw * z) @ self.Xa, sw @ self.pairs
 
+    def log_start_system(self):
+        """(X'Wz, packed X'WX) of the family's `log_start`: z = log(y + a) - offset, the
+        prior weights (shared (1, n) weights give one shared Hessian row)."""
+        z = log_positive(self.Y + self.family.log_start)
+        if self.O is not None:
+            z = z - self.O
+        return (self.W * z) @ self.Xa, self.W @ self.pairs
+
     def initial(self):
-        """`linjax.fit.initial_params` for every problem (R's first IRLS step), with the
-        objective and `aux` there: (B, value, aux)."""
+        """`linjax.fit.initial_params` for every problem (R's first IRLS step, or the
+        family's `log_start`), with the objective and `aux` there: (B, value, aux)."""
         family, W = self.family, self.W
         m = self.Y.shape[0]
-        _, rhs, Hp = self.start_system()
+        if family.log_start is None:
+            _, rhs, Hp = self.start_system()
+        else:
+            rhs, Hp = self.log_start_system()
         zero = jnp.zeros((m, self.k), rhs.dtype)
         _, Hp = self.with_penalty(zero, zero, Hp)   # the ridge part only
         start, _ = solve_packed(Hp, rhs, lapack=self.lapack)
+        if family.log_start is not None and self.fit_intercept:
+            total_y = self.row_sum(jnp.broadcast_to(W * self.Y, self.Y.shape))
+            start = start.at[:, 0].add(log_intercept_shift(total_y, self.eta(start), W))
         value, aux = self.trial(start)
         ok = jnp.isfinite(value)
 
@@ -733,8 +749,13 @@ def newton(model, B=None, solver=None):
             scale = jnp.maximum(jnp.abs(value), 1.0)
             slack = 8 * eps * scale
 
+            at_floor = decrement <= jnp.sqrt(eps) * scale   # whole steps (Newton's rule)
+
+            def ok(f_t):
+                return (f_t <= value + slack) | (at_floor & jnp.isfinite(f_t))
+
             def high(f_t):
-                return active & ~(f_t <= value + slack)
+                return active & ~ok(f_t)
 
             def too_high(c):
                 _, f_t, _, k = c
@@ -749,12 +770,11 @@ def newton(model, B=None, solver=None):
             f1, aux1 = first_trial(B + direction, aux, active, few)
             t, f_t, aux_t, _ = jax.lax.while_loop(too_high, halve,
                                                   (jnp.ones((rows,), dtype), f1, aux1, 0))
-            accepted = f_t <= value + slack
+            accepted = ok(f_t)
             small_step = jnp.max(jnp.abs(t[:, None] * direction), axis=1) <= xtol * (
                 1.0 + jnp.max(jnp.abs(B), axis=1))
             converged = ((decrement <= tol * scale) | (accepted & small_step)
                          | _newton.extrapolated_stop(decrement, prev, accepted, t, tol * scale))
-            at_floor = decrement <= jnp.sqrt(eps) * scale
             stalled = ~accepted & ~at_floor
             converged = converged | (~accepted & at_floor)
             new_B = jnp.where(accepted[:, None], B + t[:, None] * direction, B)

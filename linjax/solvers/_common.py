@@ -94,15 +94,20 @@ class Composite:
         return self.problem.value(self.unflatten(x))
 
 
-def halving_search(trial, value, slack, max_halvings, dtype):
+def halving_search(trial, value, slack, max_halvings, dtype, whole=False):
     """Halve t from 1 until trial(t) <= value + slack (R's glm.fit step halving).
 
-    Returns (t, trial(t), accepted); a NaN trial counts as too high.
+    whole: take the full step wherever its value is finite (a step whose predicted
+    decrease the objective's rounding cannot resolve). Returns (t, trial(t), accepted);
+    a NaN trial counts as too high.
     """
+
+    def ok(f_t):
+        return (f_t <= value + slack) | (whole & jnp.isfinite(f_t))
 
     def too_high(carry):
         _, f_t, i = carry
-        return ~(f_t <= value + slack) & (i < max_halvings)
+        return ~ok(f_t) & (i < max_halvings)
 
     def halve(carry):
         t, _, i = carry
@@ -110,4 +115,4 @@ def halving_search(trial, value, slack, max_halvings, dtype):
 
     one = jnp.ones((), dtype)
     t, f_t, _ = jax.lax.while_loop(too_high, halve, (one, trial(one), 0))
-    return t, f_t, f_t <= value + slack
+    return t, f_t, ok(f_t)

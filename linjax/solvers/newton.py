@@ -2,7 +2,8 @@
 
 Each step solves H d = -g (Cholesky; an eigen pseudo-solve when the Cholesky
 factor is not finite), then halves the step until the objective does not
-increase, as R's glm.fit does for a non-finite deviance. It stops when the
+increase, as R's glm.fit does for a non-finite deviance; once the decrement is at
+rounding level (below sqrt(eps) max(|f|, 1)) a finite step is taken whole. It stops when the
 step is below xtol * (1 + max|x|) (the criterion that still works in float32,
 where the objective resolves coefficients only to about sqrt(eps)), or the
 Newton decrement g' H^{-1} g (twice the predicted decrease of the objective) is
@@ -163,16 +164,20 @@ class Newton(AbstractSolver):
             def trial(t):
                 return problem.value(problem.from_vector(x + t * direction, params))
 
-        t, f_t, accepted = halving_search(trial, value, slack, self.max_halvings, value.dtype)
+        # At a decrement of rounding level the objective cannot resolve the predicted
+        # decrease (cancellation in it can exceed the slack): the whole step is taken, as
+        # R's glm.fit takes every finite step, instead of halving on noise.
+        at_floor = decrement <= jnp.sqrt(eps) * scale
+        t, f_t, accepted = halving_search(trial, value, slack, self.max_halvings, value.dtype,
+                                          whole=at_floor)
         small_step = jnp.max(jnp.abs(t * direction), initial=0.0) <= xtol * (
             1.0 + jnp.max(jnp.abs(x), initial=0.0))
         converged = ((decrement <= tol * scale) | (accepted & small_step)
                      | extrapolated_stop(decrement, state.decrement, accepted, t, tol * scale))
         new_x = jnp.where(accepted, x + t * direction, x)
         new_params = problem.from_vector(new_x, params)
-        # A step rejected from a point whose decrement is at rounding level cannot improve
+        # A step not finite from a point whose decrement is at rounding level cannot improve
         # the objective in this dtype: that is convergence, not a failure.
-        at_floor = decrement <= jnp.sqrt(eps) * scale
         stalled = ~accepted & ~at_floor & ~state.single
         converged = converged | (~accepted & at_floor)
         new_value = jnp.where(accepted, f_t, value)
