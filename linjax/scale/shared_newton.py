@@ -503,9 +503,9 @@ class SharedDesign:
         _, Hp = self.with_penalty(zero, zero, Hp)   # the ridge part only
         start, _ = solve_packed(Hp, rhs, lapack=self.lapack)
         if family.log_start is not None and self.fit_intercept:
-            total_y = self.row_sum(jnp.broadcast_to(W * self.Y, self.Y.shape))
-            start = start.at[:, 0].add(log_intercept_shift(total_y, self.eta(start), W))
-        value, aux = self.trial(start)
+            start, value, aux = self.shifted_trial(start)
+        else:
+            value, aux = self.trial(start)
         ok = jnp.isfinite(value)
 
         def fallback(_):
@@ -521,6 +521,13 @@ class SharedDesign:
             return (B,) + tuple(self.trial(B))
 
         return jax.lax.cond(jnp.all(ok), lambda _: (start, value, aux), fallback, None)
+
+
+    def shifted_trial(self, B):
+        """(B', value, aux) at B' = B with the intercept moved by the log start's shift."""
+        total_y = self.row_sum(jnp.broadcast_to(self.W * self.Y, self.Y.shape))
+        B = B.at[:, 0].add(log_intercept_shift(total_y, self.eta(B), self.W))
+        return (B,) + tuple(self.trial(B))
 
 
 class PoissonLog(SharedDesign):
@@ -543,9 +550,11 @@ class PoissonLog(SharedDesign):
             self.Q = jnp.concatenate([self.Xa, self.pairs], axis=1)
             self.grad_cols, self.hess_cols = slice(0, self.k), slice(self.k, None)
         # Shared weights (1, n) fold into the design side: Y @ (W' * Q) needs no (m, n) W * Y.
-        # With an intercept that product is also the start's Hessian (from mu0 = y + a).
+        # With an intercept that product is also R's start's Hessian (from mu0 = y + a); the
+        # log start needs only its gradient columns.
         self.shared_w = W.shape[0] == 1
-        self.YWQ = Y @ (W.T * self.Q) if self.shared_w else (W * Y) @ self.Q
+        Q = self.Xa if self.family.log_start is not None else self.Q
+        self.YWQ = Y @ (W.T * Q) if self.shared_w else (W * Y) @ Q
         self.c = self.YWQ[:, self.grad_cols]                  # (W y) Xa, (m, k)
         const = W * (_xlogx(Y) - Y)
         if self.O is not None:
@@ -568,13 +577,31 @@ class PoissonLog(SharedDesign):
             Hp = (self.W * mu0) @ self.pairs
         return mu0, rhs, Hp
 
-    def trial(self, B):
-        eta = self.eta(B)
+    def trial(self, B, eta=None):
+        eta = self.eta(B) if eta is None else eta
         bound = L._maxlog(eta)
         S = self.W * exp_bounded(jnp.clip(eta, -bound, bound))
         value = (self.row_sum(S) - jnp.sum(B * self.c, axis=1) + self.const
                  + self.penalty_value(B))
         return value, S
+
+    def shifted_trial(self, B):
+        """As `SharedDesign.shifted_trial` from one exp pass: at B + delta e_0, S scales by
+        e^delta and the objective moves by sum S (e^delta - 1) - delta sum W y (c's column
+        0); where the bounded exp clipped an eta, the trial is evaluated again."""
+        eta = self.eta(B)
+        value, S = self.trial(B, eta)
+        total_y, total_mu = self.c[:, 0], self.row_sum(S)
+        ok = (total_y > 0) & (total_mu > 0)
+        delta = jnp.where(ok, jnp.log(jnp.where(ok, total_y, 1.0))
+                          - jnp.log(jnp.where(ok, total_mu, 1.0)), 0.0)
+        B = B.at[:, 0].add(delta)
+        factor = jnp.exp(delta)
+        value = value + total_mu * (factor - 1.0) - delta * total_y
+        S = S * factor[:, None]
+        unclipped = jnp.max(jnp.abs(eta)) + jnp.max(jnp.abs(delta)) < L._maxlog(eta)
+        return jax.lax.cond(unclipped, lambda _: (B, value, S),
+                            lambda _: (B,) + tuple(self.trial(B)), None)
 
     def system(self, B, S):
         M = S @ self.Q
