@@ -77,12 +77,9 @@ class AbstractFamily:
         """A first guess of the mean from the response, inside the family's range (R's mustart)."""
         return y
 
-    @property
-    def log_start(self):
-        """None: Newton starts from R's first IRLS step (`linjax.fit.initial_params`). A
-        pseudo-count a: from least squares of log(y + a) - offset on X, with the intercept
-        that then makes sum w mu = sum w y."""
-        return None
+    #: Whether the start's intercept then moves to its optimum given the slopes, in closed
+    #: form for a log-linear Poisson model (`linjax.fit.initial_params`).
+    intercept_shift_start = False
 
     def support_error(self, y):
         """None if every value of `y` (concrete numpy) is in the support, else a message."""
@@ -229,12 +226,12 @@ class Poisson(AbstractFamily):
         return y + 0.1
 
     @property
-    def log_start(self):
-        # R's start (weights y + 0.1 on log(y + 0.1)) is poor where means are small: on
-        # simulated data, least squares of log(y + 1/2) then the matching intercept saved
-        # 1-2 Newton iterations where the linear predictor's sd is up to 1, none at 2, and
-        # cost 1 more at 3 (benchmarks/NOTES.md, session 19).
-        return 0.5 if isinstance(self.link, L.Log) else None
+    def intercept_shift_start(self):
+        # R's start (weights y + 0.1 on log(y + 0.1)) places the intercept poorly where
+        # means are small; moving it to the optimum given the slopes lowers the start's
+        # objective and, on simulated data, saved up to 2 Newton iterations and never cost
+        # one (`benchmarks/start_study.py`).
+        return isinstance(self.link, L.Log)
 
     def support_error(self, y):
         return _range_error(y, y >= 0, "y >= 0")

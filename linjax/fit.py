@@ -145,9 +145,8 @@ def initial_params(problem):
     """R's first IRLS iteration: weighted least squares of link(mu0) on X.
 
     mu0 is the family's starting mean from y; the weights are the Fisher weights
-    at mu0. Where the family has a `log_start` a, instead least squares of
-    z = log(y + a) - offset with the prior weights, then the intercept moved by
-    log(sum w y / sum w mu), the intercept-only optimum of a log-linear model.
+    at mu0. Where the family has `intercept_shift_start` (Poisson, log link), the
+    intercept then moves by log(sum w y / sum w mu), its optimum given the slopes.
     Falls back to an intercept-only start when that start is not finite.
     """
     family, X, w = problem.family, problem.X, problem.weights
@@ -155,12 +154,9 @@ def initial_params(problem):
     mu0 = family.starting_mu(problem.y)
     eta0 = family.link.link(mu0)
     offset = jnp.zeros_like(eta0) if problem.offset is None else problem.offset
-    if family.log_start is None:
-        z = eta0 - offset
-        fisher_w = family.link.inverse_deriv(eta0) ** 2 / family.variance(mu0)
-        sw = jnp.where(jnp.isfinite(fisher_w), w * fisher_w, 0.0)
-    else:
-        z, sw = jnp.log(problem.y + family.log_start) - offset, w
+    z = eta0 - offset
+    fisher_w = family.link.inverse_deriv(eta0) ** 2 / family.variance(mu0)
+    sw = jnp.where(jnp.isfinite(fisher_w), w * fisher_w, 0.0)
     p = X.shape[1]
     ridge = problem.penalty.smooth_hess_diag(jnp.zeros((p,), dtype))
     hess, rhs = weighted_products(X, sw, sw * z, problem.fit_intercept, prefers_single(X))
@@ -168,7 +164,7 @@ def initial_params(problem):
     hess = hess.at[k:, k:].add(jnp.diag(ridge))
     beta, _ = solve_psd(hess, rhs)
     start = problem.from_vector(beta, init_params(p, dtype))
-    if family.log_start is not None and problem.fit_intercept:
+    if family.intercept_shift_start and problem.fit_intercept:
         start["intercept"] = start["intercept"] + log_intercept_shift(
             jnp.sum(w * problem.y), problem.eta(start), w)
     mean_mu = jnp.sum(w * mu0)
@@ -180,8 +176,8 @@ def initial_params(problem):
 
 
 def log_intercept_shift(total_y, eta, w):
-    """log(total_y / sum w exp(eta)): the intercept step to the optimum of a log-linear
-    model in the intercept alone (0 where total_y is 0, which has none)."""
+    """log(total_y / sum w exp(eta)): the intercept step to its optimum in a log-linear
+    Poisson model, the slopes held (0 where total_y is 0, which has none)."""
     lse = jax.nn.logsumexp(eta, b=w, axis=-1)
     return jnp.where(total_y > 0, jnp.log(jnp.where(total_y > 0, total_y, 1.0)) - lse, 0.0)
 

@@ -204,10 +204,10 @@ def test_non_finite_status_under_jit():
     assert int(res.status) == lj.solvers.Status.NON_FINITE and not bool(res.converged)
 
 
-def test_poisson_log_start_is_least_squares_of_log_counts_with_matched_intercept():
-    """Poisson-log starts from least squares of log(y + 1/2) - offset with the prior
-    weights (numpy's weighted lstsq), the intercept then moved so that sum w mu =
-    sum w y; R's start (weighted by y + 0.1) stays for other links."""
+def test_poisson_log_start_is_r_start_with_the_optimal_intercept():
+    """Poisson-log starts from R's first IRLS step (weighted least squares of log(y + 0.1)
+    - offset, weights w (y + 0.1); numpy's lstsq) with the intercept then moved so that
+    sum w mu = sum w y; other links keep R's start as it is."""
     import importlib
 
     from linjax.solvers.problem import GLMProblem
@@ -215,24 +215,21 @@ def test_poisson_log_start_is_least_squares_of_log_counts_with_matched_intercept
     fit_module = importlib.import_module("linjax.fit")
     X, y, w, o = zoo.problem("poisson")
     wn = w / w.sum()
-    problem = GLMProblem(jnp.asarray(X), jnp.asarray(y), jnp.asarray(wn), jnp.asarray(o),
-                         F.Poisson(), lj.penalties.NoPenalty(), True)
-    start = fit_module.initial_params(problem)
     Z = np.column_stack([np.ones(len(y)), X])
-    sw = np.sqrt(wn)
-    ref = np.linalg.lstsq(sw[:, None] * Z, sw * (np.log(y + 0.5) - o), rcond=None)[0]
-    np.testing.assert_allclose(np.asarray(start["coef"]), ref[1:], rtol=1e-10)
-    mu = np.exp(Z @ np.r_[float(start["intercept"]), ref[1:]] + o)
-    np.testing.assert_allclose(np.sum(wn * mu), np.sum(wn * y), rtol=1e-12)
-    assert abs(float(start["intercept"]) - ref[0]) > 1e-3     # the shift moved it
-    sqrt_problem = GLMProblem(problem.X, problem.y, problem.weights, problem.offset,
-                              F.Poisson(link=L.Sqrt()), lj.penalties.NoPenalty(), True)
     mu0 = y + 0.1
-    sw = np.sqrt(wn * 4.0)                   # Fisher weight of the sqrt link: 4 (constant)
-    ref_r = np.linalg.lstsq(sw[:, None] * Z, sw * (np.sqrt(mu0) - o), rcond=None)[0]
-    got = fit_module.initial_params(sqrt_problem)
-    np.testing.assert_allclose(np.r_[float(got["intercept"]), np.asarray(got["coef"])], ref_r,
-                               rtol=1e-10)
+    for link, z, fisher in ((L.Log(), np.log(mu0), mu0), (L.Sqrt(), np.sqrt(mu0), 4.0)):
+        problem = GLMProblem(jnp.asarray(X), jnp.asarray(y), jnp.asarray(wn), jnp.asarray(o),
+                             F.Poisson(link=link), lj.penalties.NoPenalty(), True)
+        start = fit_module.initial_params(problem)
+        sw = np.sqrt(wn * fisher)
+        ref = np.linalg.lstsq(sw[:, None] * Z, sw * (z - o), rcond=None)[0]
+        np.testing.assert_allclose(np.asarray(start["coef"]), ref[1:], rtol=1e-10)
+        if isinstance(link, L.Log):
+            mu = np.exp(Z @ np.r_[float(start["intercept"]), ref[1:]] + o)
+            np.testing.assert_allclose(np.sum(wn * mu), np.sum(wn * y), rtol=1e-12)
+            assert abs(float(start["intercept"]) - ref[0]) > 1e-3     # the shift moved it
+        else:
+            np.testing.assert_allclose(float(start["intercept"]), ref[0], rtol=1e-10)
 
 
 def test_halving_search_takes_a_finite_step_whole_at_the_floor():

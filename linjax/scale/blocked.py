@@ -77,9 +77,9 @@ class BlockedGLMProblem(GLMProblem):
         if self.fit_intercept:
             ridge = jnp.concatenate([jnp.zeros((1,), dtype), ridge])
         B, _ = solve_psd(gram / W + jnp.diag(ridge), rhs / W)
-        if self.family.log_start is not None and self.fit_intercept:
+        if self.family.intercept_shift_start and self.fit_intercept:
             sums = blocks.scan_blocks(
-                lambda X, y, w, o: blocks.log_start_sums(B, X, y, w, o, self.fit_intercept),
+                lambda X, y, w, o: blocks.shift_sums(B, X, y, w, o, self.fit_intercept),
                 (jnp.zeros((), dtype),) * 2, self._data())
             B = blocks.shifted_start(B, sums, self.fit_intercept)
         like = {"coef": jnp.zeros((p,), dtype), "intercept": jnp.zeros((), dtype)}

@@ -57,20 +57,16 @@ def newton_sums(B, X, y, w, offset, family, fisher, fit_intercept):
 
 
 def start_sums(X, y, w, offset, family, fit_intercept):
-    """Sums for R's first IRLS step, or the family's `log_start` (`linjax.fit.initial_params`),
-    unnormalized.
+    """Sums for R's first IRLS step (`linjax.fit.initial_params`), unnormalized.
 
     Returns (gram, rhs, sum w, sum w mu0, sum w offset): the start solves
     (gram / W + ridge) b = rhs / W, and the intercept-only fallback is
     link(sum w mu0 / W) - sum w offset / W.
     """
     mu0 = family.starting_mu(y)
-    if family.log_start is None:
-        eta0 = family.link.link(mu0)
-        z = eta0 - offset
-        fisher_w = family.link.inverse_deriv(eta0) ** 2 / family.variance(mu0)
-    else:
-        z, fisher_w = jnp.log(y + family.log_start) - offset, jnp.ones_like(y)
+    eta0 = family.link.link(mu0)
+    z = eta0 - offset
+    fisher_w = family.link.inverse_deriv(eta0) ** 2 / family.variance(mu0)
     sw = jnp.where(jnp.isfinite(fisher_w) & (w > 0), w * fisher_w, 0.0)
     z = jnp.where(sw > 0, z, 0.0)
     gram = X.T @ (sw[:, None] * X)
@@ -84,9 +80,9 @@ def start_sums(X, y, w, offset, family, fit_intercept):
             jnp.sum(wpos * offset))
 
 
-def log_start_sums(B, X, y, w, offset, fit_intercept):
-    """(sum w y, sum w exp(eta)) over the block: the `log_start` intercept shift is
-    log of their ratio (`linjax.fit.log_intercept_shift`)."""
+def shift_sums(B, X, y, w, offset, fit_intercept):
+    """(sum w y, sum w exp(eta)) over the block: the start's intercept shift is log of
+    their ratio (`linjax.fit.log_intercept_shift`)."""
     keep = w > 0
     mu = jnp.exp(_eta(B, X, offset, fit_intercept))
     return jnp.sum(jnp.where(keep, w * y, 0.0)), jnp.sum(jnp.where(keep, w * mu, 0.0))

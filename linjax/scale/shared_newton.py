@@ -482,27 +482,17 @@ class SharedDesign:
         sw = jnp.where(jnp.isfinite(fisher_w), self.W * fisher_w, 0.0)
         return mu0, (sw * z) @ self.Xa, sw @ self.pairs
 
-    def log_start_system(self):
-        """(X'Wz, packed X'WX) of the family's `log_start`: z = log(y + a) - offset, the
-        prior weights (shared (1, n) weights give one shared Hessian row)."""
-        z = log_positive(self.Y + self.family.log_start)
-        if self.O is not None:
-            z = z - self.O
-        return (self.W * z) @ self.Xa, self.W @ self.pairs
-
     def initial(self):
-        """`linjax.fit.initial_params` for every problem (R's first IRLS step, or the
-        family's `log_start`), with the objective and `aux` there: (B, value, aux)."""
+        """`linjax.fit.initial_params` for every problem (R's first IRLS step, then the
+        intercept shift where the family asks for it), with the objective and `aux` there:
+        (B, value, aux)."""
         family, W = self.family, self.W
         m = self.Y.shape[0]
-        if family.log_start is None:
-            _, rhs, Hp = self.start_system()
-        else:
-            rhs, Hp = self.log_start_system()
+        _, rhs, Hp = self.start_system()
         zero = jnp.zeros((m, self.k), rhs.dtype)
         _, Hp = self.with_penalty(zero, zero, Hp)   # the ridge part only
         start, _ = solve_packed(Hp, rhs, lapack=self.lapack)
-        if family.log_start is not None and self.fit_intercept:
+        if family.intercept_shift_start and self.fit_intercept:
             start, value, aux = self.shifted_trial(start)
         else:
             value, aux = self.trial(start)
@@ -524,7 +514,8 @@ class SharedDesign:
 
 
     def shifted_trial(self, B):
-        """(B', value, aux) at B' = B with the intercept moved by the log start's shift."""
+        """(B', value, aux) at B' = B with the intercept moved to its optimum given the
+        slopes (`linjax.fit.log_intercept_shift`)."""
         total_y = self.row_sum(jnp.broadcast_to(self.W * self.Y, self.Y.shape))
         B = B.at[:, 0].add(log_intercept_shift(total_y, self.eta(B), self.W))
         return (B,) + tuple(self.trial(B))
@@ -550,11 +541,9 @@ class PoissonLog(SharedDesign):
             self.Q = jnp.concatenate([self.Xa, self.pairs], axis=1)
             self.grad_cols, self.hess_cols = slice(0, self.k), slice(self.k, None)
         # Shared weights (1, n) fold into the design side: Y @ (W' * Q) needs no (m, n) W * Y.
-        # With an intercept that product is also R's start's Hessian (from mu0 = y + a); the
-        # log start needs only its gradient columns.
+        # With an intercept that product is also the start's Hessian (from mu0 = y + a).
         self.shared_w = W.shape[0] == 1
-        Q = self.Xa if self.family.log_start is not None else self.Q
-        self.YWQ = Y @ (W.T * Q) if self.shared_w else (W * Y) @ Q
+        self.YWQ = Y @ (W.T * self.Q) if self.shared_w else (W * Y) @ self.Q
         self.c = self.YWQ[:, self.grad_cols]                  # (W y) Xa, (m, k)
         const = W * (_xlogx(Y) - Y)
         if self.O is not None:

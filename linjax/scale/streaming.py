@@ -8,8 +8,8 @@ reads the data once per iteration.
 - solver="newton": exact IRLS. One pass accumulates the objective, gradient and
   Hessian (`linjax.scale.blocks.newton_sums`); the step, its halving and the stopping
   rules are `linjax.solvers.Newton`'s, so the answer is the in-memory `lj.fit`'s. The
-  first pass computes the starting values as `lj.fit` does (R's, or the family's
-  `log_start`, whose intercept takes a second pass).
+  first pass computes R's starting values, as `lj.fit` does (a second pass moves the
+  intercept where the family asks for it: Poisson with the log link).
 - solver="lstsq" (Gaussian, identity link, no penalty or L2): one pass of a tall-skinny
   QR (`blocks.tsqr_merge`), accurate on ill-conditioned designs (never forms X'X).
 - solver="sgd": mini-batch stochastic gradient (optax Adam) over the chunks, for data
@@ -49,7 +49,7 @@ from linjax.solvers.status import Status
 _newton_sums = jax.jit(blocks.newton_sums, static_argnames=("fisher", "fit_intercept"))
 _value_sum = jax.jit(blocks.value_sum, static_argnames=("fit_intercept",))
 _start_sums = jax.jit(blocks.start_sums, static_argnames=("fit_intercept",))
-_log_start_sums = jax.jit(blocks.log_start_sums, static_argnames=("fit_intercept",))
+_shift_sums = jax.jit(blocks.shift_sums, static_argnames=("fit_intercept",))
 _tsqr_merge = jax.jit(blocks.tsqr_merge, static_argnames=("fit_intercept",))
 _solve_psd = jax.jit(solve_psd)
 
@@ -200,10 +200,10 @@ def _newton(reader, family, penalty, fit_intercept, init, max_iter, tol, xtol, m
     if init is None:
         ridge = pen_parts(jnp.zeros((k,), dtype))[2]
         B, _ = _solve_psd(gram / total_w + jnp.diag(ridge), rhs / total_w)
-        if family.log_start is not None and fit_intercept:
+        if family.intercept_shift_start and fit_intercept:
             sums = None
             for X, y, w, o in reader():
-                sums = _add(sums, _log_start_sums(B, X, y, w, o, fit_intercept))
+                sums = _add(sums, _shift_sums(B, X, y, w, o, fit_intercept))
             B = blocks.shifted_start(B, sums, fit_intercept)
         fallback = jnp.zeros((k,), dtype)
         if fit_intercept:
