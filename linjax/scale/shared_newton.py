@@ -512,14 +512,12 @@ class SharedDesign:
 
         return jax.lax.cond(jnp.all(ok), lambda _: (start, value, aux), fallback, None)
 
-
     def shifted_trial(self, B):
         """(B', value, aux) at B' = B with the intercept moved to its optimum given the
         slopes (`linjax.fit.log_intercept_shift`)."""
         total_y = self.row_sum(jnp.broadcast_to(self.W * self.Y, self.Y.shape))
         B = B.at[:, 0].add(log_intercept_shift(total_y, self.eta(B), self.W))
         return (B,) + tuple(self.trial(B))
-
 
 class PoissonLog(SharedDesign):
     """Poisson with the log link in closed form: aux = W mu, mu = exp(eta) (eta clipped as

@@ -97,9 +97,9 @@ class Composite:
 def halving_search(trial, value, slack, max_halvings, dtype, whole=False):
     """Halve t from 1 until trial(t) <= value + slack (R's glm.fit step halving).
 
-    whole: take the full step wherever its value is finite (a step whose predicted
-    decrease the objective's rounding cannot resolve). Returns (t, trial(t), accepted);
-    a NaN trial counts as too high.
+    whole: take the full step wherever its value is finite (a Newton step at a
+    rounding-level decrement, whose decrease the objective's rounding can hide).
+    Returns (t, trial(t), accepted); a NaN trial counts as too high.
     """
 
     def ok(f_t):

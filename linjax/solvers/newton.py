@@ -3,9 +3,9 @@
 Each step solves H d = -g (Cholesky; an eigen pseudo-solve when the Cholesky
 factor is not finite), then halves the step until the objective does not
 increase, as R's glm.fit does for a non-finite deviance; once the decrement is at
-rounding level (below sqrt(eps) max(|f|, 1)) a finite step is taken whole. It stops when the
-step is below xtol * (1 + max|x|) (the criterion that still works in float32,
-where the objective resolves coefficients only to about sqrt(eps)), or the
+rounding level (below sqrt(eps) max(|f|, 1)) a finite step is taken whole. It
+stops when the step is below xtol * (1 + max|x|) (the criterion that still works in
+float32, where the objective resolves coefficients only to about sqrt(eps)), or the
 Newton decrement g' H^{-1} g (twice the predicted decrease of the objective) is
 below tol * max(|f|, 1), or after a full step whose decrement, extrapolated one
 iteration ahead (lam2_k^3 / lam2_{k-1}^2), is below it. Smooth penalties enter the
@@ -164,9 +164,10 @@ class Newton(AbstractSolver):
             def trial(t):
                 return problem.value(problem.from_vector(x + t * direction, params))
 
-        # At a decrement of rounding level the objective cannot resolve the predicted
-        # decrease (cancellation in it can exceed the slack): the whole step is taken, as
-        # R's glm.fit takes every finite step, instead of halving on noise.
+        # At a decrement of rounding level Newton is in its quadratic phase, and the last
+        # steps' decrease can be smaller than the objective's rounding (cancellation in it
+        # can exceed the slack): the whole step is taken, as R's glm.fit takes every
+        # finite step, instead of halving on noise.
         at_floor = decrement <= jnp.sqrt(eps) * scale
         t, f_t, accepted = halving_search(trial, value, slack, self.max_halvings, value.dtype,
                                           whole=at_floor)
