@@ -182,6 +182,13 @@ def log_intercept_shift(total_y, eta, w):
     return jnp.where(total_y > 0, jnp.log(jnp.where(total_y > 0, total_y, 1.0)) - lse, 0.0)
 
 
+def intercept_shift_from_sums(total_y, total_mu):
+    """`log_intercept_shift` from the sums: log(total_y / total_mu), 0 where either is 0."""
+    ok = (total_y > 0) & (total_mu > 0)
+    return jnp.where(ok, jnp.log(jnp.where(ok, total_y, 1.0))
+                     - jnp.log(jnp.where(ok, total_mu, 1.0)), 0.0)
+
+
 def multiclass_initial_params(problem):
     """Zero coefficients and centred log class frequencies (weighted) as intercepts."""
     K = problem.family.n_classes

@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from linjax.families import eta_derivatives
+from linjax.fit import intercept_shift_from_sums
 
 
 def split(B, fit_intercept):
@@ -90,12 +91,9 @@ def shift_sums(B, X, y, w, offset, fit_intercept):
 
 def shifted_start(B, sums, fit_intercept):
     """B with the intercept moved by log(sum w y / sum w exp(eta)) (0 where sum w y = 0)."""
-    total_y, total_mu = sums
     if not fit_intercept:
         return B
-    ok = (total_y > 0) & (total_mu > 0)
-    shift = jnp.log(jnp.where(ok, total_y, 1.0)) - jnp.log(jnp.where(ok, total_mu, 1.0))
-    return B.at[0].add(jnp.where(ok, shift, 0.0))
+    return B.at[0].add(intercept_shift_from_sums(*sums))
 
 
 def tsqr_merge(R, X, y, w, offset, fit_intercept):

@@ -46,7 +46,7 @@ import numpy as np
 
 from linjax import links as L
 from linjax.families import Binomial, Gaussian, Poisson, eta_derivatives
-from linjax.fit import log_intercept_shift
+from linjax.fit import intercept_shift_from_sums, log_intercept_shift
 from linjax.solvers import newton as _newton
 from linjax.solvers.newton import NewtonState
 from linjax.solvers.status import Status, code
@@ -515,7 +515,7 @@ class SharedDesign:
     def shifted_trial(self, B):
         """(B', value, aux) at B' = B with the intercept moved to its optimum given the
         slopes (`linjax.fit.log_intercept_shift`)."""
-        total_y = self.row_sum(jnp.broadcast_to(self.W * self.Y, self.Y.shape))
+        total_y = self.row_sum(self.W * self.Y)
         B = B.at[:, 0].add(log_intercept_shift(total_y, self.eta(B), self.W))
         return (B,) + tuple(self.trial(B))
 
@@ -579,9 +579,7 @@ class PoissonLog(SharedDesign):
         eta = self.eta(B)
         value, S = self.trial(B, eta)
         total_y, total_mu = self.c[:, 0], self.row_sum(S)
-        ok = (total_y > 0) & (total_mu > 0)
-        delta = jnp.where(ok, jnp.log(jnp.where(ok, total_y, 1.0))
-                          - jnp.log(jnp.where(ok, total_mu, 1.0)), 0.0)
+        delta = intercept_shift_from_sums(total_y, total_mu)
         B = B.at[:, 0].add(delta)
         factor = jnp.exp(delta)
         value = value + total_mu * (factor - 1.0) - delta * total_y
