@@ -160,16 +160,23 @@ class LinjaxMixin:
         n_pad, p_pad = padded_shape(n, p)
         Xp, yp, wp, offp = Xf, np.asarray(y, dtype), w, offset
         if (n_pad, p_pad) != (n, p):
+            # padding rows repeat a row of positive weight (with weight 0): a row of zeros
+            # would have eta = intercept, which may leave the link's domain (Gamma's
+            # inverse link with a negative intercept) and make the weighted objective NaN
+            # there, so the fit would stop at the domain's edge
+            r = int(np.argmax(w > 0))
             Xp = np.zeros((n_pad, p_pad), dtype)
             Xp[:n, :p] = Xf
+            Xp[n:, :p] = Xf[r]
             yp = np.empty((n_pad,), dtype)
             yp[:n] = y
-            yp[n:] = y[0]
+            yp[n:] = y[r]
             wp = np.zeros((n_pad,), dtype)
             wp[:n] = w
             if offset is not None:
-                offp = np.zeros((n_pad,), dtype)
+                offp = np.empty((n_pad,), dtype)
                 offp[:n] = offset
+                offp[n:] = offset[r]
         if init is not None:
             coef = np.asarray(init["coef"], dtype)
             pad = np.zeros((p_pad - p,) + coef.shape[1:], dtype)
