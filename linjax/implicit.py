@@ -92,10 +92,28 @@ def _bwd(residuals, cotangent):
         u = jnp.linalg.lstsq(jac.T, v)[0]
     _, vjp_opt = jax.vjp(lambda prob: _optimality(prob, x, like), problem)
     (bar_opt,) = vjp_opt(-u)
-    _, vjp_val = jax.vjp(lambda prob: prob.value(x_star), problem)
-    (bar_val,) = vjp_val(cotangent.value)
+    bar_val = _value_cotangent(problem, x_star, cotangent.value)
     bar_problem = jax.tree_util.tree_map(_add_cotangents, bar_opt, bar_val)
     return _zeros_like_tree(solver), bar_problem, _zeros_like_tree(init)
+
+
+def _value_cotangent(problem, x_star, value_bar):
+    """The envelope term value_bar * d f(x*, a)/da, exactly zero where value_bar is zero.
+
+    The objective carries terms in y alone (the saturated log-likelihood y log y of half
+    the deviance) whose derivative is infinite at the support's edge (y = 0), so the
+    plain product 0 * inf would turn a gradient of the coefficients alone into NaN.
+    """
+    _, vjp_val = jax.vjp(lambda prob: prob.value(x_star), problem)
+    (bar_val,) = vjp_val(value_bar)
+    used = value_bar != 0
+
+    def mask(b):
+        if getattr(b, "dtype", None) == jax.dtypes.float0:
+            return b
+        return jnp.where(used, b, jnp.zeros_like(b))
+
+    return jax.tree_util.tree_map(mask, bar_val)
 
 
 def _add_cotangents(a, b):
