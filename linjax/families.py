@@ -565,7 +565,28 @@ class Multinomial(AbstractFamily):
         ok = (y >= 0) & (y == np.round(y))
         if self.n_classes is not None:
             ok &= y < self.n_classes
-        return _range_error(y, ok, "integer class labels 0..K-1")
+        message = _range_error(y, ok, "integer class labels 0..K-1")
+        if message or self.n_classes is not None or y.size == 0:
+            return message
+        return _inferred_classes_error(y)
+
+
+def _inferred_classes_error(labels):
+    """None when integer labels 0..max(labels) name K = max + 1 classes that all occur (and K
+    is at most the number of rows), else a message: K is read from the labels, so a label of
+    1e8 would mean 1e8 classes, and a class without observations has no finite intercept."""
+    n_classes = int(labels.max()) + 1
+    present = np.unique(labels)
+    if n_classes <= labels.shape[0] and present.size == n_classes:
+        return None
+    absent = np.setdiff1d(np.arange(min(n_classes, present.size + 3)), present)[:3]
+    n_absent = n_classes - present.size
+    return (f"integer class labels 0..K-1 expected: max(y) + 1 = {n_classes} classes but only "
+            f"{present.size} distinct labels occur in {labels.shape[0]} rows ({n_absent} "
+            f"label(s) absent, the first {absent.tolist()}). Encode the classes "
+            "as 0..K-1, for example with np.unique(y, return_inverse=True)[1] (the estimators "
+            "do this for you), or pass Multinomial(n_classes=K) to keep a class that has no "
+            "observations")
 
 
 def eta_hessians(family, y, eta):

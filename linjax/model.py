@@ -8,8 +8,8 @@ with nll_i half the unit deviance (API.md section 1).
 
 import jax.numpy as jnp
 
-from linjax.families import Gaussian
-from linjax.penalties import NoPenalty
+from linjax.families import Gaussian, get_family
+from linjax.penalties import AbstractPenalty, NoPenalty
 
 
 def init_params(n_features, dtype=float, n_outputs=None):
@@ -18,8 +18,20 @@ def init_params(n_features, dtype=float, n_outputs=None):
     return {"coef": jnp.zeros(shape, dtype), "intercept": jnp.zeros(shape[1:], dtype)}
 
 
+def _check_columns(X, coef):
+    """X's last axis must match coef's first (a static shape check, valid under jit)."""
+    p = jnp.shape(coef)[0] if jnp.ndim(coef) else None
+    if p is None or (X.ndim >= 1 and X.shape[-1] == p):
+        return
+    raise ValueError(f"X: expected {p} columns, one per coefficient in params['coef'] (shape "
+                     f"{tuple(jnp.shape(coef))}), got an array of shape {tuple(X.shape)}.")
+
+
 def linear_predictor(params, X, offset=None):
     """eta = X @ coef + intercept (+ offset)."""
+    if not hasattr(X, "shape"):
+        X = jnp.asarray(X)
+    _check_columns(X, params["coef"])
     eta = X @ params["coef"] + params["intercept"]
     if offset is not None:
         offset = jnp.asarray(offset)
@@ -28,8 +40,8 @@ def linear_predictor(params, X, offset=None):
 
 
 def predict(params, X, family=None, offset=None):
-    """The mean mu = link^{-1}(eta)."""
-    family = Gaussian() if family is None else family
+    """The mean mu = link^{-1}(eta); `family` an instance or a name, as in `lj.fit`."""
+    family = Gaussian() if family is None else get_family(family)
     return family.link.inverse(linear_predictor(params, X, offset))
 
 
@@ -44,6 +56,10 @@ def mean_loss(params, X, y, family, weights=None, offset=None):
 
 def objective(params, X, y, family=None, penalty=None, weights=None, offset=None):
     """The objective of API.md section 1: mean weighted half deviance plus the penalty."""
-    family = Gaussian() if family is None else family
+    family = Gaussian() if family is None else get_family(family)
     penalty = NoPenalty() if penalty is None else penalty
+    if not isinstance(penalty, AbstractPenalty):
+        from linjax.validation import check_penalty  # raises the message naming `penalty`
+
+        check_penalty(penalty)
     return mean_loss(params, X, y, family, weights, offset) + penalty.value(params["coef"])

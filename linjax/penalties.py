@@ -31,10 +31,33 @@ def soft_threshold(x, threshold):
     return jnp.sign(x) * jnp.maximum(jnp.abs(x) - threshold, 0.0)
 
 
+def _check_number(owner, field, value):
+    """Refuse, at construction, a strength that is not a number (a string, None, complex).
+
+    Traced values and anything carrying a numeric dtype pass: penalties are built inside
+    jit and vmap too. Ranges (alpha >= 0, l1_ratio in [0, 1]) are `validation`'s.
+    """
+    dtype = getattr(value, "dtype", None)
+    if dtype is None and not isinstance(value, str | bytes | bool | type(None)):
+        try:
+            dtype = np.asarray(value).dtype
+        except (TypeError, ValueError):
+            dtype = None
+    if dtype is None or not np.issubdtype(dtype, np.number) or np.issubdtype(
+            dtype, np.complexfloating):
+        raise ValueError(f"{field}: {type(owner).__name__}({field}=...) must be a real number "
+                         f"(or an array of them), got {value!r}.")
+
+
 class AbstractPenalty:
     """Base class. `smooth` is True when the penalty is twice differentiable."""
 
     smooth = True
+
+    def __post_init__(self):
+        for field in ("alpha", "l1_ratio"):
+            if hasattr(self, field):
+                _check_number(self, field, getattr(self, field))
 
     def value(self, coef):
         raise NotImplementedError
@@ -172,6 +195,7 @@ class GroupLasso(AbstractPenalty):
     grouped = True
 
     def __post_init__(self):
+        super().__post_init__()
         labels = np.asarray(self.groups).reshape(-1)
         if labels.size and not np.all(labels == np.round(labels)):
             raise ValueError("groups: expected integer group labels, one per feature.")

@@ -20,7 +20,7 @@ from linjax.families import (
     Poisson,
     Tweedie,
 )
-from linjax.penalties import NoPenalty
+from linjax.penalties import AbstractPenalty, NoPenalty
 
 
 def is_traced(x):
@@ -47,30 +47,76 @@ def float_dtype_of(*arrays):
     return jnp.dtype(jax.dtypes.canonicalize_dtype(dtype))
 
 
+def _refuse_complex(name, dtype):
+    if np.issubdtype(np.dtype(dtype), np.complexfloating):
+        raise ValueError(f"{name}: complex values are not supported; pass real numbers.")
+
+
+def _is_sparse(a):
+    """A scipy.sparse matrix or array (recognised without importing scipy)."""
+    return type(a).__module__.startswith("scipy.sparse") and hasattr(a, "toarray")
+
+
+def _is_missing(v):
+    """None, pandas.NA / NaT or a float NaN: a missing entry of an object array."""
+    if v is None or type(v).__name__ in ("NAType", "NaTType"):
+        return True
+    return isinstance(v, float) and v != v
+
+
+def _raise_if_missing(name, missing):
+    """A ValueError for the True entries of the mask `missing`, if any."""
+    missing = np.asarray(missing, dtype=bool)
+    if not missing.any():
+        return
+    idx = np.unravel_index(int(np.flatnonzero(missing)[0]), missing.shape)
+    where = int(idx[0]) if len(idx) == 1 else tuple(int(i) for i in idx)
+    raise ValueError(
+        f"{name}: {int(missing.sum())} missing value(s) (<NA>, None or NaN), the first at index "
+        f"{where}; drop those rows or impute the values before fitting."
+    )
+
+
+def _object_as_float(name, arr):
+    """An object array of numbers as floats; missing entries (pandas' nullable dtypes hold
+    <NA>) and non-numbers each get their own message."""
+    try:
+        return arr.astype(float)
+    except (TypeError, ValueError) as err:
+        _raise_if_missing(name, np.vectorize(_is_missing, otypes=[bool])(arr))
+        raise ValueError(
+            f"{name}: contains non-numeric values (dtype object); encode categories as "
+            "numbers (for example one-hot columns) before fitting."
+        ) from err
+
+
 def as_numeric(name, a):
     """`a` as a numpy or JAX array, refusing non-numeric content with a clear message."""
     if is_traced(a) or isinstance(a, jax.Array):
+        _refuse_complex(name, a.dtype)
         return a
+    if _is_sparse(a):
+        raise ValueError(
+            f"{name}: scipy.sparse input is not supported yet; convert it with {name}.toarray() "
+            "if the dense array fits in memory."
+        )
+    missing = None
     if hasattr(a, "to_numpy") and not isinstance(a, np.ndarray):
+        missing = getattr(a, "isna", None)  # pandas: <NA> may arrive as NaN
         a = a.to_numpy()
     try:
         arr = np.asarray(a)
     except (TypeError, ValueError) as err:
         raise ValueError(f"{name}: could not be read as a numeric array ({err}).") from err
     if arr.dtype == object:
-        try:
-            arr = arr.astype(float)
-        except (TypeError, ValueError) as err:
-            raise ValueError(
-                f"{name}: contains non-numeric values (dtype object); encode categories as "
-                "numbers (for example one-hot columns) before fitting."
-            ) from err
+        arr = _object_as_float(name, arr)
+    if missing is not None and arr.shape and not _all_finite_fast(arr):
+        _raise_if_missing(name, missing())
     if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise ValueError(
             f"{name}: expected numbers, got dtype {arr.dtype}; convert it to a numeric array."
         )
-    if np.issubdtype(arr.dtype, np.complexfloating):
-        raise ValueError(f"{name}: complex values are not supported; pass real numbers.")
+    _refuse_complex(name, arr.dtype)
     return arr
 
 
@@ -160,6 +206,7 @@ def check_vector(name, a, n, dtype):
 
 def fit_inputs(X, y, family, weights=None, offset=None, penalty=None, fit_intercept=True):
     """Validate and convert the inputs of `fit`: returns (X, y, weights, offset) as arrays."""
+    check_fit_intercept(fit_intercept)
     X = check_design(X)
     y_arr = as_numeric("y", y)
     dtype = float_dtype_of(X, y_arr if jnp.issubdtype(y_arr.dtype, jnp.floating) else None)
@@ -195,8 +242,26 @@ def fit_inputs(X, y, family, weights=None, offset=None, penalty=None, fit_interc
     return X, y, weights, offset
 
 
+def check_fit_intercept(fit_intercept):
+    """fit_intercept must be a bool (a string such as "no" is truthy and would fit one)."""
+    if not isinstance(fit_intercept, bool | np.bool_):
+        raise ValueError(f"fit_intercept: expected True or False, got {fit_intercept!r}.")
+
+
 def check_penalty(penalty):
-    """Reject negative strengths and l1_ratio outside [0, 1] (when concrete)."""
+    """A `linjax.penalties` instance (or None) with alpha >= 0 and l1_ratio in [0, 1]."""
+    if penalty is None:
+        return
+    if not isinstance(penalty, AbstractPenalty):
+        hint = ""
+        if isinstance(penalty, str):
+            hint = (" A name is not enough, the penalty needs its strength: for example "
+                    "penalty=linjax.penalties.L2(alpha=1.0) for 'l2'.")
+        raise ValueError(
+            f"penalty: expected None or a linjax.penalties instance (L2(alpha=...), "
+            f"L1(alpha=...), ElasticNet(alpha=..., l1_ratio=...), GroupLasso(alpha=..., "
+            f"groups=...)), got {penalty!r}.{hint}"
+        )
     for field in ("alpha", "l1_ratio"):
         value = getattr(penalty, field, None)
         if value is None or is_traced(value):
