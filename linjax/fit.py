@@ -251,7 +251,8 @@ def _check_bounds(bounds, p, dtype):
     out = []
     for side, b, fill in (("lower", bounds[0], -np.inf), ("upper", bounds[1], np.inf)):
         b = fill if b is None else b
-        arr = b if validation.is_traced(b) else np.asarray(b, dtype=float)
+        arr = validation.as_numeric(f"bounds {side}", b)  # refuses complex and non-numbers
+        arr = arr if validation.is_traced(arr) else np.asarray(arr, dtype=float)
         if arr.ndim not in (0, 1) or (arr.ndim == 1 and arr.shape[0] != p):
             raise ValueError(f"bounds: {side} must be a scalar or have shape ({p},), got shape "
                              f"{tuple(arr.shape)}.")
