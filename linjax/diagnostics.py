@@ -269,6 +269,85 @@ class Separation(NamedTuple):
         return "quasi-complete" if self.separated else "none"
 
 
+#: Rows in the first, sampled try of `certify_overlap` (at least 20 per coefficient).
+OVERLAP_SAMPLE_ROWS = 2000
+
+
+def certify_overlap(X, y, score, weights=None, fit_intercept=True):
+    """True when the fit's score proves that no direction separates the classes. O(n p).
+
+    Stiemke's lemma: no b with s_i z_i' b >= 0 for every binary row (s_i = +1 for y = 1,
+    -1 for y = 0; z_i = [1, x_i] with an intercept), x_j' b = 0 for the proportions
+    0 < y_j < 1, and one inequality strict, exists iff some lambda with
+    lambda_i s_i > 0 on every binary row (any sign on proportions) has sum_i lambda_i z_i = 0.
+    The score contributions c_i = -w_i d nll_i / d eta_i of any finite fit have the
+    signs s_i, and their sum g = Z' c is ~0 at the optimum. Moving c by a weighted least
+    squares step on a set S of rows, lambda = c - |c| * [i in S] (Z d) with
+    H_S d = g, H_S = sum_{i in S} |c_i| z_i z_i', gives Z' lambda = 0 exactly; its signs
+    stay those of c where s_i z_i' d < 1 on S. The test asks for 1/2 after adding a
+    bound on the rounding of g and of the solve. Tried on ~`OVERLAP_SAMPLE_ROWS` evenly
+    spaced rows (m k^2 flops), then on all rows (one Hessian); False when neither proves
+    it (separation, or a fit too far from its optimum): then run `check_separation`.
+    Zero-weight rows are ignored.
+    """
+    X_dev = X if isinstance(X, jax.Array) else jnp.asarray(X)
+    column_max = _column_abs_max(X_dev)  # dispatched now, runs beside numpy's X' c below
+    X = np.asarray(X, float)
+    n = X.shape[0]
+    w = np.ones(n) if weights is None else np.asarray(weights, float).reshape(-1)
+    y = np.asarray(y, float).reshape(-1)
+    c = np.where(w > 0, np.asarray(score, float).reshape(-1), 0.0)
+    sign = np.where(w > 0, np.where(y >= 1, 1.0, np.where(y <= 0, -1.0, 0.0)), 0.0)
+    binary = sign != 0
+    if not np.all(np.isfinite(c)) or np.any(sign[binary] * c[binary] <= 0):
+        return False
+    g = X.T @ c
+    bound = np.abs(c).sum() * np.asarray(column_max, float)
+    if fit_intercept:
+        g, bound = np.r_[c.sum(), g], np.r_[np.abs(c).sum(), bound]
+    k = g.shape[0]
+    eps = np.finfo(float).eps
+    rounding = 2 * (n + k + 2) * eps * bound
+    stride = max(1, n // max(OVERLAP_SAMPLE_ROWS, 20 * k))
+    tries = (slice(None, None, stride), slice(None)) if stride > 1 else (slice(None),)
+    for rows in tries:
+        if _overlap_on_rows(X[rows], c[rows], sign[rows], g, rounding, fit_intercept):
+            return True
+    return False
+
+
+@jax.jit
+def _column_abs_max(X):
+    return jnp.max(jnp.abs(X), axis=0)
+
+
+def _overlap_on_rows(Xs, c, sign, g, rounding, fit_intercept):
+    """`certify_overlap`'s test on one set of rows S (see there)."""
+    Z = np.column_stack([np.ones(len(c)), Xs]) if fit_intercept else Xs
+    h = np.abs(c)
+    H = Z.T @ (h[:, None] * Z)
+    try:
+        chol = np.linalg.cholesky(H)
+    except np.linalg.LinAlgError:
+        return False
+    eps = np.finfo(float).eps
+    if not np.all(np.diag(chol) ** 2 > Z.shape[1] * eps * np.diag(H)):
+        return False
+    chol_inv = np.linalg.inv(chol)
+    d = chol_inv.T @ (chol_inv @ g)
+    Zd = Z @ d
+    # what is left of g - H_S d after rounding: the residual, the rounding of g, of H_S
+    # and of the product, bounded entrywise
+    residual = (np.abs(H @ d - g) + rounding
+                + 2 * len(c) * eps * (np.abs(Z).T @ (h * np.abs(Zd)))
+                + 2 * Z.shape[1] * eps * (np.abs(H) @ np.abs(d)))
+    # |z_i' H_S^-1 r| <= |L^-1 z_i| |L^-1 r| <= |z_i| |L^-1|_F^2 |r| (H_S = L L')
+    slack = np.linalg.norm(Z, axis=1) * np.sum(chol_inv**2) * np.linalg.norm(residual)
+    binary = sign != 0
+    return bool(np.all(np.isfinite(Zd)) and np.all(sign[binary] * Zd[binary]
+                                                    + slack[binary] <= 0.5))
+
+
 def check_separation(X, y, fit_intercept=True, weights=None, tol=1e-7):
     """Detect complete or quasi-complete separation of a binary (or proportion) response.
 
@@ -279,9 +358,15 @@ def check_separation(X, y, fit_intercept=True, weights=None, tol=1e-7):
     solves Konis' (2007) linear program max sum_i s_i x_i' b over the box |b_j| <= 1
     with scipy's HiGHS (on standardized columns), then max t subject to
     s_i x_i' b >= t for complete separation. Eager only: it runs on concrete data,
-    once, before fitting. Zero-weight rows are ignored.
+    once, before fitting. Zero-weight rows are ignored. Needs scipy (an optional
+    dependency: `pip install scipy`); `certify_overlap` proves the absence of separation
+    from a fit without it.
     """
-    from scipy.optimize import linprog
+    try:
+        from scipy.optimize import linprog
+    except ImportError as err:
+        raise ImportError("check_separation solves a linear program with scipy, which is not "
+                          "installed: pip install scipy.") from err
 
     X = np.asarray(validation.check_design(X), float)
     y = np.asarray(y, float).reshape(-1)

@@ -320,28 +320,69 @@ def _warn_if_separated(result, X, y, weights, offset, family, penalty):
     """Eager binomial fits without a penalty: warn when the data separate the classes.
 
     Then the maximum likelihood estimate does not exist and the solver stops at some large,
-    finite coefficients that only look converged. Skipped under jit/vmap (traced inputs).
+    finite coefficients that only look converged. Nothing to check unless some fitted
+    |eta| > SEPARATION_ETA; then the fit's own score proves overlap in O(n p) on data that
+    is not separated (`diagnostics.certify_overlap`), and only where it cannot does the
+    linear program of `check_separation` (scipy) decide. Without scipy, a fitted direction
+    that classifies every row is reported as complete separation, and anything else as a
+    possible separation that could not be checked. Skipped under jit/vmap (traced inputs).
     """
     from linjax.families import Binomial
 
     if not isinstance(family, Binomial) or not isinstance(penalty, NoPenalty) or any(
             validation.is_traced(a) for a in (X, y, weights, offset, result.params["coef"])):
         return
-    eta = np.asarray(X @ result.params["coef"] + result.params["intercept"])
-    w = np.ones(eta.shape) if weights is None else np.asarray(weights)
-    if offset is not None:
-        eta = eta + np.asarray(offset)
-    if not np.any(np.abs(eta[w > 0]) > SEPARATION_ETA):
+    w = jnp.ones(y.shape, X.dtype) if weights is None else weights
+    linear, score, reaches = _separation_screen(X, y, w, result.params, offset, family)
+    if not bool(reaches):
         return
     import warnings
 
-    from linjax.diagnostics import SeparationWarning, check_separation
+    from linjax.diagnostics import SeparationWarning, certify_overlap, check_separation
 
-    sep = check_separation(np.asarray(X), np.asarray(y), fit_intercept=result.fit_intercept,
-                           weights=w)
-    if sep.separated:
+    y, w = np.asarray(y), np.asarray(w)
+    if certify_overlap(X, y, np.asarray(score), w, result.fit_intercept):
+        return
+    try:
+        kind = check_separation(X, y, fit_intercept=result.fit_intercept, weights=w).kind
+    except ImportError:
+        kind = _fitted_direction_separation(np.asarray(linear), y, w)
+    if kind == "none":
+        return
+    if kind == "unchecked":
         warnings.warn(
-            f"fit: the classes are {sep.kind}ly separated by the features of X, so the maximum "
+            "fit: some fitted probabilities are 0 or 1 to 7 digits and the fit's score does not "
+            "prove that the classes overlap, so they may be separated (then the maximum "
             "likelihood estimate does not exist and the coefficients are arbitrary large "
-            "numbers. Add a penalty (L2), or use Firth's bias-reduced fit "
-            "(penalty=linjax.penalties.Firth()).", SeparationWarning, stacklevel=3)
+            "numbers). The exact check, linjax.diagnostics.check_separation, was skipped: it "
+            "needs scipy (pip install scipy). If separated, add a penalty (L2) or use Firth's "
+            "bias-reduced fit (penalty=linjax.penalties.Firth()).",
+            SeparationWarning, stacklevel=3)
+        return
+    warnings.warn(
+        f"fit: the classes are {kind}ly separated by the features of X, so the maximum "
+        "likelihood estimate does not exist and the coefficients are arbitrary large "
+        "numbers. Add a penalty (L2), or use Firth's bias-reduced fit "
+        "(penalty=linjax.penalties.Firth()).", SeparationWarning, stacklevel=3)
+
+
+@jax.jit
+def _separation_screen(X, y, w, params, offset, family):
+    """(X b + b0, the score contributions -w_i d nll_i / d eta_i, whether any weighted
+    |eta_i| exceeds SEPARATION_ETA), in one pass over X."""
+    from linjax.families import eta_derivatives
+
+    linear = X @ params["coef"] + params["intercept"]
+    eta = linear if offset is None else linear + offset
+    score = -w * eta_derivatives(family, y, eta)[1]
+    return linear, score, jnp.any((w > 0) & (jnp.abs(eta) > SEPARATION_ETA))
+
+
+def _fitted_direction_separation(linear, y, w):
+    """Without scipy: "complete" when the fitted linear predictor (offset excluded) puts
+    every weighted row strictly on its class's side (the fit's coefficients are then a
+    separating direction), else "unchecked"."""
+    keep = w > 0
+    sign = np.where(y >= 1, 1.0, np.where(y <= 0, -1.0, 0.0))[keep]
+    margin = sign * linear[keep]
+    return "complete" if np.all(sign != 0) and np.all(margin > 0) else "unchecked"
