@@ -15,8 +15,15 @@ Conventions (R's, stated once):
   NegativeBinomial as `MASS::glm.nb`). `dispersion=` overrides it: a number, or
   "pearson" to estimate it for any family (R's quasi families).
 - t statistics with df_resid where the dispersion is estimated, z otherwise.
+- Aliased (rank-deficient) designs, as R's glm.fit: a column whose part orthogonal to
+  the earlier columns of the weighted design W^(1/2) [1, X] has norm below 1e-11 x its
+  own norm (LINPACK dqrdc2's test, in column order, so the later column of a dependent
+  set is the aliased one) is aliased: its coefficient is NaN (`Summary.aliased` marks
+  it), the others are the fit on the remaining columns (same fitted values), and k
+  below counts only those (the rank).
 - df_resid = nobs - k with nobs the observations of positive weight and k the
-  coefficients (intercept included); df_model = k - intercept.
+  coefficients (intercept included) that are estimated: not aliased, not set to zero by
+  an L1 penalty; df_model = k - intercept.
 - llf with R's constants: Gaussian uses the dispersion deviance / nobs and the
   prior weights as precisions (R's gaussian()$aic); Gamma and InverseGaussian
   use deviance / sum(weights) with the weights multiplying each log density;
@@ -54,6 +61,7 @@ Penalized fits:
 """
 
 import functools
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -63,6 +71,7 @@ from jax.scipy.stats import norm
 
 from linjax import families as F
 from linjax import validation
+from linjax._pytree import replace
 from linjax.families import eta_derivatives
 from linjax.penalties import L2, NoPenalty
 from linjax.solvers.newton import Newton
@@ -71,6 +80,14 @@ from linjax.summary import Summary
 
 COV_TYPES = ("nonrobust", "HC0", "HC1", "HC2", "HC3", "cluster")
 DISP_MODES = ("family", "pearson", "fixed")
+
+#: R's glm.fit tolerance for aliased columns (the `tol` it gives LINPACK's dqrdc2): the
+#: relative norm of a column's part orthogonal to the earlier columns.
+ALIAS_TOL = 1e-11
+
+
+class RankWarning(UserWarning):
+    """The design is rank deficient: some columns are linear combinations of earlier ones."""
 
 
 # -- Student t and normal tails, pure JAX -----------------------------------------------
@@ -296,6 +313,96 @@ def inverse_information(parts):
     return Rinv @ Rinv.T
 
 
+def alias_tol(dtype):
+    """R's 1e-11, or 1000 eps where the dtype cannot resolve it (float32: 1.2e-4)."""
+    return max(ALIAS_TOL, 1000 * float(jnp.finfo(dtype).eps))
+
+
+def ordered_qr(A, tol):
+    """Column-ordered rank-revealing QR of A (m x k), R's glm.fit test (LINPACK dqrdc2).
+
+    Column j is aliased when its part orthogonal to the earlier non-aliased columns has norm
+    below tol x its own norm (a zero column is aliased), so of a dependent set the later
+    columns are the aliased ones. Gram-Schmidt with one reorthogonalization (as accurate as
+    Householder for this test). Returns (Q, R, aliased): the non-aliased columns of A equal
+    Q R on them; Q's aliased columns are 0 and R's aliased rows and columns are the
+    identity's, so R b = Q' r gives b = 0 at aliased columns and the least-squares
+    coefficients of r on the other columns.
+    """
+    k = A.shape[1]
+
+    def column(j, carry):
+        Q, R, aliased = carry
+        a = jax.lax.dynamic_index_in_dim(A, j, axis=1, keepdims=False)
+        c1 = Q.T @ a
+        v = a - Q @ c1
+        c2 = Q.T @ v
+        v = v - Q @ c2
+        r = jnp.linalg.norm(v)
+        norm = jnp.linalg.norm(a)
+        dead = r < tol * jnp.where(norm > 0, norm, 1.0)
+        q = jnp.where(dead, 0.0, v / jnp.where(dead, 1.0, r))
+        col = jnp.where(dead, 0.0, c1 + c2).at[j].set(jnp.where(dead, 1.0, r))
+        return Q.at[:, j].set(q), R.at[:, j].set(col), aliased.at[j].set(dead)
+
+    start = (jnp.zeros_like(A), jnp.zeros((k, k), A.dtype), jnp.zeros((k,), bool))
+    return jax.lax.fori_loop(0, k, column, start)
+
+
+def identified_coefficients(parts):
+    """(aliased, beta): R's aliased columns of the weighted design W^(1/2) [1, X] (with the
+    rows sqrt(ridge) of a smooth penalty, which identify every penalized column) and the
+    coefficients with the same linear predictor, 0 at aliased columns (R's estimates).
+
+    Columns an L1 penalty set to zero are not reported as aliased. Where nothing is
+    aliased, beta is the fitted one unchanged.
+    """
+    Xd, active, ridge = parts["Xd"], parts["active"], parts["ridge"]
+    sw = jnp.sqrt(jnp.maximum(parts["w"] * parts["h"], 0.0))
+    root_ridge = jnp.sqrt(jnp.where(active, ridge, 0.0))
+    A = jnp.concatenate([sw[:, None] * jnp.where(active, Xd, 0.0), jnp.diag(root_ridge)])
+    Q, R, dead = ordered_qr(A, alias_tol(A.dtype))
+    aliased = dead & active
+    rhs = jnp.concatenate([sw * (parts["eta"] - parts["off"]), root_ridge * parts["beta"]])
+    reduced = jax.scipy.linalg.solve_triangular(R, Q.T @ rhs, lower=False)
+    return aliased, jnp.where(jnp.any(aliased), reduced, parts["beta"])
+
+
+@functools.partial(jax.jit, static_argnames=("fit_intercept",))
+def _identify(params, X, y, weights, offset, family, penalty, fit_intercept):
+    parts = information_parts(params, X, y, weights, offset, family, penalty, fit_intercept)
+    return identified_coefficients(parts)
+
+
+def resolve_aliased(result, X, y, weights=None, offset=None, stacklevel=2):
+    """R's coefficients for a rank-deficient fit, eagerly, with a `RankWarning`.
+
+    Finds the aliased columns as `summarize` does (`identified_coefficients`); where there
+    are any, warns naming them and returns `result` with their coefficients 0 and the others
+    refitted on the remaining columns (the same linear predictor and fitted values, so
+    `lj.predict` gives R's predictions); else returns `result` unchanged. X, y, weights,
+    offset: validated arrays, as `fit` holds them.
+    """
+    params = result.params
+    aliased, beta = _identify(params, X, y, weights, offset, result.family, result.penalty,
+                              bool(result.fit_intercept))
+    aliased = np.asarray(aliased)
+    if not aliased.any():
+        return result
+    k = int(bool(result.fit_intercept))
+    columns = [int(j) - k for j in np.flatnonzero(aliased)]
+    warnings.warn(
+        f"fit: the design is rank deficient (rank {aliased.size - len(columns)} of "
+        f"{aliased.size} coefficients): X's column(s) {columns} (0-based) are linear "
+        "combinations of earlier columns (or of the intercept). Their coefficients are set to "
+        "0 and the others fitted without them, as R reports NA for them (summarize marks them "
+        "`aliased`). Drop those columns, or add an L2 penalty.", RankWarning,
+        stacklevel=stacklevel)
+    new = {"coef": beta[k:].astype(params["coef"].dtype),
+           "intercept": (beta[0] if k else jnp.zeros_like(params["intercept"]))}
+    return replace(result, params=new)
+
+
 def observed_inverse_information(parts, y, family):
     """Inverse observed information (exact second derivatives), restricted to the active set."""
     Xd, active = parts["Xd"], parts["active"]
@@ -381,7 +488,9 @@ def _summarize(params, X, y, weights, offset, family, penalty, groups, alpha, di
     use t, alpha estimated): run-time choices, so one compilation serves all of them."""
     cov_index, observed, disp_mode, use_t, extra_k = (codes[i] for i in range(5))
     parts = information_parts(params, X, y, weights, offset, family, penalty, fit_intercept)
-    w, mu, active, beta = parts["w"], parts["mu"], parts["active"], parts["beta"]
+    aliased, beta = identified_coefficients(parts)
+    parts = dict(parts, beta=beta, active=parts["active"] & ~aliased)
+    w, mu, active = parts["w"], parts["mu"], parts["active"]
     dtype = X.dtype
     pos = w > 0
     nobs = jnp.sum(pos).astype(dtype)
@@ -403,6 +512,7 @@ def _summarize(params, X, y, weights, offset, family, penalty, groups, alpha, di
     mask = active[:, None] & active[None, :]
     cov = jnp.where(mask, cov, jnp.nan)
     bse = jnp.sqrt(jnp.diag(cov))
+    beta = jnp.where(aliased, jnp.nan, beta)
     stat = beta / bse
     t_dist = use_t == 1
     pvalues = jnp.where(t_dist, _two_sided_p(stat, df_resid, True),
@@ -419,4 +529,4 @@ def _summarize(params, X, y, weights, offset, family, penalty, groups, alpha, di
     return dict(params=beta, bse=bse, statistic=stat, pvalues=pvalues, conf_int=conf_int,
                 cov_params=cov, llf=llf, deviance=deviance, null_deviance=null_deviance,
                 aic=aic, bic=bic, scale=scale, pearson_chi2=pearson, df_resid=df_resid,
-                df_model=df_model, nobs=nobs)
+                df_model=df_model, nobs=nobs, aliased=aliased)

@@ -20,7 +20,9 @@ class Summary:
     params, bse, statistic, pvalues: (k,); conf_int: (k, 2); cov_params: (k, k);
     llf, deviance, null_deviance, aic, bic, scale (dispersion), pearson_chi2,
     df_resid, df_model, nobs: scalars. `bse` is NaN where no standard error is
-    reported (coefficients an L1 penalty set to zero). `nb_alpha` and
+    reported (coefficients an L1 penalty set to zero). `aliased` (k,) marks the
+    coefficients not defined because their columns are linear combinations of earlier ones
+    (R's NA): their params, bse and intervals are NaN, and df_resid = nobs - rank. `nb_alpha` and
     `nb_alpha_se` are the estimated negative-binomial alpha and its standard
     error when it was estimated (`NegativeBinomial(alpha=None)`), else None.
     """
@@ -42,6 +44,7 @@ class Summary:
     df_model: jax.Array
     nobs: jax.Array
     alpha: jax.Array
+    aliased: object = None
     nb_alpha: object = None
     nb_alpha_se: object = None
     names: tuple = static_field(default=())
@@ -123,10 +126,18 @@ class Summary:
                   f"{'Pr(>|' + stat + '|)':>10} {lo:>12} {hi:>12}")
         if self.is_logit:
             header += f" {'Odds ratio':>11}"
+        aliased = (np.zeros(len(params), bool) if self.aliased is None
+                   else np.asarray(self.aliased, bool))
+        title = "Coefficients:"
+        if aliased.any():  # R's wording
+            title += f" ({int(aliased.sum())} not defined because of singularities)"
         lines = [f"Generalized linear model: {self.family_name} family, {self.link_name} link",
-                 f"Covariance: {self.cov_type}", "", "Coefficients:", header]
+                 f"Covariance: {self.cov_type}", "", title, header]
         for j, name in enumerate(self.names):
-            if np.isnan(bse[j]):
+            if aliased[j]:
+                row = (f"{name:<{width}} {'NA':>12} {'NA':>12} {'NA':>9} {'NA':>10} "
+                       f"{'NA':>12} {'NA':>12}")
+            elif np.isnan(bse[j]):
                 row = (f"{name:<{width}} {_num(params[j]):>12} {'-':>12} {'-':>9} {'-':>10} "
                        f"{'-':>12} {'-':>12}")
             else:
@@ -134,7 +145,7 @@ class Summary:
                        f"{tval[j]:>9.3f} {_pval(pval[j]):>10} {_num(ci[j, 0]):>12} "
                        f"{_num(ci[j, 1]):>12}")
             if self.is_logit:
-                row += f" {_num(np.exp(params[j])):>11}"
+                row += f" {'NA':>11}" if aliased[j] else f" {_num(np.exp(params[j])):>11}"
             lines.append(row)
         lines.append("")
         if self.nb_alpha is not None:
