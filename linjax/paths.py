@@ -12,7 +12,8 @@ alpha_max: at the null fit (intercept, offset and every unpenalized feature, fit
 exactly) the gradient g of the mean loss gives alpha_max = max_{f_j > 0} |g_j| /
 (l1_ratio f_j): for alpha >= alpha_max the null fit satisfies the optimality conditions
 with every penalized coefficient zero. It is inf for l1_ratio = 0 (ridge never zeroes);
-`alpha_grid` then uses l1_ratio = 1e-3, as glmnet.
+`alpha_grid` then uses l1_ratio = 1e-3, as glmnet, and reaches down to 1e-6 of that
+(`default_eps`).
 
 `path` is one jit-compiled function: a `lax.scan` over the (decreasing) alphas, each
 warm-started from the previous solution (glmnet's method; the covariance solver starts
@@ -750,12 +751,21 @@ def _inputs(X, y, family, l1_ratio, weights, offset, penalty_weights, fit_interc
     X, y, weights, offset = validation.fit_inputs(X, y, family, weights, offset,
                                                   ElasticNet(), fit_intercept)
     n, p = X.shape
+    if p == 0:
+        raise ValueError("X: a path needs at least one feature column, got X of shape "
+                         f"{(n, p)}; the penalty never touches the intercept, so an "
+                         "intercept-only model is the same at every alpha: fit it with "
+                         "lj.fit(X, y, family=...).")
     dtype = X.dtype
     w = jnp.ones((n,), dtype) if weights is None else weights
     off = jnp.zeros((n,), dtype) if offset is None else offset
     if penalty_weights is None:
         pf = jnp.ones((p,), dtype)
     else:
+        shape = tuple(jnp.shape(penalty_weights))
+        if shape not in ((), (p,), (p, 1)):
+            raise ValueError(f"penalty_weights: expected one factor per column of X, shape "
+                             f"({p},), got shape {shape}.")
         pf = validation.check_vector("penalty_weights", penalty_weights, p, dtype)
         if not validation.is_traced(pf) and np.any(np.asarray(pf) < 0):
             raise ValueError("penalty_weights: must be >= 0 (0 leaves a feature unpenalized).")
@@ -781,17 +791,40 @@ def alpha_max(X, y, family=None, l1_ratio=1.0, weights=None, offset=None, penalt
     return _alpha_max_simple(X, y, w, off, pf, r, ctl.tol, family, bool(fit_intercept))
 
 
-def alpha_grid(X, y, family=None, l1_ratio=1.0, n_alphas=100, eps=1e-3, weights=None,
+#: l1_ratio below which the grid is a ridge grid (alpha_max as if l1_ratio were this, glmnet).
+RIDGE_L1_RATIO = 1e-3
+#: Default eps of a ridge grid (l1_ratio < RIDGE_L1_RATIO) and of every other grid.
+RIDGE_EPS = 1e-6
+DEFAULT_EPS = 1e-3
+
+
+def default_eps(l1_ratio):
+    """eps of the default grid: 1e-3, or 1e-6 for a ridge (l1_ratio < 1e-3).
+
+    A ridge grid's top, alpha_max at l1_ratio = 1e-3 (glmnet), is 1000 times the lasso's
+    alpha_max; 1e-3 of it would stop at the lasso's alpha_max, far above the usual ridge
+    optima (the optimal ridge strength shrinks as sigma^2 / (n tau^2) with the rows n,
+    while the lasso's alpha_max does not). 1e-6 reaches 1e-3 of the lasso's alpha_max: six
+    decades, 100 values 15% apart (glmnet's own ratio, 1e-4, stops at 0.1 of it and
+    missed an optimum at 0.1 of it in issue 20's example).
+    """
+    return RIDGE_EPS if float(l1_ratio) < RIDGE_L1_RATIO else DEFAULT_EPS
+
+
+def alpha_grid(X, y, family=None, l1_ratio=1.0, n_alphas=100, eps=None, weights=None,
                offset=None, penalty_weights=None, fit_intercept=True):
     """n_alphas values log-spaced from alpha_max down to eps * alpha_max (numpy, decreasing).
 
     l1_ratio below 1e-3 uses 1e-3 for alpha_max (glmnet), since a ridge never zeroes.
+    eps: None gives `default_eps(l1_ratio)` (1e-3; 1e-6 for a ridge).
     """
     if int(n_alphas) < 1:
         raise ValueError(f"n_alphas: must be >= 1, got {n_alphas}.")
+    if eps is None:
+        eps = default_eps(l1_ratio)
     if not 0 < eps < 1:
         raise ValueError(f"eps: must be in (0, 1), got {eps}.")
-    top = float(alpha_max(X, y, family, max(float(l1_ratio), 1e-3), weights, offset,
+    top = float(alpha_max(X, y, family, max(float(l1_ratio), RIDGE_L1_RATIO), weights, offset,
                           penalty_weights, fit_intercept))
     if not top > 0:
         top = 1.0  # y constant (or fully explained by unpenalized terms)
@@ -813,12 +846,13 @@ def check_alphas(alphas):
     return a
 
 
-def path(X, y, family=None, l1_ratio=1.0, alphas=None, *, n_alphas=100, eps=1e-3,
+def path(X, y, family=None, l1_ratio=1.0, alphas=None, *, n_alphas=100, eps=None,
          weights=None, offset=None, penalty_weights=None, fit_intercept=True, tol=None,
          max_iter=100, max_sweeps=10000, method="auto"):
     """The elastic-net regularization path of a GLM (see the module docstring).
 
-    alphas: decreasing penalty strengths (default: `alpha_grid(..., n_alphas, eps)`).
+    alphas: decreasing penalty strengths (default: `alpha_grid(..., n_alphas, eps)`; eps
+    None: 1e-3, or 1e-6 for a ridge, see `default_eps`).
     l1_ratio in [0, 1] (1: lasso, 0: ridge). penalty_weights: per-feature factors.
     method: "auto", "covariance" (Gaussian, identity link) or "naive".
     Returns a `Path`; `path.coef[k]` is the solution at `alphas[k]`.

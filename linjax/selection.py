@@ -30,6 +30,8 @@ Fold ids: `kfold` (scikit-learn's KFold order), `stratified_kfold`, `group_kfold
 
 import collections
 import functools
+import numbers
+import warnings
 from typing import NamedTuple
 
 import jax
@@ -100,9 +102,17 @@ def _check_splits(k, n, what="rows"):
     return k
 
 
+_FOLDS_FORMS = ("an int K >= 2 (K-fold), fold ids (one per row of X), or a list of "
+                "(train, test) index pairs")
+
+
 def fold_masks(folds, n):
     """(train, test) boolean arrays (K, n) from an int K, fold ids (n,) or (train, test) pairs."""
-    if isinstance(folds, int | np.integer):
+    if isinstance(folds, bool) or isinstance(folds, numbers.Real) and \
+            not isinstance(folds, numbers.Integral):
+        raise ValueError(f"folds: expected {_FOLDS_FORMS}; got {folds!r} "
+                         f"({type(folds).__name__}).")
+    if isinstance(folds, numbers.Integral):
         folds = kfold(n, int(folds))
     if isinstance(folds, np.ndarray | jax.Array) or (
             isinstance(folds, list | tuple) and len(folds) == n and np.ndim(folds[0]) == 0):
@@ -114,8 +124,13 @@ def fold_masks(folds, n):
         test = ids[None, :] == uniq[:, None]
         return ~test, test
     train, test = [], []
-    for pair in folds:
-        tr, te = pair
+    try:
+        pairs = [tuple(pair) for pair in folds]
+    except TypeError:
+        pairs = None
+    if pairs is None or any(len(pair) != 2 for pair in pairs):
+        raise ValueError(f"folds: expected {_FOLDS_FORMS}; got {type(folds).__name__}.")
+    for tr, te in pairs:
         a, b = np.zeros(n, bool), np.zeros(n, bool)
         a[np.asarray(tr, int)] = True
         b[np.asarray(te, int)] = True
@@ -326,6 +341,35 @@ class CVPath(NamedTuple):
     scoring: str
 
 
+class GridEdgeWarning(UserWarning):
+    """Cross-validation chose a penalty at an end of its grid: the optimum may lie beyond."""
+
+
+def grid_edge(best, n_values, top_has_coefficients):
+    """"smallest" / "largest" when index `best` of a decreasing grid is at an end, else None.
+
+    The largest value counts only when its fit still has nonzero coefficients: a lasso
+    grid starting at alpha_max ends where every larger alpha gives the same (null) fit,
+    so choosing it says nothing about the grid."""
+    if n_values < 2:
+        return None
+    if best == n_values - 1:
+        return "smallest"
+    if best == 0 and top_has_coefficients:
+        return "largest"
+    return None
+
+
+def warn_grid_edge(owner, name, value, edge, hint, stacklevel=3):
+    """Warn (GridEdgeWarning) that the chosen `name` = value is the `edge` end of its grid."""
+    if edge is None:
+        return
+    beyond = "below" if edge == "smallest" else "above"
+    warnings.warn(f"{owner}: the chosen {name} = {value:.6g} is the {edge} value of the grid; "
+                  f"the cross-validated optimum may lie {beyond} it. {hint}",
+                  GridEdgeWarning, stacklevel=stacklevel)
+
+
 def choose(mean, se, sign=1.0):
     """(best index, one-standard-error index) for alphas in decreasing order."""
     loss = sign * np.asarray(mean)
@@ -335,13 +379,17 @@ def choose(mean, se, sign=1.0):
 
 
 def cv_path(X, y, family=None, l1_ratio=1.0, alphas=None, folds=5, *, n_alphas=100,
-            eps=1e-3, weights=None, offset=None, penalty_weights=None, fit_intercept=True,
-            scoring="deviance", tol=None, max_iter=100, max_sweeps=10000, method="auto"):
+            eps=None, weights=None, offset=None, penalty_weights=None, fit_intercept=True,
+            scoring="deviance", tol=None, max_iter=100, max_sweeps=10000, method="auto",
+            warn_edge=True):
     """K-fold cross-validation of the path (see the module docstring); returns a `CVPath`.
 
-    alphas: (m,) decreasing (default: the full data's `alpha_grid`), shared by every fold;
-    or (K + 1, m): the full data's row first, then one row per fold (e.g. a strength that
-    scales with the number of training rows, as LogisticRegression's C).
+    alphas: (m,) decreasing (default: the full data's `alpha_grid` with n_alphas, eps),
+    shared by every fold; or (K + 1, m): the full data's row first, then one row per fold
+    (e.g. a strength that scales with the number of training rows, as LogisticRegression's
+    C). folds: an int K (K-fold), fold ids (n,) or (train, test) index pairs.
+    When alpha_min is an end of the grid (the smallest alpha, or the largest while its fit
+    still has nonzero coefficients) a `GridEdgeWarning` says so (warn_edge=False: silent).
     """
     if scoring not in SCORINGS:
         raise ValueError(f"scoring: expected one of {sorted(SCORINGS)}, got {scoring!r}.")
@@ -390,6 +438,10 @@ def cv_path(X, y, family=None, l1_ratio=1.0, alphas=None, folds=5, *, n_alphas=1
     se = scores.std(0, ddof=1) / np.sqrt(K)
     best, one_se = choose(mean, se, SCORINGS[scoring])
     full = jax.tree_util.tree_map(lambda x: x[0], res)
+    if warn_edge:
+        edge = grid_edge(best, a.shape[1], bool(np.asarray(full.df)[0] > 0))
+        warn_grid_edge("cv_path", "alpha", float(a[0][best]), edge,
+                       "Pass a wider grid (alphas, or a smaller eps).")
     fold_paths = jax.tree_util.tree_map(lambda x: x[1:], res)
     return CVPath(a[0].copy(), float(l1_ratio), scores, mean, se, best, one_se,
                   float(a[0][best]), float(a[0][one_se]), full, fold_paths, scoring)

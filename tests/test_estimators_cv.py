@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
+from sklearn.model_selection import StratifiedKFold
 
 from linjax.estimators import GLMCV, ElasticNetCV, LassoCV, LogisticRegressionCV, RidgeCV
 
@@ -67,8 +68,53 @@ def test_logisticregressioncv():
     scores = ours.scores_["yes"]
     assert scores.shape == (5, len(Cs))
     np.testing.assert_array_equal(ours.predict(X), sk.predict(X))
-    with pytest.raises(ValueError, match="binary"):
-        LogisticRegressionCV(cv=3).fit(X, np.arange(n) % 3)
+
+
+def _three_classes():
+    rng = np.random.default_rng(6)
+    n, p = 150, 6
+    X = rng.normal(size=(n, p))
+    eta = np.column_stack([np.zeros(n), X[:, 0] - 0.5 * X[:, 1], 0.8 * X[:, 2] + 0.3])
+    prob = np.exp(eta) / np.exp(eta).sum(1, keepdims=True)
+    y = np.array([rng.choice(3, p=row) for row in prob])
+    return X, y
+
+
+def test_logisticregressioncv_multinomial_matches_sklearn():
+    X, y = _three_classes()
+    Cs = np.logspace(-3, 1, 6)
+    ours = LogisticRegressionCV(Cs=Cs, cv=5, scoring="neg_log_loss").fit(X, y)
+    sk = sk_lm.LogisticRegressionCV(Cs=Cs, cv=5, l1_ratios=(0,), scoring="neg_log_loss",
+                                    tol=1e-10, max_iter=10_000,
+                                    use_legacy_attributes=False).fit(X, y)
+    assert ours.coef_.shape == sk.coef_.shape == (3, 6)
+    np.testing.assert_allclose(ours.C_, np.full(3, np.ravel(sk.C_)[0]))
+    np.testing.assert_allclose(ours.coef_, sk.coef_, atol=1e-5)
+    np.testing.assert_allclose(ours.intercept_, sk.intercept_, atol=1e-5)
+    np.testing.assert_allclose(ours.predict_proba(X), sk.predict_proba(X), atol=1e-6)
+    assert ours.scores_[0].shape == (5, len(Cs))
+    # sklearn's scores: the held-out neg log loss per fold and C
+    np.testing.assert_allclose(ours.scores_[0], np.asarray(sk.scores_).reshape(5, -1),
+                               rtol=1e-6)
+
+
+def test_logisticregressioncv_ovr_is_one_binary_cv_per_class():
+    X, y = _three_classes()
+    Cs = np.logspace(-3, 1, 6)
+    folds = list(StratifiedKFold(4).split(X, y))
+    ours = LogisticRegressionCV(Cs=Cs, cv=folds, multi_class="ovr").fit(X, y)
+    assert ours.coef_.shape == (3, 6) and ours.C_.shape == (3,)
+    for k in range(3):
+        # scikit-learn's binary LogisticRegressionCV on "class k or not", same folds
+        sk = sk_lm.LogisticRegressionCV(Cs=Cs, cv=folds, l1_ratios=(0,), scoring="accuracy",
+                                        tol=1e-10, max_iter=10_000,
+                                        use_legacy_attributes=False).fit(X, y == k)
+        np.testing.assert_allclose(ours.scores_[k], np.asarray(sk.scores_).reshape(4, -1))
+        assert ours.C_[k] == np.ravel(sk.C_)[0]
+        np.testing.assert_allclose(ours.coef_[k], sk.coef_[0], atol=1e-5)
+    prob = ours.predict_proba(X)
+    np.testing.assert_allclose(prob.sum(1), 1.0)
+    np.testing.assert_array_equal(ours.predict(X), np.argmax(prob, 1))
 
 
 def test_ridgecv(data):

@@ -14,6 +14,12 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import _check_sample_weight, check_array, check_is_fitted
 
+try:
+    from sklearn.utils.validation import validate_data
+except ImportError:  # pragma: no cover - scikit-learn < 1.6
+    def validate_data(est, X="no_validation", y="no_validation", reset=True, **kwargs):
+        return est._validate_data(X, y, reset=reset, **kwargs)
+
 from linjax import families as F
 from linjax import links as L
 from linjax import preprocessing as P
@@ -32,7 +38,7 @@ SOLVER_ALIASES = {"newton-cholesky": "newton", "newton-cg": "newton", "cholesky"
 # -- parameter validation (eager, messages name the argument, the problem and the fix) ------
 
 def check_number(owner, name, value, low=None, high=None, low_open=False, high_open=False,
-                 integer=False, allow_none=False):
+                 integer=False, allow_none=False, allow_inf=False):
     if value is None and allow_none:
         return None
     kind = numbers.Integral if integer else numbers.Real
@@ -42,6 +48,8 @@ def check_number(owner, name, value, low=None, high=None, low_open=False, high_o
                          f"({type(value).__name__}).")
     if np.isnan(value):
         raise ValueError(f"{owner}: {name} must not be NaN.")
+    if np.isinf(value) and not allow_inf:
+        raise ValueError(f"{owner}: {name} must be finite, got {value!r}.")
     if low is not None and (value < low or (low_open and value == low)):
         sign = ">" if low_open else ">="
         raise ValueError(f"{owner}: {name} must be {sign} {low}, got {value!r}.")
@@ -49,6 +57,66 @@ def check_number(owner, name, value, low=None, high=None, low_open=False, high_o
         sign = "<" if high_open else "<="
         raise ValueError(f"{owner}: {name} must be {sign} {high}, got {value!r}.")
     return value
+
+
+def check_fit_data(owner, X, y, regressor):
+    """Eager checks of fit's (X, y) whose scikit-learn messages name neither argument:
+    X and y of different lengths, and (regressors) a y that is not numeric."""
+    from sklearn.utils.validation import _num_samples
+
+    if y is None:
+        return
+    try:
+        n_X, n_y = _num_samples(X), _num_samples(y)
+    except TypeError:
+        return  # sklearn's own validation explains what X or y is
+    if n_X != n_y:
+        raise ValueError(f"{owner}: X has {n_X} rows but y has {n_y} values; pass one target "
+                         "per row of X (inconsistent numbers of samples).")
+    if regressor:
+        values = np.asarray(y)
+        if values.dtype.kind in "OUSV":
+            try:
+                values.astype(float)
+            except (TypeError, ValueError):
+                first = next((v for v in values.ravel() if not _is_number(v)), None)
+                raise ValueError(f"{owner}: y must be numeric (a regression target), got "
+                                 f"{first!r}; convert y to numbers, or use a classifier for "
+                                 "class labels.") from None
+
+
+def _is_number(v):
+    try:
+        float(v)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def validate_fit_data(est, X, y, **kwargs):
+    """scikit-learn's `validate_data` for fit, with messages that name X or y.
+
+    The wording of scikit-learn's messages is kept after ours (its estimator checks
+    match parts of it, such as "0 feature(s)")."""
+    owner = type(est).__name__
+    check_fit_data(owner, X, y, regressor=kwargs.get("y_numeric", False))
+    try:
+        return validate_data(est, X, y, **kwargs)
+    except ValueError as err:
+        text = str(err)
+        if "0 sample(s)" in text:
+            raise ValueError(f"{owner}: X has no rows; fit needs at least one sample. "
+                             f"({text})") from None
+        if "0 feature(s)" in text:
+            raise ValueError(f"{owner}: X has no columns; pass at least one feature (for an "
+                             f"intercept-only model use linjax.fit). ({text})") from None
+        if "Expected 2D array" in text:
+            raise ValueError(f"{owner}: X must be 2-D (n_samples, n_features). ({text})") \
+                from None
+        if text.startswith("y should be a 1d array"):
+            raise ValueError(f"{owner}: y must be 1-D, one target per row of X. ({text})") \
+                from None
+        raise
 
 
 def check_choice(owner, name, value, choices):

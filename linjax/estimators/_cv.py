@@ -16,13 +16,22 @@ per alpha. With `verbose` and tqdm installed, a progress bar runs over the l1_ra
 import numbers
 
 import numpy as np
+from scipy.special import expit, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.model_selection import check_cv
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from linjax import families as F
 from linjax import paths as P
 from linjax import selection as S
+from linjax.estimators._base import (
+    check_choice,
+    family_from,
+    validate_data,
+    validate_fit_data,
+)
+from linjax.estimators._logistic import check_class_weight
 
 _FLOATS = (np.float64, np.float32)
 
@@ -65,19 +74,33 @@ class _PathCV(RegressorMixin, BaseEstimator):
         if getattr(self, "positive", False):
             raise ValueError(f"{name}: positive=True is not supported by the path solver; "
                              "use linjax.estimators.Lasso(positive=True) per alpha.")
-        if not (isinstance(self.eps, numbers.Real) and 0 < self.eps < 1):
-            raise ValueError(f"{name}: eps must be in (0, 1), got {self.eps!r}.")
+        if not (self.eps is None or isinstance(self.eps, numbers.Real) and 0 < self.eps < 1):
+            raise ValueError(f"{name}: eps must be None or in (0, 1), got {self.eps!r}.")
+        alphas = self.alphas
+        if isinstance(alphas, numbers.Integral) and not isinstance(alphas, bool):
+            if alphas < 1:
+                raise ValueError(f"{name}: alphas must be an int >= 1 (the number of values "
+                                 f"on the grid) or a list of alphas >= 0, got {alphas!r}.")
+        else:
+            try:
+                values = np.asarray(alphas, dtype=float)
+            except (TypeError, ValueError):
+                values = None
+            if values is None or values.ndim != 1 or values.size == 0 or \
+                    not np.all(np.isfinite(values)) or np.any(values < 0):
+                raise ValueError(f"{name}: alphas must be an int >= 1 or a non-empty list of "
+                                 f"finite alphas >= 0, got {alphas!r}.")
 
     def fit(self, X, y, sample_weight=None, offset=None, groups=None):
         """Cross-validate the path on X (n, p), y (n,); refit on all rows; returns self."""
         self._check()
-        X, y = validate_data(self, X, y, dtype=_FLOATS, y_numeric=True)
+        X, y = validate_fit_data(self, X, y, dtype=_FLOATS, y_numeric=True)
         y = np.asarray(y, X.dtype)
         family = self._family()
         err = family.support_error(y) if hasattr(family, "support_error") else None
         if err:
             raise ValueError(f"y: {err}")
-        w = _check_sample_weight(sample_weight, X, dtype=X.dtype)
+        w = _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
         folds = _splits(self.cv, X, y, groups, classifier=False)
         ratios = self._l1_ratios()
         alphas_in = self.alphas
@@ -91,10 +114,13 @@ class _PathCV(RegressorMixin, BaseEstimator):
             results.append(S.cv_path(X, y, family, r, alphas, folds, weights=w,
                                      offset=offset, fit_intercept=self.fit_intercept,
                                      scoring=self._scoring, tol=self.tol,
-                                     max_sweeps=self.max_iter))
+                                     max_sweeps=self.max_iter, warn_edge=False))
         means = np.array([res.mean for res in results])
         i, j = np.unravel_index(int(np.argmin(means)), means.shape)
         best = results[i]
+        edge = S.grid_edge(int(j), len(best.alphas), bool(np.asarray(best.path.df)[0] > 0))
+        S.warn_grid_edge(type(self).__name__, "alpha", float(best.alphas[j]), edge,
+                         "Pass a wider grid (alphas, or a smaller eps).")
         self.cv_results_ = results
         self.l1_ratio_ = float(ratios[i])
         self.alpha_ = float(best.alphas[j])
@@ -165,9 +191,10 @@ class ElasticNetCV(_PathCV):
 
     l1_ratio: a float or a list (each gets its own alpha grid, as scikit-learn); mse_path_
     is (n_l1_ratio, n_alphas, n_folds) for a list. Attributes as LassoCV plus l1_ratio_.
+    eps: None gives 1e-3, or 1e-6 for a ridge grid (l1_ratio < 1e-3, `paths.default_eps`).
     """
 
-    def __init__(self, *, l1_ratio=0.5, eps=1e-3, alphas=100, fit_intercept=True,
+    def __init__(self, *, l1_ratio=0.5, eps=None, alphas=100, fit_intercept=True,
                  precompute="auto", max_iter=10000, tol=None, cv=None, copy_X=True,
                  verbose=0, n_jobs=None, positive=False, random_state=None, selection="cyclic"):
         self.l1_ratio = l1_ratio
@@ -190,11 +217,12 @@ class GLMCV(_PathCV):
     """A penalized GLM with (alpha, l1_ratio) chosen by cross-validated deviance.
 
     family, link: as `GLM` ("poisson", "gamma", "binomial", ... or linjax families);
-    l1_ratio: float or list (default 1: lasso); scoring: "deviance" (default) or "mse".
+    l1_ratio: float or list (default 1: lasso); scoring: "deviance" (default) or "mse";
+    eps: None gives 1e-3, or 1e-6 for a ridge grid (l1_ratio < 1e-3, `paths.default_eps`).
     `score` is D^2 (fraction of deviance explained), as scikit-learn's GLMs.
     """
 
-    def __init__(self, family="poisson", link=None, *, l1_ratio=1.0, eps=1e-3, alphas=100,
+    def __init__(self, family="poisson", link=None, *, l1_ratio=1.0, eps=None, alphas=100,
                  fit_intercept=True, max_iter=10000, tol=None, cv=None, scoring="deviance",
                  verbose=0):
         self.family = family
@@ -210,9 +238,17 @@ class GLMCV(_PathCV):
         self.verbose = verbose
 
     def _family(self):
-        from linjax.estimators._base import family_from
-
         return family_from(self.family, self.link)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        try:
+            family = self._family()
+        except ValueError:
+            return tags
+        tags.target_tags.positive_only = isinstance(
+            family, F.Poisson | F.Gamma | F.InverseGaussian | F.NegativeBinomial | F.Tweedie)
+        return tags
 
     def fit(self, X, y, sample_weight=None, offset=None, groups=None):
         self._scoring = self.scoring
@@ -251,7 +287,7 @@ class RidgeCV(RegressorMixin, BaseEstimator):
         self.alpha_per_target = alpha_per_target
 
     def fit(self, X, y, sample_weight=None, groups=None):
-        X, y = validate_data(self, X, y, dtype=_FLOATS, y_numeric=True)
+        X, y = validate_fit_data(self, X, y, dtype=_FLOATS, y_numeric=True)
         y = np.asarray(y, X.dtype)
         alphas = np.asarray(self.alphas, float).reshape(-1)
         if alphas.size == 0 or np.any(alphas <= 0) or not np.all(np.isfinite(alphas)):
@@ -263,6 +299,10 @@ class RidgeCV(RegressorMixin, BaseEstimator):
             self._fit_loo(X, y, w, alphas)
         else:
             self._fit_kfold(X, y, w, alphas, groups)
+        ordered = np.unique(alphas)[::-1]
+        best = int(np.flatnonzero(ordered == self.alpha_)[0])
+        S.warn_grid_edge("RidgeCV", "alpha", self.alpha_, S.grid_edge(best, len(ordered), True),
+                         "Pass a wider grid of alphas.")
         return self
 
     def _center(self, X, y, w):
@@ -323,20 +363,27 @@ class RidgeCV(RegressorMixin, BaseEstimator):
 
 
 class LogisticRegressionCV(ClassifierMixin, BaseEstimator):
-    """Binary logistic regression with C (and l1_ratio) chosen by stratified K-fold CV.
+    """Logistic regression with C (and l1_ratio) chosen by stratified K-fold CV.
 
-    Cs: an int (np.logspace(-4, 4, Cs)) or a list; l1_ratios: None or (0,) for L2, 1 for
-    L1, a list for the elastic net. The objective per fold is scikit-learn's (C times the
-    summed log loss plus the penalty), i.e. linjax strength 1 / (C * sum of training
-    weights). scoring: None / "accuracy" (scikit-learn's default) or "neg_log_loss".
-    Attributes: C_, l1_ratio_ (arrays of one value), Cs_, coef_ (1, p), intercept_ (1,),
-    classes_, scores_ {classes_[1]: (n_folds, n_Cs)} (one l1_ratio) or (n_folds, n_Cs,
-    n_l1_ratios), n_iter_. refit=False averages the fold coefficients at the best C.
+    Cs: an int >= 1 (np.logspace(-4, 4, Cs)) or a list of positive values; l1_ratios:
+    None or (0,) for L2, 1 for L1, a list for the elastic net. The objective per fold is
+    scikit-learn's (C times the summed log loss plus the penalty), i.e. linjax strength
+    1 / (C * sum of training weights). scoring: None / "accuracy" (scikit-learn's default)
+    or "neg_log_loss". multi_class (as `LogisticRegression`): "auto" (softmax for more than
+    two classes), "multinomial" or "ovr" (one binary model per class, each with its own C).
+    Two classes: the vmapped path (`selection.cv_path`); softmax: one `LogisticRegression`
+    fit per fold and C, warm-started along increasing C.
+    Attributes: C_, l1_ratio_ ((1,) for two classes, else one value per class), Cs_,
+    l1_ratios_, coef_ (1, p) or (n_classes, p), intercept_, classes_, scores_ {class:
+    (n_folds, n_Cs)} (one l1_ratio) or (n_folds, n_Cs, n_l1_ratios), the same array for
+    every class except with "ovr", n_iter_. refit=False averages the fold coefficients at
+    the best C. A chosen C at an end of the grid (where the fit is not the null one) warns
+    (`linjax.selection.GridEdgeWarning`).
     """
 
     def __init__(self, *, Cs=10, l1_ratios=None, fit_intercept=True, cv=None, scoring=None,
                  tol=None, max_iter=10000, class_weight=None, verbose=0, refit=True,
-                 random_state=None):
+                 random_state=None, multi_class="auto"):
         self.Cs = Cs
         self.l1_ratios = l1_ratios
         self.fit_intercept = fit_intercept
@@ -348,69 +395,218 @@ class LogisticRegressionCV(ClassifierMixin, BaseEstimator):
         self.verbose = verbose
         self.refit = refit
         self.random_state = random_state
+        self.multi_class = multi_class
 
-    def fit(self, X, y, sample_weight=None, groups=None):
-        X, y = validate_data(self, X, y, dtype=_FLOATS)
-        self.classes_ = np.unique(y)
-        if len(self.classes_) != 2:
-            raise ValueError(f"LogisticRegressionCV: binary problems only, got "
-                             f"{len(self.classes_)} classes; use LogisticRegression with "
-                             "sklearn.model_selection.GridSearchCV for more classes.")
+    # -- parameters ---------------------------------------------------------------------
+    def _check_params(self):
+        name = "LogisticRegressionCV"
+        check_class_weight(name, self.class_weight)
+        check_choice(name, "multi_class", self.multi_class, {"auto", "multinomial", "ovr"})
         scoring = {None: "accuracy", "accuracy": "accuracy", "neg_log_loss": "log_loss"}.get(
-            self.scoring)
+            self.scoring) if isinstance(self.scoring, str | None) else None
         if scoring is None:
-            raise ValueError("LogisticRegressionCV: scoring must be None, 'accuracy' or "
-                             f"'neg_log_loss', got {self.scoring!r}.")
-        yb = (y == self.classes_[1]).astype(X.dtype)
-        w = _check_sample_weight(sample_weight, X, dtype=X.dtype)
-        if self.class_weight is not None:
-            from linjax.estimators._logistic import balanced_or_dict
+            raise ValueError(f"{name}: scoring must be None, 'accuracy' or 'neg_log_loss', got "
+                             f"{self.scoring!r}.")
+        return scoring, self._Cs()
 
-            cw = balanced_or_dict(self.class_weight, self.classes_, y, w)
-            w = w * np.where(yb > 0, cw[1], cw[0])
-        Cs = np.logspace(-4, 4, self.Cs) if isinstance(self.Cs, numbers.Integral) else \
-            np.sort(np.asarray(self.Cs, float))
-        if np.any(Cs <= 0):
-            raise ValueError("LogisticRegressionCV: Cs must be positive.")
-        ratios = [0.0] if self.l1_ratios is None else list(_as_list("l1_ratios",
-                                                                    self.l1_ratios))
+    def _Cs(self):
+        Cs = self.Cs
+        if isinstance(Cs, numbers.Integral) and not isinstance(Cs, bool):
+            if Cs < 1:
+                raise ValueError(f"LogisticRegressionCV: Cs must be an int >= 1 (that many "
+                                 f"values of C from 1e-4 to 1e4) or a list of positive C "
+                                 f"values, got {Cs!r}.")
+            return np.logspace(-4, 4, int(Cs))
+        try:
+            values = np.asarray(Cs, dtype=float)
+        except (TypeError, ValueError):
+            values = None
+        if values is None or values.ndim != 1 or values.size == 0 or \
+                not np.all(np.isfinite(values)) or np.any(values <= 0):
+            raise ValueError(f"LogisticRegressionCV: Cs must be an int >= 1 or a non-empty "
+                             f"list of positive, finite C values, got {Cs!r}.")
+        return np.sort(values)
+
+    def _ratios(self):
+        if self.l1_ratios is None:
+            return [0.0]
+        return list(_as_list("LogisticRegressionCV: l1_ratios", self.l1_ratios))
+
+    # -- fitting ------------------------------------------------------------------------
+    def fit(self, X, y, sample_weight=None, groups=None):
+        """Cross-validate C (and l1_ratio) on X (n, p) and labels y (n,); returns self."""
+        scoring, Cs = self._check_params()
+        X, y = validate_fit_data(self, X, y, dtype=_FLOATS)
+        check_classification_targets(y)
+        classes, y_idx = np.unique(y, return_inverse=True)
+        if len(classes) < 2:
+            raise ValueError(f"LogisticRegressionCV: y contains only one class "
+                             f"({classes[0]!r}); a classifier needs samples of at least 2 "
+                             "classes.")
+        self.classes_ = classes
+        K = len(classes)
+        w = _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
+        ratios = self._ratios()
         folds = _splits(self.cv, X, y, groups, classifier=True)
+        mode = "binary" if K == 2 else ("ovr" if self.multi_class == "ovr" else "multinomial")
+        if mode == "multinomial":
+            cw = self._class_weights(classes, y, w)
+            fits = [self._multinomial_cv(X, y_idx, K, w * cw[y_idx], Cs, ratios, folds,
+                                         scoring)]
+        elif mode == "binary":
+            cw = self._class_weights(classes, y, w)
+            fits = [self._binary_cv(X, (y_idx == 1).astype(X.dtype), w * cw[y_idx], Cs,
+                                    ratios, folds, scoring)]
+        else:
+            fits = []
+            for k in range(K):
+                yk = (y_idx == k).astype(X.dtype)
+                if self.class_weight == "balanced":
+                    from linjax.estimators._logistic import balanced_or_dict
+
+                    wk = w * balanced_or_dict("balanced", np.array([0.0, 1.0]), yk,
+                                              w)[yk.astype(int)]
+                else:
+                    wk = w * self._class_weights(classes, y, w)[y_idx]
+                fits.append(self._binary_cv(X, yk, wk, Cs, ratios, folds, scoring))
+        self._mode = mode
+        self.Cs_ = Cs
+        self.l1_ratios_ = np.array(ratios)
+        if mode == "multinomial":
+            fit = fits[0]
+            self.coef_, self.intercept_ = fit["coef"], fit["intercept"]
+            self.C_ = np.full(K, fit["C"])
+            self.l1_ratio_ = np.full(K, fit["l1_ratio"])
+            self.scores_ = {c: fit["scores"] for c in classes}
+        else:
+            self.coef_ = np.vstack([f["coef"] for f in fits]).astype(X.dtype)
+            self.intercept_ = np.array([f["intercept"] for f in fits])
+            self.C_ = np.array([f["C"] for f in fits])
+            self.l1_ratio_ = np.array([f["l1_ratio"] for f in fits])
+            keys = classes[1:] if mode == "binary" else classes
+            self.scores_ = dict(zip(keys, [f["scores"] for f in fits], strict=True))
+        self.n_iter_ = np.array([[f["n_iter"] for f in fits]])
+        self.cv_results_ = [f["results"] for f in fits]
+        return self
+
+    def _class_weights(self, classes, y, w):
+        if self.class_weight is None:
+            return np.ones(len(classes))
+        from linjax.estimators._logistic import balanced_or_dict
+
+        try:
+            return balanced_or_dict(self.class_weight, classes, y, w)
+        except ValueError as err:
+            raise ValueError(f"LogisticRegressionCV: class_weight: {err}") from err
+
+    def _pick(self, scores, Cs, ratios):
+        """(C index, l1_ratio index) of the best mean score; scores (K, n_Cs, n_l1)."""
+        mean = scores.mean(0)
+        j, i = np.unravel_index(int(np.argmax(mean)), mean.shape)
+        return int(j), int(i)
+
+    def _warn_edge(self, Cs, j, top_has_coefficients):
+        # Cs increase where the alphas decrease: index j is the same, the ends swap names
+        edge = S.grid_edge(j, len(Cs), top_has_coefficients)
+        named = {"smallest": "largest", "largest": "smallest"}.get(edge)
+        S.warn_grid_edge("LogisticRegressionCV", "C", float(Cs[j]), named,
+                         "Pass a wider grid of Cs.", stacklevel=4)
+
+    def _binary_cv(self, X, yb, w, Cs, ratios, folds, scoring):
         train, _ = S.fold_masks(folds, X.shape[0])
         sums = np.concatenate([[w.sum()], (train * w).sum(1)])
         grid = 1.0 / (Cs[None, :] * sums[:, None])          # increasing C: decreasing alpha
         results = [S.cv_path(X, yb, "binomial", r, grid, folds, weights=w,
                              fit_intercept=self.fit_intercept, scoring=scoring, tol=self.tol,
-                             max_sweeps=self.max_iter)
+                             max_sweeps=self.max_iter, warn_edge=False)
                    for r in _progress(ratios, self.verbose, "LogisticRegressionCV")]
         sign = -1.0 if scoring == "log_loss" else 1.0
         scores = np.stack([sign * res.scores for res in results], -1)  # (K, n_Cs, n_l1)
-        mean = scores.mean(0)
-        j, i = np.unravel_index(int(np.argmax(mean)), mean.shape)
+        j, i = self._pick(scores, Cs, ratios)
         res = results[i]
-        self.Cs_ = Cs
-        self.C_ = np.array([Cs[j]])
-        self.l1_ratio_ = np.array([ratios[i]])
-        self.l1_ratios_ = np.array(ratios)
-        self.scores_ = {self.classes_[1]: scores[..., 0] if len(ratios) == 1 else scores}
+        self._warn_edge(Cs, j, bool(np.asarray(res.path.df)[0] > 0))
         if self.refit:
             coef, b0 = np.asarray(res.path.coef[j]), float(res.path.intercept[j])
         else:
             coef = np.asarray(res.fold_paths.coef[:, j]).mean(0)
             b0 = float(np.asarray(res.fold_paths.intercept[:, j]).mean())
-        self.coef_ = coef.reshape(1, -1).astype(X.dtype)
-        self.intercept_ = np.array([b0 if self.fit_intercept else 0.0])
-        self.n_iter_ = np.array([[int(res.path.n_iter[j])]])
-        self.cv_results_ = results
-        return self
+        return {"coef": coef.reshape(1, -1), "intercept": b0 if self.fit_intercept else 0.0,
+                "C": Cs[j], "l1_ratio": ratios[i],
+                "scores": scores[..., 0] if len(ratios) == 1 else scores,
+                "n_iter": int(res.path.n_iter[j]), "results": results}
 
+    def _softmax_fit(self, C, l1_ratio, X, y_idx, w, previous=None):
+        from linjax.estimators._logistic import LogisticRegression
+
+        est = LogisticRegression(C=C, l1_ratio=l1_ratio, tol=self.tol, max_iter=self.max_iter,
+                                 fit_intercept=self.fit_intercept, multi_class="multinomial",
+                                 warm_start=previous is not None)
+        if previous is not None:
+            est.coef_, est.intercept_ = previous.coef_, previous.intercept_
+            est.classes_, est._mode = previous.classes_, previous._mode
+        return est.fit(X, y_idx, sample_weight=w)
+
+    def _multinomial_cv(self, X, y_idx, K, w, Cs, ratios, folds, scoring):
+        """One softmax fit per fold, l1_ratio and C (warm-started along increasing C)."""
+        n_folds, p = len(folds), X.shape[1]
+        scores = np.empty((n_folds, len(Cs), len(ratios)))
+        coefs = np.zeros((n_folds, len(Cs), len(ratios), K, p))
+        intercepts = np.zeros((n_folds, len(Cs), len(ratios), K))
+        for i, r in enumerate(_progress(ratios, self.verbose, "LogisticRegressionCV")):
+            for f, (tr, te) in enumerate(folds):
+                est = None
+                for j, C in enumerate(Cs):
+                    est = self._softmax_fit(C, r, X[tr], y_idx[tr], w[tr], est)
+                    seen = est.classes_.astype(int)
+                    coefs[f, j, i][seen], intercepts[f, j, i][seen] = est.coef_, est.intercept_
+                    prob = np.zeros((len(te), K))
+                    prob[:, seen] = est.predict_proba(X[te])
+                    scores[f, j, i] = _held_out_score(scoring, prob, y_idx[te], w[te])
+        j, i = self._pick(scores, Cs, ratios)
+        if self.refit:
+            est = self._softmax_fit(Cs[j], ratios[i], X, y_idx, w)
+            coef, b0, n_iter = est.coef_, est.intercept_, int(est.n_iter_[0])
+        else:
+            coef, b0 = coefs[:, j, i].mean(0), intercepts[:, j, i].mean(0)
+            n_iter = 0
+        self._warn_edge(Cs, j, bool(np.any(coef != 0)) if j == 0 else True)
+        return {"coef": coef.astype(X.dtype), "intercept": b0 if self.fit_intercept else
+                np.zeros(K), "C": Cs[j], "l1_ratio": ratios[i],
+                "scores": scores[..., 0] if len(ratios) == 1 else scores,
+                "n_iter": max(n_iter, 1), "results": None}
+
+    # -- prediction ---------------------------------------------------------------------
     def decision_function(self, X):
+        """Linear predictor: (n,) for two classes (log odds of classes_[1]), else (n, K)."""
         check_is_fitted(self)
         X = validate_data(self, X, dtype=_FLOATS, reset=False)
-        return X @ self.coef_[0] + self.intercept_[0]
+        scores = X @ self.coef_.T + self.intercept_
+        return scores[:, 0] if scores.shape[1] == 1 else scores
 
     def predict_proba(self, X):
-        p = 1.0 / (1.0 + np.exp(-self.decision_function(X)))
-        return np.column_stack([1 - p, p])
+        """(n, K) class probabilities in the order of `classes_`."""
+        scores = self.decision_function(X)
+        if scores.ndim == 1:
+            p = expit(scores)
+            return np.column_stack([1 - p, p])
+        if self._mode == "ovr":
+            prob = expit(scores)
+            return prob / prob.sum(axis=1, keepdims=True)
+        return softmax(scores, axis=1)
+
+    def predict_log_proba(self, X):
+        return np.log(self.predict_proba(X))
 
     def predict(self, X):
-        return self.classes_[(self.decision_function(X) > 0).astype(int)]
+        """The most probable class label."""
+        scores = self.decision_function(X)
+        idx = (scores > 0).astype(int) if scores.ndim == 1 else np.argmax(scores, axis=1)
+        return self.classes_[idx]
+
+
+def _held_out_score(scoring, prob, y_idx, w):
+    """Weighted mean accuracy, or minus the weighted mean log loss (higher is better)."""
+    if scoring == "accuracy":
+        return float(np.sum(w * (np.argmax(prob, 1) == y_idx)) / np.sum(w))
+    p = np.clip(prob[np.arange(len(y_idx)), y_idx], 1e-15, 1.0)
+    return float(np.sum(w * np.log(p)) / np.sum(w))

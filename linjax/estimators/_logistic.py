@@ -11,6 +11,7 @@ k the weight sum(w) / (n_classes * sum of w over class k) with the sample weight
 (as scikit-learn 1.8+; unweighted counts with older scikit-learn).
 """
 
+import numbers
 import warnings
 
 import numpy as np
@@ -29,6 +30,7 @@ from linjax.estimators._base import (
     fit_dtype,
     penalty_from,
     result_to_numpy,
+    validate_fit_data,
 )
 from linjax.estimators._regression import _FLOATS, validate_data
 
@@ -50,6 +52,21 @@ def warn_if_separated(est, X, y01, w, eta, owner):
             "likelihood estimate does not exist (coefficients grow without bound). Add a "
             "penalty (a finite C for LogisticRegression, alpha > 0 for GLM) or use Firth's "
             "bias-reduced logistic regression (linjax.firth).", SeparationWarning, stacklevel=3)
+
+
+def check_class_weight(owner, class_weight):
+    """None, "balanced" or a dict {label: weight} of finite weights >= 0."""
+    cw = class_weight
+    if not (cw is None or (isinstance(cw, str) and cw == "balanced") or isinstance(cw, dict)):
+        raise ValueError(f"{owner}: class_weight must be None, 'balanced' or a dict "
+                         f"{{label: weight}}, got {cw!r}.")
+    if isinstance(cw, dict):
+        for label, weight in cw.items():
+            ok = isinstance(weight, numbers.Real) and not isinstance(weight, bool) and \
+                np.isfinite(weight) and weight >= 0
+            if not ok:
+                raise ValueError(f"{owner}: class_weight[{label!r}] must be a finite number "
+                                 f">= 0, got {weight!r}.")
 
 
 def balanced_or_dict(class_weight, classes, y, sample_weight):
@@ -95,14 +112,11 @@ class LogisticRegression(LinjaxMixin, ClassifierMixin, BaseEstimator):
     # -- parameters ---------------------------------------------------------------------
     def _check_params(self):
         self._validate_common()
-        check_number("LogisticRegression", "C", self.C, low=0, low_open=True)
+        check_number("LogisticRegression", "C", self.C, low=0, low_open=True, allow_inf=True)
         check_number("LogisticRegression", "l1_ratio", self.l1_ratio, low=0, high=1)
         check_choice("LogisticRegression", "multi_class", self.multi_class,
                      {"auto", "multinomial", "ovr"})
-        cw = self.class_weight
-        if not (cw is None or cw == "balanced" or isinstance(cw, dict)):
-            raise ValueError(f"LogisticRegression: class_weight must be None, 'balanced' or a "
-                             f"dict {{label: weight}}, got {cw!r}.")
+        check_class_weight("LogisticRegression", self.class_weight)
 
     def _penalty(self, weight_sum):
         alpha = 0.0 if np.isinf(self.C) else 1.0 / (float(self.C) * weight_sum)
@@ -120,7 +134,7 @@ class LogisticRegression(LinjaxMixin, ClassifierMixin, BaseEstimator):
     def fit(self, X, y, sample_weight=None, offset=None):
         """Fit on X (n, p) and labels y (n,) of any type; returns self."""
         self._check_params()
-        X, y = validate_data(self, X, y, dtype=_FLOATS)
+        X, y = validate_fit_data(self, X, y, dtype=_FLOATS)
         check_classification_targets(y)
         classes, y_idx = np.unique(y, return_inverse=True)
         if len(classes) < 2:

@@ -29,16 +29,11 @@ from linjax.estimators._base import (
     fit_dtype,
     penalty_from,
     result_to_numpy,
+    validate_data,
+    validate_fit_data,
 )
 from linjax.penalties import L1, L2
 from linjax.penalties import ElasticNet as ElasticNetPenalty
-
-try:
-    from sklearn.utils.validation import validate_data
-except ImportError:  # pragma: no cover - scikit-learn < 1.6
-    def validate_data(est, X="no_validation", y="no_validation", reset=True, **kwargs):
-        return est._validate_data(X, y, reset=reset, **kwargs)
-
 
 _FLOATS = [np.float64, np.float32]
 
@@ -60,7 +55,8 @@ class _LinjaxRegressor(LinjaxMixin, RegressorMixin, BaseEstimator):
         message. Refitting on data of the same shape and dtype reuses the compiled fit.
         """
         self._check_params()
-        X, y = validate_data(self, X, y, dtype=_FLOATS, y_numeric=True, multi_output=False)
+        X, y = validate_fit_data(self, X, y, dtype=_FLOATS, y_numeric=True,
+                                 multi_output=False)
         dtype = fit_dtype(X)
         X = X.astype(dtype, copy=False)
         y = np.asarray(y, dtype)
