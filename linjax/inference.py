@@ -151,9 +151,18 @@ def summarize(result, X, y, family=None, weights=None, offset=None, cov_type="no
     for every convention. Returns a `Summary`.
     """
     family = result.family if family is None else F.get_family(family)
-    if getattr(family, "multiclass", False) or np.ndim(result.params["coef"]) != 1:
+    if getattr(family, "multiclass", False):
         raise NotImplementedError("summarize: multinomial (p, K) fits have no R-style table "
                                   "yet; summarize one binary (one-vs-rest) fit per class.")
+    _check_alpha(alpha)
+    _check_dispersion(dispersion)
+    if np.ndim(result.params["coef"]) == 2:  # a fit_batch result: one summary per problem
+        return _summarize_batch(result, X, y, family, weights, offset, cov_type, alpha, groups,
+                                dispersion, information, feature_names)
+    if np.ndim(result.params["coef"]) != 1:
+        raise ValueError(f"result: expected the FitResult of one fit (coef of shape (p,)) or "
+                         f"of lj.fit_batch ((m, p)), got coef of shape "
+                         f"{np.shape(result.params['coef'])}.")
     if groups is not None and cov_type == "nonrobust":
         cov_type = "cluster"
     cov_type = _normalize_cov_type(cov_type)
@@ -167,6 +176,10 @@ def summarize(result, X, y, family=None, weights=None, offset=None, cov_type="no
     X, y, weights, offset = validation.fit_inputs(X, y, family, weights, offset,
                                                   result.penalty, fit_intercept)
     n = X.shape[0]
+    p = np.shape(result.params["coef"])[0]
+    if X.shape[1] != p:
+        raise ValueError(f"X: expected {p} columns, one per fitted coefficient (the design the "
+                         f"result was fitted on), got shape {tuple(X.shape)}.")
     if len(names) != X.shape[1] + int(fit_intercept):
         raise ValueError(f"feature_names: expected {X.shape[1]} names, got "
                          f"{len(names) - int(fit_intercept)}.")
@@ -192,13 +205,90 @@ def summarize(result, X, y, family=None, weights=None, offset=None, cov_type="no
     out = _summarize(result.params, X, y, weights, offset, family, result.penalty,
                      n_groups_codes, jnp.asarray(alpha, X.dtype),
                      jnp.asarray(disp_value, X.dtype), codes, fit_intercept)
-    notes = _notes(result.penalty, cov_type)
+    notes = _notes(result.penalty, cov_type) + _dispersion_note(out["scale"], out["df_resid"])
     nb_alpha = family.alpha if nb_alpha_se is not None else None
     link = family.link
     return Summary(**out, alpha=jnp.asarray(alpha, X.dtype), nb_alpha=nb_alpha,
                    nb_alpha_se=nb_alpha_se, names=tuple(names),
                    family_name=family.name, link_name=getattr(link, "name", type(link).__name__),
                    cov_type=cov_type, use_t=use_t, notes=notes)
+
+
+def _check_alpha(alpha):
+    """alpha (1 - the confidence level) must be a real number strictly between 0 and 1."""
+    if validation.is_traced(alpha):
+        return
+    a = np.asarray(alpha)
+    if (a.ndim != 0 or a.dtype == bool or not np.issubdtype(a.dtype, np.number)
+            or np.iscomplexobj(a) or not 0.0 < float(a) < 1.0):
+        raise ValueError(f"alpha: expected a number in the open interval (0, 1), 1 minus the "
+                         f"confidence level (0.05 gives 95% intervals), got {alpha!r}.")
+
+
+def _check_dispersion(dispersion):
+    """A fixed dispersion must be a finite positive number (None and "pearson" are checked
+    where they are read)."""
+    if dispersion is None or isinstance(dispersion, str) or validation.is_traced(dispersion):
+        return
+    d = np.asarray(dispersion)
+    if (d.ndim != 0 or d.dtype == bool or not np.issubdtype(d.dtype, np.number)
+            or np.iscomplexobj(d) or not (np.isfinite(d) and float(d) > 0)):
+        raise ValueError(f"dispersion: expected a finite positive number (the GLM dispersion "
+                         f"phi), None or 'pearson', got {dispersion!r}; standard errors scale "
+                         "with sqrt(dispersion), so a dispersion <= 0 gives none.")
+
+
+def _dispersion_note(scale, df_resid):
+    """A note (and a warning) when the estimated dispersion is not a positive number."""
+    if validation.is_traced(scale) or np.ndim(scale) != 0:
+        return ()
+    scale, df_resid = float(scale), float(df_resid)
+    if np.isfinite(scale) and scale > 0:
+        return ()
+    if df_resid <= 0:
+        why = (f"no residual degrees of freedom (df_resid = {df_resid:g}): the model has as "
+               "many estimated coefficients as observations")
+    else:
+        why = f"the Pearson residuals are all zero (an exact fit), so the dispersion is {scale:g}"
+    note = (f"Note: the dispersion cannot be estimated: {why}; standard errors, statistics, "
+            "p-values and intervals are not defined. Pass dispersion=<a positive number> to "
+            "use a known one.")
+    warnings.warn(f"summarize: {note[6:]}", RuntimeWarning, stacklevel=3)
+    return (note,)
+
+
+def _summarize_batch(result, X, Y, family, weights, offset, cov_type, alpha, groups,
+                     dispersion, information, feature_names):
+    """`summarize` of every problem of a `lj.fit_batch` result (vmapped): each statistic gets
+    a leading axis m; `summary[i]` is problem i's summary. X: shared (n, p) or stacked
+    (m, n, p); Y: (m, n); weights, offset: (n,) or (m, n), as given to fit_batch."""
+    from linjax.scale.batch import batch_inputs  # validation shared with fit_batch
+
+    coef = result.params["coef"]
+    m, p = np.shape(coef)
+    if np.ndim(X) not in (2, 3) or np.shape(X)[-1] != p:
+        raise ValueError(f"X: expected the shared design (n, {p}) or the stacked designs "
+                         f"(m, n, {p}) the batch was fitted on, got shape {np.shape(X)}.")
+    if np.ndim(Y) != 2 or np.shape(Y)[0] != m:
+        raise ValueError(f"y: expected shape ({m}, n) for a batch of {m} fits, one row per "
+                         f"problem (as Y of fit_batch), got shape {np.shape(Y)}.")
+    if feature_names is None and np.ndim(X) == 2:
+        feature_names = _names(X, None, False)
+    X, Y, weights, offset, w_ax, o_ax = batch_inputs(X, Y, family, weights, offset,
+                                                     result.penalty, bool(result.fit_intercept))
+
+    per_problem_family = family is result.family  # its numeric leaves carry the axis m
+
+    def one(r, X, y, w, off):
+        return summarize(r, X, y, r.family if per_problem_family else family, w, off,
+                         cov_type, alpha, groups, dispersion, information, feature_names)
+
+    def leaf_axis(a):
+        return 0 if np.ndim(a) >= 1 and np.shape(a)[0] == m else None
+
+    r_ax = jax.tree_util.tree_map(leaf_axis, result)
+    return jax.vmap(one, in_axes=(r_ax, 0 if X.ndim == 3 else None, 0, w_ax, o_ax))(
+        result, X, Y, weights, offset)
 
 
 def _normalize_cov_type(cov_type):
@@ -503,7 +593,8 @@ def _summarize(params, X, y, weights, offset, family, penalty, groups, alpha, di
     pearson = jnp.sum(jnp.where(pos, w * (y_safe - mu) ** 2 / family.variance(mu), 0.0))
     estimated = jnp.where(disp_mode == 0, bool(family.estimates_dispersion), disp_mode == 1)
     scale = jnp.where(disp_mode == 2, disp_value,
-                      jnp.where(estimated, pearson / df_resid, jnp.ones((), dtype)))
+                      jnp.where(estimated, pearson / jnp.where(df_resid > 0, df_resid, jnp.nan),
+                                jnp.ones((), dtype)))
 
     expected = inverse_information(parts)
     bread = jnp.where(observed == 1, observed_inverse_information(parts, y, family), expected)

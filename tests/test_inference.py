@@ -385,3 +385,56 @@ def test_log_prior_densities():
         weighted.log_prior(coef, n=n),
         scipy.stats.norm.logpdf(np.asarray(coef[:3]), scale=1 / np.sqrt(n * alpha)).sum(),
         rtol=1e-12)
+
+
+@pytest.mark.parametrize("alpha", [1.5, -0.1, 0.0, 1.0, np.nan, "0.05"])
+def test_alpha_outside_zero_one_is_refused(poisson_zoo, alpha):
+    X, y, _, _, result, _ = poisson_zoo
+    with pytest.raises(ValueError, match=r"alpha: expected a number in the open interval \(0, 1\)"):
+        inference.summarize(result, X, y, alpha=alpha)
+
+
+@pytest.mark.parametrize("dispersion", [-1.0, 0.0, np.nan, np.inf])
+def test_non_positive_dispersion_is_refused(poisson_zoo, dispersion):
+    X, y, _, _, result, _ = poisson_zoo
+    with pytest.raises(ValueError, match="dispersion: expected a finite positive number"):
+        inference.summarize(result, X, y, dispersion=dispersion)
+
+
+def test_dispersion_without_residual_df_is_reported():
+    """R: NaN dispersion and standard errors when df_resid = 0; linjax says why."""
+    X, y, _, _ = zoo.problem("gaussian")
+    X, y = X[:4], y[:4]
+    result = lj.fit(X, y)
+    with pytest.warns(RuntimeWarning, match="no residual degrees of freedom"):
+        s = inference.summarize(result, X, y)
+    assert np.isnan(float(s.scale)) and np.all(np.isnan(np.asarray(s.bse)))
+    assert "dispersion cannot be estimated" in str(s)
+
+
+def test_wrongly_shaped_x_names_x(poisson_zoo):
+    X, y, _, _, result, _ = poisson_zoo
+    with pytest.raises(ValueError, match=r"X: expected 3 columns"):
+        inference.summarize(result, X[:, :2], y)
+    with pytest.raises(ValueError, match=r"X: expected 3 columns"):
+        inference.summarize(result, np.column_stack([X, X[:, 0]]), y)
+
+
+def test_summarize_a_fit_batch_result_per_problem():
+    """A batch result gives one summary per problem (API.md 7): each equals the summary of
+    that problem's own fit, and statsmodels'."""
+    X, y, w, _ = zoo.problem("poisson")
+    rng = np.random.default_rng(5)
+    Y = np.stack([y, rng.poisson(np.exp(0.2 + X @ zoo.TRUE_COEF)).astype(float)])
+    batch = lj.fit_batch(X, Y, family=F.Poisson(), weights=w)
+    s = inference.summarize(batch, X, Y, weights=w)
+    assert s.bse.shape == (2, 4) and s.aic.shape == (2,)
+    for i in range(2):
+        ref = sm.GLM(Y[i], sm.add_constant(X), family=sm.families.Poisson(),
+                     var_weights=w).fit(tol=1e-13)
+        np.testing.assert_allclose(s[i].params, ref.params, rtol=1e-7)
+        np.testing.assert_allclose(s[i].bse, ref.bse, rtol=1e-7)
+        np.testing.assert_allclose(s[i].aic, ref.aic, rtol=1e-9)
+    assert "Intercept" in str(s[1])
+    with pytest.raises(ValueError, match=r"y: expected shape \(2, n\)"):
+        inference.summarize(batch, X, y, weights=w)
