@@ -18,6 +18,8 @@ fix it), 1 an internal error (a bug: please report it with the traceback).
 import argparse
 import ast
 import json
+import math
+import operator
 import pathlib
 import re
 import sys
@@ -69,14 +71,19 @@ def read_table(path):
             except ImportError as err:
                 raise CLIError(f"DATA: reading Parquet ({path}) needs pyarrow: pip install "
                                "'linjax[parquet]', or convert the file to CSV.") from err
-            return pd.read_parquet(p)
-        return pd.read_csv(p, sep="\t" if suffix in (".tsv", ".tab") else ",")
+            table = pd.read_parquet(p)
+        else:
+            table = pd.read_csv(p, sep="\t" if suffix in (".tsv", ".tab") else ",")
     except CLIError:
         raise
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError,
             ValueError) as err:
         kind = "Parquet" if suffix in (".parquet", ".pq") else "CSV"
         raise CLIError(f"DATA: could not read {path} as {kind}: {err}") from err
+    if len(table) == 0:
+        raise CLIError(f"DATA: {path} has no data rows (only the header "
+                       f"{', '.join(map(str, list(table.columns)[:10]))}); nothing to use.")
+    return table
 
 
 def _check_columns(table, names, what="column"):
@@ -106,6 +113,20 @@ def _handle_missing(table, columns, mode):
     raise CLIError(f"missing values: {n_bad} of {len(table)} rows have a missing value in the "
                    f"columns the model uses ({counts}). Pass --missing drop to drop those rows, "
                    "or fill them in first.")
+
+
+def _check_finite_features(design, dropped):
+    """Name the column and row of the first inf (or NaN) among the features."""
+    import numpy as np
+
+    bad = ~np.isfinite(design.X)
+    if not bad.any():
+        return
+    i, j = np.argwhere(bad)[0]
+    where = (f"row {i + 1} of the rows used (after dropping {dropped} with missing values)"
+             if dropped else f"data row {i + 1} (line {i + 2} of the file)")
+    raise CLIError(f"feature column {design.names[j]!r} has {int(bad[:, j].sum())} infinite or "
+                   f"NaN value(s), the first in {where}; remove or impute them before fitting.")
 
 
 def _is_numeric(series):
@@ -150,19 +171,261 @@ def _require_formulaic():
     return formulaic
 
 
+def _first_line(err):
+    """formulaic's message without its colour codes and the formula it repeats below."""
+    lines = [line.strip() for line in _clean(err).splitlines() if line.strip()]
+    return lines[0] if lines else type(err).__name__
+
+
 def parse_formula(text):
+    """(formula, lhs, rhs) of `text`, after `check_formula_bounds` (a formula from a file
+    is evaluated, so its cost must be bounded before formulaic expands it)."""
     formulaic = _require_formulaic()
-    if "~" not in text:
-        raise CLIError(f"--formula {text!r}: expected 'outcome ~ terms', e.g. "
+    if not isinstance(text, str) or "~" not in text:
+        raise CLIError(f"--formula {text!r:.80}: expected 'outcome ~ terms', e.g. "
                        "'y ~ x1 + x2 + C(group)'.")
+    check_formula_bounds(text)
     try:
         formula = formulaic.Formula(text)
         lhs, rhs = formula.lhs, formula.rhs
     except formulaic.errors.FormulaicError as err:
-        raise CLIError(f"--formula {text!r} does not parse: {_clean(err)}") from err
+        raise CLIError(f"--formula {text!r} does not parse: {_first_line(err)}") from err
     except Exception as err:  # formulaic raises a few plain exceptions on odd input
-        raise CLIError(f"--formula {text!r} does not parse: {err}") from err
+        raise CLIError(f"--formula {text!r} does not parse: {_first_line(err)}") from err
     return formula, lhs, rhs
+
+
+# -- bounds on what evaluating a formula may cost ----------------------------------------------
+#
+# formulaic expands `(a + b + c)**3` and `a*b*c` into their terms, and evaluates Python
+# terms such as `I(x**2)` with `eval`. A formula read from a model file is untrusted, and
+# a typed one may be a mistake: `(a+b)**20` or `I(9**9**9**9)` would run for hours. Both
+# are refused, before anything is expanded or evaluated, by the checks below.
+
+MAX_FORMULA_CHARS = 10_000
+#: bound on the terms formulaic forms while expanding (a**e forms a**e products)
+MAX_FORMULA_WORK = 10_000
+MAX_FACTOR_NODES = 300
+MAX_FACTOR_DEPTH = 40
+#: Python integers in a term are exact: arithmetic on constants may not exceed this size
+MAX_INT_BITS = 4096
+#: degree / df / number of knots of poly, bs, cr, cs
+MAX_BASIS = 50
+_BASIS_FUNCTIONS = {"poly", "bs", "cr", "cs"}
+_BASIS_SIZE_ARGS = {"degree", "df", "knots"}
+
+
+def check_formula_bounds(text):
+    """Refuse a formula whose expansion or evaluation could not finish quickly.
+
+    Bounds the text's length, the terms formulaic forms while expanding it (`**`
+    exponents must be whole numbers, a**e products at most MAX_FORMULA_WORK), and,
+    for every Python term, its size, its constant arithmetic and its basis sizes
+    (`check_python_bounds`).
+    """
+    from formulaic.errors import FormulaicError
+    from formulaic.parser import DefaultFormulaParser
+    from formulaic.parser.types import ASTNode, Token
+
+    if len(text) > MAX_FORMULA_CHARS:
+        raise CLIError(f"--formula: {len(text)} characters, more than the "
+                       f"{MAX_FORMULA_CHARS} a formula may have.")
+    try:
+        tree = DefaultFormulaParser().get_ast(text)
+    except FormulaicError as err:
+        raise CLIError(f"--formula {text!r:.200} does not parse: {_first_line(err)}") from err
+    except Exception as err:  # the tokenizer lets Python's SyntaxError and others through
+        raise CLIError(f"--formula {text!r:.200} does not parse: {_first_line(err)}") from err
+    order, stack = [], [tree]
+    while stack:  # iterative: a long formula is a deep tree
+        node = stack.pop()
+        order.append(node)
+        if isinstance(node, ASTNode):
+            stack.extend(node.args)
+    cap = MAX_FORMULA_WORK + 1
+    work = {}
+    for node in reversed(order):
+        if isinstance(node, Token):
+            if node.kind is Token.Kind.PYTHON:
+                check_python_bounds(str(node.token))
+            work[id(node)] = 1
+            continue
+        if not isinstance(node, ASTNode):
+            work[id(node)] = 1
+            continue
+        args = [work[id(a)] for a in node.args]
+        op = node.operator.symbol
+        if op in ("**", "^") and len(args) == 2:
+            base, exponent = args[0], _formula_exponent(node, text)
+            value = base ** exponent if exponent * math.log2(max(base, 1)) < 64 else cap
+        elif op == "*" and len(args) == 2:
+            value = args[0] + args[1] + args[0] * args[1]
+        elif op in (":", "in") and len(args) == 2:
+            value = args[0] * args[1]
+        elif op == "/" and len(args) == 2:
+            value = args[0] + args[1] + args[0] * args[1]
+        else:
+            value = sum(args) or 1
+        work[id(node)] = min(value, cap)
+        if value >= cap:
+            raise CLIError(f"--formula {text!r:.200}: expanding it forms more than "
+                           f"{MAX_FORMULA_WORK} terms; write the terms out or lower the "
+                           "power of the interactions.")
+
+
+def _formula_exponent(node, text):
+    """The exponent of a formula's `(...)**e`: a whole number from 1 to 99."""
+    from formulaic.parser.types import Token
+
+    right = node.args[1]
+    value = str(right.token) if isinstance(right, Token) else ""
+    if not (value.isdigit() and 1 <= int(value) <= 99):
+        raise CLIError(f"--formula {text!r:.200}: the power '{node.operator.symbol}"
+                       f"{value or '...'}' must be a whole number from 1 to 99.")
+    return int(value)
+
+
+def check_python_bounds(expr):
+    """Refuse a Python term that could run or allocate without bound when evaluated.
+
+    Bounded: its size (MAX_FACTOR_NODES nodes, MAX_FACTOR_DEPTH deep); exact integer
+    arithmetic on constants (`9**9**9**9`, `1 << 10**9`: Python computes those exactly,
+    for hours), which is folded here on the sizes of its operands and refused past
+    MAX_INT_BITS; arithmetic on strings and lists (`[0] * 10**9`); and the degree, df
+    and knots of poly / bs / cr / cs (at most MAX_BASIS). Arithmetic involving a column
+    is numpy's, fixed-size per row, and needs no bound.
+    """
+    try:
+        tree = ast.parse(expr, mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as err:
+        raise CLIError(f"formula term {expr!r:.80} is not a plain expression; refusing to "
+                       "evaluate it.") from err
+    count, stack = 0, [(tree.body, 1)]
+    while stack:
+        node, depth = stack.pop()
+        count += 1
+        if count > MAX_FACTOR_NODES or depth > MAX_FACTOR_DEPTH:
+            raise CLIError(f"formula term {expr!r:.80} is too large (more than "
+                           f"{MAX_FACTOR_NODES} parts or {MAX_FACTOR_DEPTH} levels deep).")
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    _fold(tree.body, expr)
+
+
+class _Int(int):
+    """An exact Python integer that evaluating a term would compute."""
+
+
+_NUMBER = object()  # a float, numpy scalar, column or call result: fixed size per row
+_SEQUENCE = object()  # a string, bytes, list or tuple literal
+
+
+def _too_large(node, expr):
+    return CLIError(f"formula term {expr!r:.80}: the constant {ast.unparse(node)[:60]!r} "
+                    f"exceeds {MAX_INT_BITS} bits; Python would compute it exactly, without "
+                    "end. Write the number as a float (e.g. 1e300) or leave it out.")
+
+
+_INT_OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+            ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow,
+            ast.LShift: operator.lshift, ast.RShift: operator.rshift, ast.BitOr: operator.or_,
+            ast.BitXor: operator.xor, ast.BitAnd: operator.and_, ast.Div: operator.truediv}
+
+
+def _int_result_bits(op, a, b):
+    """An upper bound on the bits of `a op b` for Python integers (None: not an integer)."""
+    la, lb = a.bit_length(), b.bit_length()
+    if isinstance(op, ast.Pow):
+        return None if b < 0 else la * b
+    if isinstance(op, ast.LShift):
+        return la + max(b, 0)
+    if isinstance(op, ast.Mult):
+        return la + lb
+    if isinstance(op, ast.Add | ast.Sub | ast.BitOr | ast.BitXor | ast.BitAnd):
+        return max(la, lb) + 1
+    if isinstance(op, ast.FloorDiv | ast.Mod | ast.RShift):
+        return max(la, lb)
+    return None  # true division, matrix product: a float or an error
+
+
+def _fold(node, expr):
+    """The kind of value `node` evaluates to (an exact `_Int`, _NUMBER or _SEQUENCE),
+    refusing what would not finish; every sub-expression is checked."""
+    if isinstance(node, ast.Constant):
+        v = node.value
+        if isinstance(v, bool | int):
+            if v.bit_length() > MAX_INT_BITS:
+                raise _too_large(node, expr)
+            return _Int(v)
+        return _SEQUENCE if isinstance(v, str | bytes) else _NUMBER
+    if isinstance(node, ast.List | ast.Tuple | ast.Set):
+        for element in node.elts:
+            _fold(element, expr)
+        return _SEQUENCE
+    if isinstance(node, ast.UnaryOp):
+        v = _fold(node.operand, expr)
+        if isinstance(v, _Int):
+            op = {ast.USub: lambda x: -x, ast.UAdd: lambda x: x, ast.Invert: lambda x: ~x,
+                  ast.Not: lambda x: not x}[type(node.op)]
+            return _Int(op(v))
+        return v
+    if isinstance(node, ast.BinOp):
+        a, b = _fold(node.left, expr), _fold(node.right, expr)
+        if a is _SEQUENCE or b is _SEQUENCE:
+            raise CLIError(f"formula term {expr!r:.80}: arithmetic on a string or list "
+                           f"({ast.unparse(node)[:60]!r}) is not allowed in a formula.")
+        if not (isinstance(a, _Int) and isinstance(b, _Int)):
+            return _NUMBER
+        bits = _int_result_bits(node.op, a, b)
+        if bits is not None and bits > MAX_INT_BITS:
+            raise _too_large(node, expr)
+        try:
+            value = _INT_OPS[type(node.op)](int(a), int(b))
+        except (ArithmeticError, ValueError, KeyError):
+            return _NUMBER  # division by zero, negative shift: evaluation reports it
+        return _Int(value) if isinstance(value, int) else _NUMBER
+    if isinstance(node, ast.Call):
+        args = [_fold(a, expr) for a in node.args]
+        for keyword in node.keywords:
+            _fold(keyword.value, expr)
+        name = node.func.id if isinstance(node.func, ast.Name) else None
+        if name in _BASIS_FUNCTIONS:
+            _check_basis_size(node, expr)
+        if name == "I" and len(args) == 1 and not node.keywords:
+            return args[0]  # I(...) returns its argument: I(9) ** ... is Python's int power
+        if name == "abs" and len(args) == 1 and isinstance(args[0], _Int):
+            return _Int(abs(args[0]))
+        _fold(node.func, expr)
+        return _NUMBER
+    if isinstance(node, ast.Compare):
+        for part in (node.left, *node.comparators):
+            _fold(part, expr)
+        return _NUMBER
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, ast.expr):
+            _fold(child, expr)
+    return _NUMBER
+
+
+def _check_basis_size(call, expr):
+    """poly / bs / cr / cs: degree, df and knots are literals of at most MAX_BASIS."""
+    named = [(k.arg, k.value) for k in call.keywords if k.arg in _BASIS_SIZE_ARGS]
+    for arg, value in [(None, a) for a in call.args[1:]] + named:
+        if isinstance(value, ast.Constant) and value.value is None:
+            continue
+        if isinstance(value, ast.List | ast.Tuple):
+            ok = len(value.elts) <= MAX_BASIS and all(
+                isinstance(e, ast.Constant | ast.UnaryOp) for e in value.elts)
+        else:
+            try:
+                number = ast.literal_eval(value)
+            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                number = None
+            ok = isinstance(number, int | float) and not isinstance(number, bool) and \
+                0 <= number <= MAX_BASIS
+        if not ok:
+            raise CLIError(f"formula term {expr!r:.80}: {arg or 'the degree / df'} of "
+                           f"{call.func.id}() must be a number from 0 to {MAX_BASIS} (or a "
+                           f"list of at most {MAX_BASIS} knots).")
 
 
 def _factors(side):
@@ -420,6 +683,8 @@ def cmd_fit(args):
     if args.formula:
         if args.x or args.y:
             raise CLIError("give either --formula or --y/--x, not both.")
+        if args.save:  # what predict would refuse, refused before the fit
+            check_safe_formula(parse_formula(args.formula)[2])
         design, table, dropped = formula_design(table, args.formula, extra, args.missing)
     else:
         design, table, dropped = columns_design(table, args.y, _split(args.x), extra,
@@ -431,6 +696,7 @@ def cmd_fit(args):
         print(f"linjax: dropped {dropped} row(s) with missing values (--missing drop); "
               f"{len(table)} remain.", file=sys.stderr)
     # check the data against the family before any compilation
+    _check_finite_features(design, dropped)
     try:
         from linjax import validation
 
@@ -526,7 +792,7 @@ def _save(args, design, result, family, alpha, l1_ratio):
         _, _, rhs = parse_formula(meta["formula"])
         check_safe_formula(rhs)
         try:
-            meta["transform_state"] = to_jsonable(meta["transform_state"])
+            to_jsonable(meta["transform_state"])
         except TypeError as err:
             raise CLIError(f"--save: the formula uses a transform whose state cannot be saved "
                            f"as JSON ({err}).") from err
@@ -542,9 +808,21 @@ def _save(args, design, result, family, alpha, l1_ratio):
         "penalty": None if alpha is None else {"alpha": alpha, "l1_ratio": l1_ratio},
         "linjax_version": __import__("linjax").__version__,
     })
+    coef, intercept = np.asarray(result.params["coef"]), np.asarray(result.params["intercept"])
+    undefined = ~np.isfinite(coef)
+    if undefined.any():
+        # aliased columns (R's NA coefficients) contribute nothing to a prediction: stored
+        # as 0 and listed; any other non-finite coefficient means the fit failed
+        aliased = getattr(result, "aliased", None)
+        if aliased is None or np.shape(aliased) != coef.shape or \
+                (undefined & ~np.asarray(aliased, bool)).any():
+            raise CLIError(f"--save: the fit has non-finite coefficients ({result.message}); "
+                           "a model file holds finite ones.")
+        meta["aliased"] = [design.names[j] for j in np.flatnonzero(undefined.reshape(
+            coef.shape[0], -1).any(axis=1))]
+        coef = np.where(undefined, 0.0, coef)
     try:
-        save_model(args.save, meta, np.asarray(result.params["coef"]),
-                   np.asarray(result.params["intercept"]))
+        save_model(args.save, meta, coef, intercept)
     except OSError as err:
         raise CLIError(f"--save: could not write {args.save}: {err}") from err
 
@@ -560,51 +838,98 @@ def _rebuild_family(meta):
     return lj.families.get_family(fam["name"], link=link_obj, **fam["params"])
 
 
+def _missing_rows(table, columns, mode):
+    """Rows with a missing value in `columns`: refused (mode 'refuse') or returned (a mask)."""
+    columns = list(dict.fromkeys(columns))
+    rows = table[columns].isna().any(axis=1).to_numpy()
+    if rows.any() and mode != "drop":
+        _handle_missing(table, columns, mode)  # raises, counting them per column
+    return rows
+
+
 def predict_design(meta, table, missing):
-    """The design of a saved model evaluated on new data (categorical levels enforced)."""
+    """The design of a saved model on new data (categorical levels enforced).
+
+    Returns (X, table, missing): X and table hold the rows without missing values in
+    the columns the model uses; `missing` marks the others (only with --missing drop).
+    """
     import numpy as np
 
+    extra = [c for c in (meta.get("offset"), meta.get("exposure")) if c]
     if "formula" not in meta:
         cols = list(meta["x"])
-        extra = [c for c in (meta.get("offset"), meta.get("exposure")) if c]
         _check_columns(table, cols + extra)
-        table, dropped = _handle_missing(table, cols + extra, missing)
+        rows = _missing_rows(table, cols + extra, missing)
+        table = table.loc[~rows].reset_index(drop=True)
         for c in cols:
             _numeric_column(table, c, "feature")
         X = np.column_stack([table[c].to_numpy(dtype=float) for c in cols]) if cols else \
             np.zeros((len(table), 0))
-        return X, table, dropped
+        return X, table, rows
     pd = _require_pandas("predict")
     formulaic = _require_formulaic()
     _, _, rhs = parse_formula(meta["formula"])
     check_safe_formula(rhs)
     used = sorted(rhs.required_variables)
-    extra = [c for c in (meta.get("offset"), meta.get("exposure")) if c]
     _check_columns(table, used + extra)
-    table, dropped = _handle_missing(table, used + extra, missing)
-    table = table.copy()
-    for col, levels in meta.get("levels", {}).items():
+    rows = _missing_rows(table, used + extra, missing)
+    table = table.loc[~rows].reset_index(drop=True)
+    levels = meta.get("levels", {})
+    _check_design_width(rhs, levels, len(meta["design_columns"]))
+    for col, known in levels.items():
         if col not in table.columns:
             continue
-        values = table[col]
-        known = set(levels)
-        unseen = sorted({v for v in values.tolist() if v not in known}, key=str)
+        values, known_set = table[col], set(known)
+        unseen = sorted({v for v in values.tolist() if v not in known_set}, key=str)
         if unseen:
             raise CLIError(f"column {col!r} has level(s) {', '.join(map(repr, unseen[:10]))} "
-                           f"that the model never saw; it knows {levels}.")
-        table[col] = pd.Categorical(values, categories=levels)
+                           f"that the model never saw; it knows {known[:20]}.")
+        table[col] = pd.Categorical(values, categories=known)
+    p = len(meta["design_columns"]) - bool(meta["fit_intercept"])
+    if len(table) == 0:
+        return np.zeros((0, p)), table, rows
     spec = formulaic.ModelSpec(formula=rhs, ensure_full_rank=meta.get("ensure_full_rank", True),
                                transform_state=meta.get("transform_state") or {})
     try:
         frame = spec.get_model_matrix(table, na_action="raise")
-    except formulaic.errors.FormulaicError as err:
-        raise CLIError(f"could not apply the model's formula to the data: {_clean(err)}") from err
+    except Exception as err:  # formulaic wraps what the transforms raise, not always
+        raise CLIError(f"could not apply the model's formula to the data: "
+                       f"{_first_line(err)}") from err
     columns = [str(c) for c in frame.columns]
     if columns != list(meta["design_columns"]):
-        raise CLIError(f"the new data gives the design columns {columns}, but the model was "
-                       f"fitted with {meta['design_columns']}.")
+        raise CLIError(f"the new data gives the design columns {columns[:20]}, but the model "
+                       f"was fitted with {meta['design_columns'][:20]}.")
     keep = [c for c in frame.columns if str(c) != "Intercept"]
-    return np.asarray(frame[keep], dtype=float), table, dropped
+    return np.asarray(frame[keep], dtype=float), table, rows
+
+
+def _check_design_width(rhs, levels, expected):
+    """Refuse, before materializing it, a design far wider than the model's columns.
+
+    Each term is at most the product of its categorical factors' level counts (and
+    MAX_BASIS for a basis function); a saved file whose levels would make the design
+    many times wider than its own list of columns was tampered with.
+    """
+    bound = 0
+    for term in rhs:
+        width = 1
+        for factor in term.factors:
+            expr = factor.expr
+            try:
+                node = ast.parse(expr, mode="eval").body
+            except SyntaxError:
+                node = None
+            name = expr
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+                if node.func.id in _BASIS_FUNCTIONS:
+                    width *= MAX_BASIS
+                if node.func.id == "C" and node.args and isinstance(node.args[0], ast.Name):
+                    name = node.args[0].id
+            width *= len(levels.get(name, ())) or 1
+        bound += width
+    if bound > 4 * expected + 4 * MAX_BASIS:
+        raise CLIError(f"the model's formula and levels describe up to {bound} design columns, "
+                       f"but the model lists {expected}; the model file was tampered with.")
 
 
 def cmd_predict(args):
@@ -623,7 +948,7 @@ def cmd_predict(args):
     except (ModelFileError, KeyError, TypeError, ValueError) as err:
         raise CLIError(f"MODEL: {args.model} cannot be used: {err}") from err
     table = read_table(args.data)
-    X, table, dropped = predict_design(meta, table, args.missing)
+    X, table, missing = predict_design(meta, table, args.missing)
     if X.shape[1] != coef.shape[0]:
         raise CLIError(f"the data gives {X.shape[1]} features, the model has {coef.shape[0]}.")
 
@@ -632,14 +957,17 @@ def cmd_predict(args):
 
     offset = offset_from(table, _A)
     params = {"coef": np.asarray(coef, float), "intercept": np.asarray(intercept, float)}
-    if args.type == "link":
-        pred = np.asarray(lj.linear_predictor(params, X, offset=offset))
-    else:
-        pred = np.asarray(lj.predict(params, X, family, offset=offset))
-    if dropped:
-        print(f"linjax: dropped {dropped} row(s) with missing values (--missing drop).",
-              file=sys.stderr)
-    lines = ["prediction"] + [repr(float(v)) for v in pred]
+    pred = np.full((len(missing),) + coef.shape[1:], np.nan)
+    if len(table):
+        if args.type == "link":
+            pred[~missing] = np.asarray(lj.linear_predictor(params, X, offset=offset))
+        else:
+            pred[~missing] = np.asarray(lj.predict(params, X, family, offset=offset))
+    if missing.any():
+        print(f"linjax: {int(missing.sum())} row(s) with missing values get NA (--missing "
+              "drop); there is still one output row per input row.", file=sys.stderr)
+    lines = ["prediction"] + ["NA" if skip else repr(float(v))
+                              for v, skip in zip(pred, missing, strict=True)]
     text = "\n".join(lines) + "\n"
     if args.out:
         try:
@@ -783,7 +1111,9 @@ def build_parser():
     pred.add_argument("--type", choices=["mean", "link"], default="mean",
                       help="the mean (default) or the linear predictor")
     pred.add_argument("--missing", choices=["refuse", "drop"], default="refuse",
-                      help="rows with missing values: refuse (default) or drop them")
+                      help="rows with missing values: refuse (default), or drop them from the "
+                           "computation and print NA in their place (one output row per "
+                           "input row, as R's predict)")
 
     sub.add_parser("info", help="versions, devices, float64 and the compilation cache",
                    description="Print versions, devices (CPU/GPU), whether float64 is on and "
@@ -811,7 +1141,8 @@ def main(argv=None):
             return cmd_predict(args)
         return cmd_info(args, cache_dir)
     except CLIError as err:
-        print(f"linjax {args.command}: error: {err}", file=sys.stderr)
+        message = " ".join(_clean(err).split())  # one line, whatever a library said
+        print(f"linjax {args.command}: error: {message}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("linjax: interrupted", file=sys.stderr)

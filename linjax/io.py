@@ -21,6 +21,7 @@ import io
 import json
 import re
 import zipfile
+import zlib
 
 import jax.numpy as jnp
 import numpy as np
@@ -35,10 +36,109 @@ _ALLOWED_MODULES = ("linjax.families", "linjax.links", "linjax.penalties", "linj
 _ALLOWED_PREFIXES = ("linjax.solvers.",)
 _ESTIMATOR_MODULE = "linjax.estimators"
 _NAME = re.compile(r"^arrays/a[0-9]+\.npy$")
+#: Bounds on what loading reads from an untrusted file (a tampered file is refused quickly).
+MAX_JSON_BYTES = 64 * 2**20
+MAX_JSON_DEPTH = 64
+MAX_ARRAY_BYTES = 2**32
+#: What reading a damaged member raises: zipfile's own errors, zlib on a corrupt deflate
+#: stream, EOFError on a truncated one, NotImplementedError / RuntimeError on an unsupported
+#: compression method or an encrypted member.
+_MEMBER_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError,
+                  NotImplementedError, RuntimeError)
 
 
-class UnsafeFileError(ValueError):
+class ModelFileError(ValueError):
+    """A saved file cannot be loaded: not a linjax file, damaged or tampered with.
+
+    The message names the archive member and the problem.
+    """
+
+
+class UnsafeFileError(ModelFileError):
     """The file is not a linjax archive, or holds something loading would refuse."""
+
+
+# -- reading untrusted members (shared with linjax.cli_model) ---------------------------
+
+def read_member(zf, name, limit):
+    """The bytes of member `name` of the open zip `zf`, at most `limit` of them.
+
+    The size comes from the archive's directory; reading stops there (decompressing at
+    most that much) and the CRC is checked, so a member whose stream is corrupt, truncated
+    or longer than declared is refused without inflating it.
+    """
+    info = zf.getinfo(name)
+    if info.file_size > limit:
+        raise ModelFileError(f"{name}: declares {info.file_size} bytes, more than the "
+                             f"{limit} this member may hold; refusing to read it.")
+    try:
+        with zf.open(info) as member:
+            data = member.read(info.file_size)
+    except _MEMBER_ERRORS as err:
+        raise ModelFileError(f"{name}: the member is corrupt ({err}).") from err
+    if len(data) != info.file_size:
+        raise ModelFileError(f"{name}: the member is truncated ({len(data)} of "
+                             f"{info.file_size} bytes).")
+    return data
+
+
+def parse_json(data, name):
+    """The JSON value in `data`, refused if invalid or nested deeper than MAX_JSON_DEPTH."""
+    try:
+        value = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as err:
+        problem = "nested too deeply" if isinstance(err, RecursionError) else str(err)
+        raise ModelFileError(f"{name}: not valid JSON ({problem}).") from err
+    if json_depth(value) > MAX_JSON_DEPTH:
+        raise ModelFileError(f"{name}: JSON nested deeper than {MAX_JSON_DEPTH} levels; a "
+                             "linjax file is never that deep.")
+    return value
+
+
+def json_depth(value):
+    """Nesting depth of lists and dicts in a parsed JSON value (iterative: no recursion)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, depth)
+            stack.extend((v, depth + 1) for v in item if isinstance(v, list | dict))
+    return deepest
+
+
+def read_npy(data, name):
+    """The array in .npy bytes, after checking that the header's shape and dtype describe
+    exactly the bytes that follow it (a header declaring a huge shape allocates nothing).
+
+    Object dtypes (pickles) are refused; read with `allow_pickle=False`.
+    """
+    buf = io.BytesIO(data)
+    try:
+        version = np.lib.format.read_magic(buf)
+        if version not in ((1, 0), (2, 0)):
+            raise ValueError(f"unsupported .npy format version {version}")
+        read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0) else
+                       np.lib.format.read_array_header_2_0)
+        shape, _, dtype = read_header(buf)
+    except (ValueError, TypeError, SyntaxError, EOFError, OverflowError) as err:
+        raise UnsafeFileError(f"{name}: not a plain .npy array ({err}).") from err
+    if dtype.hasobject:
+        raise UnsafeFileError(f"{name}: an array of Python objects (a pickle), which "
+                              "loading refuses.")
+    declared = dtype.itemsize
+    for n in shape:
+        declared *= int(n)
+    held = len(data) - buf.tell()
+    if declared != held:
+        raise ModelFileError(f"{name}: the header declares shape {shape} of {dtype} "
+                             f"({declared} bytes) but the member holds {held}; the file was "
+                             "damaged or tampered with.")
+    try:
+        return np.load(io.BytesIO(data), allow_pickle=False)
+    except (ValueError, OSError, EOFError) as err:
+        raise ModelFileError(f"{name}: not a plain .npy array ({err}).") from err
 
 
 # -- encoding --------------------------------------------------------------------------
@@ -118,7 +218,11 @@ def _resolve(qualname, what):
                               f"{what} class; refusing to load it.")
     if not re.fullmatch(r"linjax(\.[a-z_][a-z0-9_]*)+", module):
         raise UnsafeFileError(f"load: malformed module name {module!r}.")
-    cls = getattr(importlib.import_module(module), name, None)
+    try:
+        cls = getattr(importlib.import_module(module), name, None)
+    except ImportError as err:
+        raise UnsafeFileError(f"load: {qualname!r} names a module that does not exist in this "
+                              "linjax version.") from err
     if cls is None or not isinstance(cls, type):
         raise UnsafeFileError(f"load: {qualname!r} does not exist in this linjax version.")
     if what == "dataclass" and not dataclasses.is_dataclass(cls):
@@ -142,7 +246,11 @@ class _Reader:
         if not isinstance(value, dict) or len(value) == 0:
             raise UnsafeFileError(f"load: unexpected metadata entry {value!r:.80}.")
         if "__array__" in value:
-            arr = self.arrays[value["__array__"]]
+            name = value["__array__"]
+            if not isinstance(name, str) or name not in self.arrays:
+                raise ModelFileError(f"{METADATA}: refers to the array {name!r:.80}, which the "
+                                     "file does not list.")
+            arr = self.arrays[name]
             kind = value.get("kind")
             if kind == "jax":
                 return jnp.asarray(arr)
@@ -174,8 +282,60 @@ class _Reader:
             obj = cls(**kwargs)
             for k, v in rest.items():
                 object.__setattr__(obj, k, v)
+            _check_numeric_leaves(obj, cls.__name__)
             return obj
         raise UnsafeFileError(f"load: unexpected metadata entry {value!r:.80}.")
+
+
+def _check_numeric_leaves(obj, what):
+    """Every pytree leaf of a rebuilt linjax object is a number (not, say, a string)."""
+    import jax
+
+    for path, leaf in jax.tree_util.tree_leaves_with_path(obj):
+        kind = "U" if isinstance(leaf, str | bytes) else np.asarray(leaf).dtype.kind
+        if kind not in "biufc":
+            raise ModelFileError(f"{METADATA}: {what}{jax.tree_util.keystr(path)} is "
+                                 f"{leaf!r:.60}, expected a number.")
+
+
+def _check_params(coef, intercept, where, aliased=None, finite=True):
+    """Coefficients (p,), (p, K), batched (m, p[, K]) or estimator (K, p) with a matching
+    intercept; no NaN or inf except where `aliased` marks a coefficient."""
+    coef, intercept = np.asarray(coef), np.asarray(intercept)
+    if coef.dtype.kind not in "fiu" or intercept.dtype.kind not in "fiu":
+        raise ModelFileError(f"{where}: coefficients of dtype {coef.dtype} / intercept of "
+                             f"dtype {intercept.dtype}; expected numbers.")
+    fits = {coef.shape[1:], coef.shape[:1] + coef.shape[2:]} if coef.ndim else set()
+    if coef.ndim not in (1, 2, 3) or intercept.shape not in fits:
+        raise ModelFileError(f"{where}: coefficients of shape {coef.shape} with an intercept "
+                             f"of shape {intercept.shape} do not describe a linear model.")
+    if finite:
+        bad = ~np.isfinite(coef)
+        if aliased is not None and np.shape(aliased) == coef.shape:
+            bad &= ~np.asarray(aliased, bool)
+        if bad.any() or not np.isfinite(intercept).all():
+            raise ModelFileError(f"{where}: the coefficients hold NaN or infinite values; the "
+                                 "file was damaged or tampered with.")
+
+
+def _check_estimator(est):
+    """A fitted estimator's coef_ / intercept_ / n_features_in_ agree with each other."""
+    if not hasattr(est, "coef_"):
+        return
+    coef = np.asarray(est.coef_)
+    where = f"{METADATA}: {type(est).__name__}.coef_ / intercept_"
+    if coef.ndim not in (1, 2):
+        raise ModelFileError(f"{where}: coef_ of shape {coef.shape}; expected (n_features,) "
+                             "or (n_outputs, n_features).")
+    intercept = np.asarray(getattr(est, "intercept_", 0.0))
+    if intercept.shape != coef.shape[:-1]:
+        raise ModelFileError(f"{where}: intercept_ of shape {intercept.shape} does not match "
+                             f"coef_ of shape {coef.shape}.")
+    n = getattr(est, "n_features_in_", coef.shape[-1])
+    if not isinstance(n, int | np.integer) or n != coef.shape[-1]:
+        raise ModelFileError(f"{where}: n_features_in_ = {n!r:.40} but coef_ has "
+                             f"{coef.shape[-1]} columns.")
+    _check_params(coef.T, intercept, where, getattr(est, "aliased_", None))
 
 
 # -- public API ------------------------------------------------------------------------
@@ -229,9 +389,16 @@ def load(path):
     try:
         with zf:
             return _load_archive(zf, path)
-    except (zipfile.BadZipFile, EOFError, OSError) as err:  # CRC mismatch, truncated member
-        raise UnsafeFileError(f"load: {path!r} is corrupted ({err}); the file was damaged or "
-                              "truncated after it was saved. Save the model again.") from err
+    except ModelFileError:
+        raise
+    except _MEMBER_ERRORS as err:  # CRC mismatch, truncated member
+        raise ModelFileError(f"load: {path!r} is corrupted ({err}); the file was damaged or "
+                             "truncated after it was saved. Save the model again.") from err
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, RecursionError) as err:
+        # a well-formed archive whose metadata does not describe a linjax object
+        raise ModelFileError(f"load: {METADATA}: malformed entry ({type(err).__name__}: "
+                             f"{str(err)[:200]}); the file was damaged or tampered with.") \
+            from err
 
 
 def _load_archive(zf, path):
@@ -239,10 +406,7 @@ def _load_archive(zf, path):
     names = zf.namelist()
     if METADATA not in names:
         raise UnsafeFileError(f"load: {path!r} has no {METADATA}; not a linjax file.")
-    try:
-        meta = json.loads(zf.read(METADATA).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise UnsafeFileError(f"load: {METADATA} is not valid JSON ({err}).") from err
+    meta = parse_json(read_member(zf, METADATA, MAX_JSON_BYTES), METADATA)
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise UnsafeFileError(f"load: {path!r} is not a linjax file (format marker "
                               "missing).")
@@ -265,19 +429,19 @@ def _load_archive(zf, path):
         raise UnsafeFileError(f"load: member(s) {missing} listed but missing.")
     arrays = {}
     for name in listed:
-        try:
-            arrays[name] = np.load(io.BytesIO(zf.read(name)), allow_pickle=False)
-        except ValueError as err:
-            raise UnsafeFileError(f"load: {name} is not a plain .npy array ({err}); object "
-                                  "arrays (pickles) are refused.") from err
+        arrays[name] = read_npy(read_member(zf, name, MAX_ARRAY_BYTES), name)
     reader = _Reader(arrays)
     kind = meta.get("kind")
     if kind == "fit_result":
         from linjax.fit import FitResult
 
         out = reader.decode(meta["value"])
-        if not isinstance(out, FitResult):
+        if not isinstance(out, FitResult) or not isinstance(out.params, dict):
             raise UnsafeFileError("load: the file does not hold a FitResult.")
+        converged = np.all(np.asarray(out.status) == 0)
+        _check_params(out.params.get("coef"), out.params.get("intercept"),
+                      f"{METADATA}: FitResult.params", getattr(out, "aliased", None),
+                      finite=bool(converged))
         return out
     if kind == "estimator":
         cls = _estimator_classes().get(meta.get("class"))
@@ -292,5 +456,6 @@ def _load_archive(zf, path):
             if k not in ("_mode", "_stats"):
                 raise UnsafeFileError(f"load: unexpected attribute name {k!r}.")
             setattr(est, k, v)
+        _check_estimator(est)
         return est
     raise UnsafeFileError(f"load: unknown content kind {kind!r}.")
