@@ -47,6 +47,7 @@ import numpy as np
 from linjax import links as L
 from linjax.families import Binomial, Gaussian, Poisson, eta_derivatives
 from linjax.fit import intercept_shift_from_sums, log_intercept_shift
+from linjax.solvers import linalg
 from linjax.solvers import newton as _newton
 from linjax.solvers.newton import NewtonState
 from linjax.solvers.status import Status, code
@@ -262,9 +263,9 @@ def jacobi_eigh(H, sweeps=JACOBI_SWEEPS):
 
 def eigen_solve(H, b, lapack=True):
     """Minimum-norm solutions from the eigendecomposition (as `solve_psd`'s fallback): LAPACK's
-    (`jnp.linalg.eigh`), or without LAPACK `jacobi_eigh` (about 40 ms for 200 problems at
-    k = 11, against ~1 ms)."""
-    evals, evecs = jnp.linalg.eigh(H) if lapack else jacobi_eigh(H)
+    (`linalg.eigh`, one problem per call on CPU), or without LAPACK `jacobi_eigh` (about 40
+    ms for 200 problems at k = 11, against ~1 ms)."""
+    evals, evecs = jax.vmap(linalg.eigh)(H) if lapack else jacobi_eigh(H)
     cutoff = jnp.finfo(H.dtype).eps * H.shape[-1] * jnp.max(jnp.abs(evals), axis=-1,
                                                              keepdims=True)
     keep = evals > cutoff

@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import optax
 
 from linjax._pytree import pytree_dataclass, static_field
+from linjax.solvers import linalg
 from linjax.solvers._common import Composite, is_glm, require_smooth, resolve_tol
 from linjax.solvers.engine import AbstractSolver, iterate
 from linjax.solvers.proximal import ProximalState, check_prox_bounds, prox_gradient_step
@@ -55,7 +56,7 @@ def lipschitz_bound(problem):
     Z = X
     if problem.fit_intercept:
         Z = jnp.concatenate([jnp.ones((X.shape[0], 1), X.dtype), X], axis=1)
-    lam = jnp.linalg.eigvalsh(Z.T @ (w[:, None] * Z))[-1]
+    lam = linalg.eigvalsh(Z.T @ (w[:, None] * Z))[-1]
     ridge = jnp.max(problem.penalty.smooth_hess_diag(problem.X[0]), initial=0.0)
     return c * lam + ridge
 

@@ -26,6 +26,7 @@ from linjax import links
 from linjax._pytree import pytree_dataclass, static_field
 from linjax.families import Gaussian
 from linjax.penalties import L2, NoPenalty
+from linjax.solvers import linalg
 from linjax.solvers.engine import AbstractSolver, Solution
 from linjax.solvers.newton import solve_psd
 from linjax.solvers.status import Status, code
@@ -287,11 +288,6 @@ class LeastSquares(AbstractSolver):
         X, w = problem.X, problem.weights
         n, p = X.shape
         target = problem.y if problem.offset is None else problem.y - problem.offset
-        x_mean = y_mean = None
-        if problem.fit_intercept:
-            x_mean = w @ X
-            y_mean = w @ target
-        sw = jnp.sqrt(w)
         ridge = isinstance(problem.penalty, L2)
         pen = problem.penalty.smooth_hess_diag(jnp.zeros((p,), X.dtype)) if ridge else None
         rcond = jnp.finfo(X.dtype).eps * max(n, p) if self.rcond is None else self.rcond
@@ -300,6 +296,28 @@ class LeastSquares(AbstractSolver):
             method = "cholesky" if n >= _NORMAL_RATIO * p else "qr"
         zero = jnp.zeros((), X.dtype)
         intercept0 = zero if problem.fit_intercept else jnp.asarray(params["intercept"], X.dtype)
+        solve = linalg.sequential_on_cpu(
+            lambda X, target, w, pen, rcond, intercept0: self._solve(
+                X, target, w, pen, rcond, intercept0, method, problem.fit_intercept))
+        coef, intercept, rank, normal = solve(X, target, w, pen, jnp.asarray(rcond, X.dtype),
+                                              intercept0)
+        new = {"coef": coef, "intercept": jnp.asarray(intercept, X.dtype)}
+        value = problem.value(new)
+        status = jnp.where(rank < p, code(Status.SINGULAR), code(Status.CONVERGED))
+        status = jnp.where(jnp.isfinite(value), status, code(Status.NON_FINITE))
+        return Solution(new, value, jnp.asarray(1, jnp.int32), status,
+                        status == Status.CONVERGED, LeastSquaresState(value, rank, normal))
+
+    def _solve(self, X, target, w, pen, rcond, intercept0, method, fit_intercept):
+        """(coef, intercept, rank, normal) of one problem: the normal equations, QR or SVD
+        (`minimise` runs it through `linalg.sequential_on_cpu`: it calls LAPACK)."""
+        n, p = X.shape
+        ridge = pen is not None
+        x_mean = y_mean = None
+        if fit_intercept:
+            x_mean = w @ X
+            y_mean = w @ target
+        sw = jnp.sqrt(w)
 
         def direct(method):
             """(coef, intercept, rank) from the QR or SVD of the (augmented) design."""
@@ -315,39 +333,32 @@ class LeastSquares(AbstractSolver):
                 rank = rank.astype(jnp.int32)
             else:
                 coef, rank, q, R = _qr_solve(Aa, ra, rcond)
-            intercept = (y_mean - x_mean @ coef) if problem.fit_intercept else intercept0
+            intercept = (y_mean - x_mean @ coef) if fit_intercept else intercept0
             if method == "qr" and self.refine and not ridge:
                 # full rank: refine against the original (uncentred) data
-                X0 = problem.X
-                t0 = problem.y if problem.offset is None else problem.y - problem.offset
-                xm = x_mean if problem.fit_intercept else jnp.zeros((p,), X.dtype)
+                xm = x_mean if fit_intercept else jnp.zeros((p,), X.dtype)
                 coef, intercept = jax.lax.cond(
                     rank == p,
-                    lambda c, b: _refine(X0, t0, sw, xm, Aa, q, R, c, b, problem.fit_intercept),
+                    lambda c, b: _refine(X, target, sw, xm, Aa, q, R, c, b, fit_intercept),
                     lambda c, b: (c, b), coef, jnp.asarray(intercept, X.dtype))
             return coef, jnp.asarray(intercept, X.dtype), rank
 
         normal = jnp.asarray(False)
         if p == 0:  # intercept-only model: nothing to factor
             coef, rank = jnp.zeros((0,), X.dtype), jnp.asarray(0, jnp.int32)
-            intercept = y_mean if problem.fit_intercept else intercept0
+            intercept = y_mean if fit_intercept else intercept0
         elif method == "cholesky":
             b, normal = _normal_solve(X, target, sw, x_mean, y_mean, pen,
                                       1 if self.refine else 0)
 
             def accept(b):
-                intercept = (y_mean - x_mean @ b) if problem.fit_intercept else intercept0
+                intercept = (y_mean - x_mean @ b) if fit_intercept else intercept0
                 return b, jnp.asarray(intercept, X.dtype), jnp.asarray(p, jnp.int32)
 
             coef, intercept, rank = jax.lax.cond(normal, accept, lambda b: direct("qr"), b)
         else:
             coef, intercept, rank = direct(method)
-        new = {"coef": coef, "intercept": jnp.asarray(intercept, X.dtype)}
-        value = problem.value(new)
-        status = jnp.where(rank < p, code(Status.SINGULAR), code(Status.CONVERGED))
-        status = jnp.where(jnp.isfinite(value), status, code(Status.NON_FINITE))
-        return Solution(new, value, jnp.asarray(1, jnp.int32), status,
-                        status == Status.CONVERGED, LeastSquaresState(value, rank, normal))
+        return coef, jnp.asarray(intercept, X.dtype), rank, normal
 
     def _run_quadratic(self, problem, params):
         """One exact Newton step: the minimiser when `fun` is a convex quadratic."""

@@ -21,7 +21,7 @@ from linjax._pytree import pytree_dataclass, static_field
 from linjax.solvers._common import halving_search
 from linjax.solvers.engine import AbstractSolver
 from linjax.solvers.gram import prefers_single
-from linjax.solvers.linalg import sequential_on_cpu
+from linjax.solvers.linalg import psd_solver
 from linjax.solvers.status import Status, code
 
 
@@ -45,7 +45,7 @@ def pivot_floor(k, dtype):
     return max(k * float(jnp.finfo(dtype).eps), PIVOT_FLOOR_F64)
 
 
-@sequential_on_cpu  # vmapped on CPU: a loop of unbatched LAPACK calls (linalg.py)
+@psd_solver  # vmapped on CPU: a loop of unbatched LAPACK calls (linalg.py)
 def solve_psd(H, rhs):
     """Solve H x = rhs for symmetric positive semi-definite H.
 
