@@ -310,20 +310,20 @@ def fit(X, y, family=None, penalty=None, solver="auto", weights=None, offset=Non
     validation.check_solver_params(solver)
     result = _fit(X, y, weights, offset, init, family, penalty, solver, fit_intercept, bounds)
     _warn_if_separated(result, X, y, weights, offset, family, penalty)
-    return _settle_aliased(result, X, y, weights, offset, family, penalty)
+    _warn_if_rank_deficient(result, X, y, weights, offset, family, penalty)
+    return result
 
 
-def _settle_aliased(result, X, y, weights, offset, family, penalty):
-    """Eager unpenalized fits the solver found singular: when columns are aliased, a
-    RankWarning naming them and R's coefficients (0 at aliased columns, same fitted values),
-    by `linjax.inference.resolve_aliased`. Skipped under jit/vmap (traced inputs)."""
+def _warn_if_rank_deficient(result, X, y, weights, offset, family, penalty):
+    """Eager unpenalized fits the solver found singular: a RankWarning naming the aliased
+    columns (`linjax.inference.warn_if_rank_deficient`, R's test). Skipped under jit/vmap."""
     if (not isinstance(penalty, NoPenalty) or getattr(family, "multiclass", False)
             or any(validation.is_traced(a) for a in (X, y, weights, offset, result.status))
             or int(np.asarray(result.status)) != Status.SINGULAR):
-        return result
-    from linjax.inference import resolve_aliased
+        return
+    from linjax.inference import warn_if_rank_deficient
 
-    return resolve_aliased(result, X, y, weights, offset, stacklevel=4)
+    warn_if_rank_deficient(result, X, y, weights, offset, stacklevel=3)
 
 
 #: |eta| beyond which a fitted binomial probability is 0 or 1 to about 7 digits.

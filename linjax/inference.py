@@ -464,33 +464,61 @@ def _identify(params, X, y, weights, offset, family, penalty, fit_intercept):
     return identified_coefficients(parts)
 
 
-def resolve_aliased(result, X, y, weights=None, offset=None, stacklevel=2):
-    """R's coefficients for a rank-deficient fit, eagerly, with a `RankWarning`.
-
-    Finds the aliased columns as `summarize` does (`identified_coefficients`); where there
-    are any, warns naming them and returns `result` with their coefficients 0 and the others
-    refitted on the remaining columns (the same linear predictor and fitted values, so
-    `lj.predict` gives R's predictions); else returns `result` unchanged. X, y, weights,
-    offset: validated arrays, as `fit` holds them.
-    """
-    params = result.params
-    aliased, beta = _identify(params, X, y, weights, offset, result.family, result.penalty,
+def _identified(result, X, y, weights, offset):
+    """(aliased mask over the coefficient table, R's coefficient vector), eagerly, from
+    validated inputs."""
+    family = result.family
+    X, y, weights, offset = validation.fit_inputs(X, y, family, weights, offset, result.penalty,
+                                                  bool(result.fit_intercept))
+    p = np.shape(result.params["coef"])
+    if np.ndim(result.params["coef"]) != 1 or X.shape[1] != p[0]:
+        raise ValueError(f"X: expected {p[0] if p else 0} columns, one per fitted coefficient "
+                         f"of a single (non-batch, non-multinomial) fit, got shape "
+                         f"{tuple(X.shape)}.")
+    aliased, beta = _identify(result.params, X, y, weights, offset, family, result.penalty,
                               bool(result.fit_intercept))
-    aliased = np.asarray(aliased)
+    return np.asarray(aliased), beta
+
+
+def aliased_columns(result, X, y, weights=None, offset=None):
+    """0-based indices of X's columns that R's glm would report as NA (not defined because
+    of singularities): linear combinations of earlier columns or of the intercept, by the
+    test `summarize` uses (`identified_coefficients`). [] for a full-rank design."""
+    aliased, _ = _identified(result, X, y, weights, offset)
+    k = int(bool(result.fit_intercept))
+    return [int(j) - k for j in np.flatnonzero(aliased)]
+
+
+def drop_aliased(result, X, y, weights=None, offset=None):
+    """`result` with R's coefficients for a rank-deficient design: 0 at the aliased columns
+    (`aliased_columns`) and the others fitted without them. The linear predictor on the
+    fitting data is unchanged; on new rows where the aliased columns are no longer those
+    combinations, `lj.predict` then gives R's predictions (R ignores aliased columns),
+    where the minimum-norm coefficients of `lj.fit` do not. Full rank: `result` unchanged."""
+    aliased, beta = _identified(result, X, y, weights, offset)
     if not aliased.any():
         return result
     k = int(bool(result.fit_intercept))
-    columns = [int(j) - k for j in np.flatnonzero(aliased)]
-    warnings.warn(
-        f"fit: the design is rank deficient (rank {aliased.size - len(columns)} of "
-        f"{aliased.size} coefficients): X's column(s) {columns} (0-based) are linear "
-        "combinations of earlier columns (or of the intercept). Their coefficients are set to "
-        "0 and the others fitted without them, as R reports NA for them (summarize marks them "
-        "`aliased`). Drop those columns, or add an L2 penalty.", RankWarning,
-        stacklevel=stacklevel)
+    params = result.params
     new = {"coef": beta[k:].astype(params["coef"].dtype),
-           "intercept": (beta[0] if k else jnp.zeros_like(params["intercept"]))}
+           "intercept": beta[0] if k else jnp.zeros_like(params["intercept"])}
     return replace(result, params=new)
+
+
+def warn_if_rank_deficient(result, X, y, weights=None, offset=None, stacklevel=2):
+    """Eager: a `RankWarning` naming the aliased columns of X, if any (used by `lj.fit`)."""
+    columns = aliased_columns(result, X, y, weights, offset)
+    if not columns:
+        return
+    k = np.shape(result.params["coef"])[0] + int(bool(result.fit_intercept))
+    warnings.warn(
+        f"fit: the design is rank deficient (rank {k - len(columns)} of {k} coefficients): "
+        f"X's column(s) {columns} (0-based) are linear combinations of earlier columns (or of "
+        "the intercept). The coefficients are the minimum-norm solution (the fitted values "
+        "are R's); summarize reports R's table, with these columns not defined (aliased); "
+        "linjax.inference.drop_aliased(result, X, y, ...) gives R's coefficients (0 at these "
+        "columns). Drop the columns, or add an L2 penalty.", RankWarning,
+        stacklevel=stacklevel + 1)
 
 
 def observed_inverse_information(parts, y, family):

@@ -109,20 +109,26 @@ def test_summary_equals_r_on_the_reduced_design(deficient_fit):
     assert "Coefficients: (2 not defined because of singularities)" in str(s)
 
 
-def test_fit_keeps_zero_at_aliased_columns_and_predicts_as_r(deficient_fit):
+def test_fitted_values_and_r_coefficients_for_prediction(deficient_fit):
+    """lj.fit keeps the minimum-norm coefficients (R's fitted values); drop_aliased gives
+    R's coefficients, so predictions on new rows ignore the aliased columns as R's do."""
     name, Xd, y, w, off, family, result, ref = deficient_fit
     assert int(result.status) == Status.SINGULAR
-    coef = np.asarray(result.params["coef"])
+    np.testing.assert_allclose(lj.predict(result.params, Xd, family, offset=off),
+                               ref.fittedvalues, rtol=1e-7)
+    assert inference.aliased_columns(result, Xd, y, weights=w, offset=off) == ALIASED_COLUMNS
+    r_fit = inference.drop_aliased(result, Xd, y, weights=w, offset=off)
+    coef = np.asarray(r_fit.params["coef"])
     np.testing.assert_array_equal(coef[ALIASED_COLUMNS], 0.0)
-    mu = lj.predict(result.params, Xd, family, offset=off)
-    np.testing.assert_allclose(mu, ref.fittedvalues, rtol=1e-7)
-    # new rows where the aliased columns are no longer combinations of the others: R's
-    # predict uses the reduced coefficients (the aliased columns ignored)
+    np.testing.assert_allclose(np.r_[r_fit.params["intercept"], coef[[0, 1, 3]]], ref.params,
+                               rtol=1e-7)
+    # new rows where the aliased columns are no longer combinations of the others
     Xnew = np.random.default_rng(3).normal(size=(10, 5))
-    kept = [0, 1, 3]
-    np.testing.assert_allclose(lj.predict(result.params, Xnew, family),
-                               ref.predict(sm.add_constant(Xnew[:, kept]),
+    np.testing.assert_allclose(lj.predict(r_fit.params, Xnew, family),
+                               ref.predict(sm.add_constant(Xnew[:, [0, 1, 3]]),
                                            offset=np.zeros(10)), rtol=1e-7)
+    with pytest.raises(ValueError, match="X: expected 5 columns"):
+        inference.drop_aliased(result, Xd[:, :3], y, weights=w, offset=off)
 
 
 def test_jit_summary_equals_eager(deficient_fit):
@@ -143,18 +149,18 @@ def test_jit_summary_equals_eager(deficient_fit):
 
 
 @pytest.mark.parametrize("family", ["gaussian", "poisson", "binomial"])
-def test_newton_reports_singular_on_a_constant_column(family):
-    """A constant column beside the intercept left the Hessian's last Cholesky pivot at
+def test_newton_reports_singular_on_a_copy_of_the_intercept(family):
+    """A column of ones beside the intercept left the Hessian's last Cholesky pivot at
     rounding level: Newton stepped along the null space and said converged (or max_iter)."""
     X, y, w, _ = zoo.problem(family)
-    Xc = np.column_stack([X, np.full(len(y), 5.0)])
+    Xc = np.column_stack([X, np.ones(len(y))])  # the intercept column again
     with pytest.warns(RankWarning, match=r"column\(s\) \[3\]"):
         result = lj.fit(Xc, y, family=family, solver="newton")
     assert int(result.status) == Status.SINGULAR
-    assert float(result.params["coef"][3]) == 0.0
     ref = lj.fit(X, y, family=family, solver="newton")
-    np.testing.assert_allclose(result.params["coef"][:3], ref.params["coef"], rtol=1e-7)
-    np.testing.assert_allclose(result.params["intercept"], ref.params["intercept"], rtol=1e-7)
+    np.testing.assert_allclose(lj.predict(result.params, Xc, family),
+                               lj.predict(ref.params, X, family), rtol=1e-8)
+    assert np.all(np.abs(np.asarray(result.params["coef"])) < 10)  # no drift along the null space
 
 
 def test_full_rank_and_ridge_have_nothing_aliased():
