@@ -148,7 +148,11 @@ def summarize(result, X, y, family=None, weights=None, offset=None, cov_type="no
     (the family's rule), "pearson", or a number; information: "expected"
     (R) or "observed" for the bread of robust covariances; feature_names:
     labels (default: DataFrame columns, else x1..xp). See the module docstring
-    for every convention. Returns a `Summary`.
+    for every convention. Returns a `Summary`. A `lj.fit_batch` result (with its X, Y
+    (m, n) and weights / offset) gives one summary per problem: every statistic has a
+    leading axis m, and `summary[i]` is problem i's. Raises ValueError for alpha outside
+    (0, 1), a dispersion that is not a finite positive number, or an X whose columns do not
+    match the fitted coefficients.
     """
     family = result.family if family is None else F.get_family(family)
     if getattr(family, "multiclass", False):
