@@ -14,6 +14,7 @@ Ragged problems are expressed with zero weights over a common n.
 """
 
 import concurrent.futures
+import dataclasses
 import functools
 import os
 import threading
@@ -153,9 +154,9 @@ def _group_rows(tree, ax, lo, size):
 def _fit_batch(X, Y, weights, offset, init, family, penalty, solver, fit_intercept,
                batch_size, use_pairs, axes, lo=0, group_size=None):
     """The compiled batch; with group_size, only the problems lo .. lo + group_size, and no
-    LAPACK kernel (jaxlib 0.10's CPU LAPACK kernels can hang when two calls that use them run
-    at once: seen with the eigen fallback of singular problems in concurrent groups)."""
-    x_ax, w_ax, o_ax, init_ax, fam_ax = axes
+    LAPACK kernel (the Jacobi eigen fallback; the groups predate `linalg.sequential_on_cpu`,
+    which makes batched LAPACK calls safe in concurrent calls too)."""
+    x_ax, w_ax, o_ax, init_ax, fam_ax, pen_ax = axes
     if group_size is not None:
         X, Y, weights, offset, init = (
             _group_rows(a, ax, lo, group_size) for a, ax in
@@ -168,6 +169,7 @@ def _fit_batch(X, Y, weights, offset, init, family, penalty, solver, fit_interce
                           batch_size, fam_ax, lapack=group_size is None)
     fam_leaves, fam_def = jax.tree_util.tree_flatten(family)
     fam_ax_leaves = list(fam_ax)
+    pen_leaves, pen_def = jax.tree_util.tree_flatten(penalty)
 
     # Batched arguments travel through the map; shared ones are closed over.
     def pick(value, ax):
@@ -176,6 +178,8 @@ def _fit_batch(X, Y, weights, offset, init, family, penalty, solver, fit_interce
     mapped = {"y": Y, "x": pick(X, x_ax), "w": pick(weights, w_ax), "o": pick(offset, o_ax),
               "init": pick(init, init_ax),
               "fam": [leaf if a == 0 else None for leaf, a in zip(fam_leaves, fam_ax_leaves,
+                                                                  strict=True)],
+              "pen": [leaf if a == 0 else None for leaf, a in zip(pen_leaves, pen_ax,
                                                                   strict=True)]}
 
     def one(args):
@@ -186,7 +190,10 @@ def _fit_batch(X, Y, weights, offset, init, family, penalty, solver, fit_interce
         leaves = [leaf if a is None else b for leaf, a, b in
                   zip(fam_leaves, fam_ax_leaves, args["fam"], strict=True)]
         fam = jax.tree_util.tree_unflatten(fam_def, leaves)
-        return _fit(x, args["y"], w, o, start, fam, penalty, solver, fit_intercept)
+        pen = jax.tree_util.tree_unflatten(pen_def, [
+            leaf if a is None else b for leaf, a, b in zip(pen_leaves, pen_ax, args["pen"],
+                                                           strict=True)])
+        return _fit(x, args["y"], w, o, start, fam, pen, solver, fit_intercept)
 
     if batch_size is None or batch_size >= Y.shape[0]:
         return jax.vmap(one)(mapped)
@@ -294,7 +301,8 @@ def batch_inputs(X, Y, family, weights, offset, penalty, fit_intercept):
     p = X.shape[-1]
     if p == 0 and not fit_intercept:
         raise ValueError("X: has 0 columns and fit_intercept=False, so there is nothing to fit.")
-    y_ok = validation.y_in_support_fast(Y, family)
+    # per-problem family parameters (Tweedie power (m,)): checked row by row below
+    y_ok = _family_rows(family, m) is None and validation.y_in_support_fast(Y, family)
     if not y_ok:
         validation._check_finite("Y", Y)
     X = jnp.asarray(X, dtype)
@@ -364,6 +372,47 @@ def _init_axes(init, m):
     return init, None
 
 
+#: Penalty fields that hold one number per coefficient (the others hold one number).
+_PER_COEFFICIENT_FIELDS = ("weights",)
+
+
+def penalty_axes(penalty, m, p):
+    """0 for each penalty leaf given per problem (alpha, l1_ratio (m,); weights (m, p)), else
+    None; any other shape is refused, naming the field."""
+    axes = []
+    for path, leaf in jax.tree_util.tree_flatten_with_path(penalty)[0]:
+        name = getattr(path[0], "name", str(path[0]))
+        base = 1 if name in _PER_COEFFICIENT_FIELDS else 0
+        shape = np.shape(leaf)
+        if len(shape) <= base or (name == "group_weights" and len(shape) == 1):
+            axes.append(None)
+            continue
+        expected = (m,) + ((p,) if base else ())
+        if shape != expected:
+            shared = f"shape ({p},) shared or " if base else "a number shared by every problem or "
+            raise ValueError(f"penalty {name}: expected {shared}shape {expected} (one per "
+                             f"problem), got shape {shape}.")
+        axes.append(0)
+    return tuple(axes)
+
+
+def _with_classes(family, Y):
+    """Multinomial: the number of classes from the labels of every problem (as lj.fit)."""
+    if not getattr(family, "multiclass", False) or family.n_classes is not None:
+        return family
+    if validation.is_traced(Y):
+        raise ValueError("family: Multinomial(n_classes=K) is needed under jit/vmap, where "
+                         "the labels are traced.")
+    return dataclasses.replace(family, n_classes=int(np.max(np.asarray(Y))) + 1)
+
+
+def _differentiated(tree):
+    """True when an argument carries a JAX autodiff tracer (fit_batch under jax.grad/jvp)."""
+    # (jax 0.10's jax.grad traces with LinearizeTracer, which jax does not export)
+    return any(type(leaf).__name__ in ("JVPTracer", "LinearizeTracer")
+               for leaf in jax.tree_util.tree_leaves(tree))
+
+
 def fit_batch(X, Y, family=None, penalty=None, solver="auto", weights=None, offset=None,
               fit_intercept=True, init=None, batch_size=None, gram="auto"):
     """Fit m independent GLMs in one compiled call.
@@ -371,13 +420,14 @@ def fit_batch(X, Y, family=None, penalty=None, solver="auto", weights=None, offs
     X: a shared design (n, p) or stacked designs (m, n, p); Y: (m, n), one problem per row.
     weights, offset: (n,) shared or (m, n) per problem (ragged problems: zero weights).
     family, penalty, solver, fit_intercept: as `lj.fit`, shared by every problem; numeric
-    family parameters may be per-problem arrays of shape (m,) (for instance a negative
-    binomial `alpha` per gene). init: {"coef": (p,) or (m, p), "intercept": () or (m,)}.
+    family and penalty parameters may be per-problem arrays of shape (m,) (a negative
+    binomial `alpha` per gene, a Tweedie `power`, a penalty `alpha` or `l1_ratio`; penalty
+    `weights` (m, p)). Multinomial takes labels (m, n).
+    init: {"coef": (p,) or (m, p), "intercept": () or (m,)}.
     batch_size: fit the problems in chunks of this many (`lax.map`), bounding memory; None
     fits all at once, except on CPU: the generic path uses chunks of `CPU_GENERIC_CHUNK`
-    (jaxlib 0.10's batched CPU LAPACK kernels, which the per-problem solves call, can
-    deadlock when large batches of them run concurrently; the shared-design Newton path
-    calls no LAPACK kernel in its loop) and the shared-design path chunks of about
+    (its LAPACK calls run one problem at a time on CPU, `linalg.sequential_on_cpu`: jaxlib
+    0.10's batched CPU LAPACK kernels can deadlock) and the shared-design path chunks of about
     `CPU_PAIRS_CHUNK_BYTES` per (chunk, n) array (`pairs_chunk`; faster: cache-resident),
     and, for m >= 2 `CPU_GROUP_MIN` and k <= 16, in up to min(cores, `CPU_GROUPS_MAX`)
     groups run from concurrent threads (`cpu_groups`; not when called under a transform).
@@ -391,9 +441,17 @@ def fit_batch(X, Y, family=None, penalty=None, solver="auto", weights=None, offs
     family = Gaussian() if family is None else get_family(family)
     penalty = NoPenalty() if penalty is None else penalty
     validation.check_penalty(penalty)
+    if getattr(family, "alpha", 0.0) is None:
+        raise ValueError(
+            "family: fit_batch does not estimate alpha (NegativeBinomial(alpha=None)). Pass "
+            "alpha, a number or one per problem (shape (m,)), or estimate it per problem with "
+            "lj.fit(X, y, family=NegativeBinomial(alpha=None)) in a loop and pass the "
+            "estimates as NegativeBinomial(alpha=alphas).")
     X, Y, weights, offset, w_ax, o_ax = batch_inputs(X, Y, family, weights, offset, penalty,
                                                      fit_intercept)
     m, n = Y.shape
+    family = _with_classes(family, Y)
+    pen_ax = penalty_axes(penalty, m, X.shape[-1])
     if batch_size is not None and (int(batch_size) != batch_size or batch_size < 1):
         raise ValueError(f"batch_size: expected a positive integer or None, got {batch_size!r}.")
     solver = choose_solver(solver, family, penalty, X.shape[-2:])
@@ -402,16 +460,21 @@ def fit_batch(X, Y, family=None, penalty=None, solver="auto", weights=None, offs
     if gram not in ("auto", "pairs", "vmap"):
         raise ValueError(f"gram: expected 'auto', 'pairs' or 'vmap', got {gram!r}.")
     k = X.shape[-1] + int(fit_intercept)
+    # the shared-design Newton has no implicit-differentiation rule: under jax.grad/jvp the
+    # generic path (lj.fit's body, differentiated through its optimum) answers
+    differentiated = _differentiated((X, Y, weights, offset, init, family, penalty))
     pairs_ok = (x_ax is None and isinstance(solver, Newton) and penalty.smooth
-                and not getattr(family, "multiclass", False))
+                and not getattr(family, "multiclass", False) and X.shape[-1] > 0
+                and not any(a == 0 for a in pen_ax) and not differentiated)
     if gram == "pairs" and not pairs_ok:
-        raise ValueError("gram='pairs' needs a shared X (n, p), the Newton solver, a smooth "
-                         "penalty and a single-output family; use gram='auto' or 'vmap'.")
+        raise ValueError("gram='pairs' needs a shared X (n, p) with p >= 1, the Newton solver, "
+                         "a smooth penalty shared by every problem, a single-output family "
+                         "and no jax.grad around fit_batch; use gram='auto' or 'vmap'.")
     use_pairs = pairs_ok and (gram == "pairs" or (
         gram == "auto" and n * k * (k + 1) // 2 * X.dtype.itemsize <= PAIRS_MAX_BYTES))
     fam_ax = tuple(0 if (np.ndim(a) >= 1 and np.shape(a)[0] == m) else None
                    for a in jax.tree_util.tree_leaves(family))
-    axes = (x_ax, w_ax, o_ax, init_ax, fam_ax)
+    axes = (x_ax, w_ax, o_ax, init_ax, fam_ax, pen_ax)
     if batch_size is None and jax.default_backend() == "cpu":
         if not use_pairs and m > CPU_GENERIC_CHUNK:
             batch_size = CPU_GENERIC_CHUNK
