@@ -907,7 +907,7 @@ def _check_design_width(rhs, levels, expected):
     """Refuse, before materializing it, a design far wider than the model's columns.
 
     Each term is at most the product of its categorical factors' level counts (and
-    MAX_BASIS for a basis function); a saved file whose levels would make the design
+    the size of a basis function); a saved file whose levels would make the design
     many times wider than its own list of columns was tampered with.
     """
     bound = 0
@@ -922,7 +922,7 @@ def _check_design_width(rhs, levels, expected):
             name = expr
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
                 if node.func.id in _BASIS_FUNCTIONS:
-                    width *= MAX_BASIS
+                    width *= _basis_width(node)
                 if node.func.id == "C" and node.args and isinstance(node.args[0], ast.Name):
                     name = node.args[0].id
             width *= len(levels.get(name, ())) or 1
@@ -930,6 +930,18 @@ def _check_design_width(rhs, levels, expected):
     if bound > 4 * expected + 4 * MAX_BASIS:
         raise CLIError(f"the model's formula and levels describe up to {bound} design columns, "
                        f"but the model lists {expected}; the model file was tampered with.")
+
+
+def _basis_width(call):
+    """At most how many columns poly / bs / cr / cs make, from their (checked) literals."""
+    sizes, knots = [3], 0
+    for value in call.args[1:] + [k.value for k in call.keywords if k.arg in
+                                  _BASIS_SIZE_ARGS]:
+        if isinstance(value, ast.List | ast.Tuple):
+            knots += len(value.elts)
+        elif isinstance(value, ast.Constant) and isinstance(value.value, int | float):
+            sizes.append(int(value.value))
+    return max(sizes) + knots + 1
 
 
 def cmd_predict(args):

@@ -32,7 +32,7 @@ METADATA = "metadata.json"
 
 #: Modules whose dataclasses / NamedTuples may be rebuilt, and where estimators live.
 _ALLOWED_MODULES = ("linjax.families", "linjax.links", "linjax.penalties", "linjax.fit",
-                    "linjax.preprocessing")
+                    "linjax.preprocessing", "linjax.selection", "linjax.paths")
 _ALLOWED_PREFIXES = ("linjax.solvers.",)
 _ESTIMATOR_MODULE = "linjax.estimators"
 _NAME = re.compile(r"^arrays/a[0-9]+\.npy$")
@@ -176,6 +176,9 @@ class _Writer:
                     return {"__strings__": items}
             return self.array(value, "numpy")
         if isinstance(value, tuple) and hasattr(value, "_fields"):
+            if _qualname(type(value)) is None:
+                raise ValueError(f"save: {type(value).__module__}.{type(value).__name__} is not "
+                                 "a linjax class and cannot be saved.")
             return {"__namedtuple__": _qualname(type(value)),
                     "fields": {k: self.encode(v) for k, v in zip(value._fields, value,
                                                                  strict=True)}}
