@@ -41,7 +41,7 @@ from linjax.solvers import (
 from linjax.solvers.gram import prefers_single, weighted_products
 from linjax.solvers.newton import solve_psd
 from linjax.solvers.problem import GLMProblem
-from linjax.solvers.status import Status
+from linjax.solvers.status import Status, code
 
 SOLVERS = {"newton": Newton, "irls": Newton, "lstsq": LeastSquares,
            "least_squares": LeastSquares, "lbfgs": LBFGS, "gd": GradientDescent,
@@ -190,6 +190,35 @@ def intercept_shift_from_sums(total_y, total_mu):
                      - jnp.log(jnp.where(ok, total_mu, 1.0)), 0.0)
 
 
+def no_finite_estimate(family, y, weights, fit_intercept):
+    """Whether the likelihood has no finite maximiser because, on every row of positive
+    weight, y sits at the edge of its support, with an intercept (traced; a bool array).
+
+    Count families with the log link (Poisson, NegativeBinomial, Tweedie with
+    1 <= power < 2) with every y = 0: sum w mu only falls as the intercept goes to -inf.
+    Binomial with a link onto (0, 1) and every y = 0 (or every y = 1): the intercept's
+    optimum is -inf (+inf). The solver then stops at an arbitrary point along the way.
+    """
+    from linjax.families import Binomial, NBCanonicalLink, NegativeBinomial, Poisson, Tweedie
+
+    false = jnp.asarray(False)
+    if not fit_intercept or getattr(family, "multiclass", False):
+        return false
+    positive = weights > 0
+    all_zero = jnp.all(jnp.where(positive, y == 0, True))
+    if isinstance(family, Binomial) and isinstance(family.link, links.Logit | links.Probit
+                                                   | links.CLogLog | links.LogLog
+                                                   | links.Cauchit):
+        return all_zero | jnp.all(jnp.where(positive, y == 1, True))
+    if not isinstance(family.link, links.Log | NBCanonicalLink):
+        return false
+    if isinstance(family, Poisson | NegativeBinomial):
+        return all_zero
+    if isinstance(family, Tweedie):
+        return all_zero & (family.power >= 1) & (family.power < 2)
+    return false
+
+
 def multiclass_initial_params(problem):
     """Zero coefficients and centred log class frequencies (weighted) as intercepts."""
     K = problem.family.n_classes
@@ -240,7 +269,9 @@ def _fit(X, y, weights, offset, init, family, penalty, solver, fit_intercept, bo
     info = sol.state
     if getattr(info, "eta", None) is not None:  # Newton's per-observation cache: not a result
         info = info._replace(eta=None)
-    return FitResult(out_params, value, sol.n_iter, sol.status, sol.converged, family,
+    status = jnp.where(no_finite_estimate(family, y, weights, fit_intercept),
+                       code(Status.NO_FINITE_ESTIMATE), sol.status)
+    return FitResult(out_params, value, sol.n_iter, status, status == Status.CONVERGED, family,
                      penalty, info, fit_intercept, getattr(solver, "name", ""))
 
 

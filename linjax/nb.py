@@ -33,7 +33,7 @@ from jax.flatten_util import ravel_pytree
 from linjax import validation
 from linjax._pytree import pytree_dataclass, replace
 from linjax.families import NegativeBinomial, get_family
-from linjax.fit import FitResult, choose_solver, initial_params
+from linjax.fit import FitResult, choose_solver, initial_params, no_finite_estimate
 from linjax.model import linear_predictor
 from linjax.penalties import NoPenalty
 from linjax.solvers.problem import GLMProblem
@@ -178,5 +178,7 @@ def _fit_nb(X, y, weights, offset, init, family, penalty, solver, tol, fit_inter
     info = NBInfo(alpha, alpha_se, 1.0 / alpha, alpha_se / alpha**2, n_outer, loglik,
                   sol.state)
     status = jnp.where(done, sol.status, code(Status.MAX_ITER))
+    status = jnp.where(no_finite_estimate(family, y, weights, fit_intercept),
+                       code(Status.NO_FINITE_ESTIMATE), status)
     return FitResult(sol.params, sol.value, sol.n_iter, status, status == 0, fitted_family,
                      penalty, info, fit_intercept, getattr(solver, "name", ""))

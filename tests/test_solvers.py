@@ -356,7 +356,8 @@ def test_sgd_reaches_newton_objective():
     family = lj.families.Binomial()
     newton = lj.fit(X, y, family, solver="newton", weights=w, offset=off)
     sgd = lj.fit(X, y, family, solver="sgd", weights=w, offset=off)
-    assert int(sgd.status) == Status.CONVERGED
+    # a flat objective at Adam's noise floor, not a stationary point: reported as such
+    assert int(sgd.status) == Status.STALLED
     assert float(sgd.objective) == pytest.approx(float(newton.objective), rel=1e-4)
     assert float(sgd.objective) >= float(newton.objective) - 1e-12
 

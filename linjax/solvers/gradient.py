@@ -16,7 +16,10 @@ each epoch is dropped (a different one each epoch, so no row is left out for
 good). The reported parameters are the average of the iterates over the last
 epoch (Polyak-Ruppert tail averaging), which removes most of the noise of a
 constant learning rate. Stops when the full objective changes by at most
-tol * |objective| between epochs (MAX_ITER when the epochs run out first).
+tol * max(|objective|, 1) between epochs (MAX_ITER when the epochs run out first): CONVERGED
+when the full gradient (projected, with bounds) is then below sqrt(tol) * max(|objective|, 1),
+else STALLED (a flat objective is no certificate: SGD's noise floor can sit well away from
+the optimum).
 `SGD.init(params)` / `SGD.update(grads, state, params)` are the optax pair, for
 users who drive the loop themselves (a GLM head inside a larger model).
 """
@@ -131,6 +134,7 @@ class SGDState(NamedTuple):
     epoch: jax.Array
     change: jax.Array
     converged: jax.Array
+    stalled: jax.Array = False  # the objective stopped changing away from a stationary point
 
 
 class _EpochLoop:
@@ -149,7 +153,7 @@ class _EpochLoop:
         value = comp.value(x)
         return SGDState(value, x, self.sgd.transformation().init(x),
                         jnp.asarray(0, jnp.int32), jnp.asarray(jnp.inf, value.dtype),
-                        jnp.asarray(False))
+                        jnp.asarray(False), jnp.asarray(False))
 
     def step(self, problem, params, state):
         comp = Composite(problem, params)
@@ -176,12 +180,28 @@ class _EpochLoop:
         change = jnp.abs(value - state.value)
         tol = resolve_tol(self.sgd.tol, value.dtype) if self.sgd.tol is not None else (
             jnp.asarray(1e-7 if jnp.finfo(value.dtype).bits >= 64 else 1e-5, value.dtype))
-        converged = change <= tol * jnp.maximum(jnp.abs(value), 1.0)
+        scale = jnp.maximum(jnp.abs(value), 1.0)
+        flat = change <= tol * scale
+        # a flat objective certifies nothing: the full gradient (projected where bounded)
+        # must also be below sqrt(tol) * max(|f|, 1), else the status says STALLED
+        stationary = jax.lax.cond(flat, lambda v: _stationarity(comp, problem, v) <= (
+            jnp.sqrt(tol) * scale), lambda v: jnp.asarray(False), x_out)
         return comp.unflatten(x_out), SGDState(value, x, opt_state, state.epoch + 1, change,
-                                               converged)
+                                               flat & stationary, flat & ~stationary)
 
     def terminate(self, problem, params, state):
-        return state.converged, code(Status.CONVERGED)
+        status = jnp.where(state.stalled, code(Status.STALLED), code(Status.CONVERGED))
+        return state.converged | state.stalled, status
+
+
+def _stationarity(comp, problem, x):
+    """max |x - P(x - grad f(x))|: the largest gradient entry (the projected gradient's where
+    the problem has bounds), 0 exactly at a stationary point."""
+    value = comp.smooth_full if is_glm(problem) else comp.value
+    grad = jax.grad(value)(x)
+    if getattr(problem, "bounded", False):
+        grad = x - comp.flatten(problem.project(comp.unflatten(x - grad)))
+    return jnp.max(jnp.abs(grad), initial=0.0)
 
 
 @pytree_dataclass

@@ -12,6 +12,8 @@ class Status(enum.IntEnum):
     NON_FINITE = 2
     LINE_SEARCH_FAILED = 3
     SINGULAR = 4
+    NO_FINITE_ESTIMATE = 5
+    STALLED = 6
 
 
 MESSAGES = {
@@ -28,6 +30,17 @@ MESSAGES = {
     Status.SINGULAR: (
         "the Hessian (or design) is singular or rank deficient; drop collinear columns or add "
         "an L2 penalty"
+    ),
+    Status.NO_FINITE_ESTIMATE: (
+        "no finite maximum likelihood estimate exists (an all-zero count response, or a "
+        "binary response of one class only, with an intercept: the intercept's optimum is at "
+        "-inf or +inf), so the coefficients are an arbitrary point along the way; check the "
+        "response, drop the intercept, or model the zeros separately (e.g. a hurdle model)"
+    ),
+    Status.STALLED: (
+        "the objective stopped decreasing by more than tol between epochs; this is not a "
+        "certified optimum (no gradient test): use Newton or LBFGS, or lower the learning rate "
+        "or increase max_iter (epochs)"
     ),
 }
 
