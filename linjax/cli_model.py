@@ -101,6 +101,19 @@ def from_jsonable(value):
     return {k: from_jsonable(v) for k, v in pairs}
 
 
+def legacy_int_keys(state):
+    """Files saved before `__items__` hold poly's {degree: value} state with keys "0", "1",
+    ...: a transform-state dict whose keys are all decimal integers gets them back as ints."""
+    if isinstance(state, list):
+        return [legacy_int_keys(v) for v in state]
+    if not isinstance(state, dict):
+        return state
+    keys = list(state)
+    if keys and all(isinstance(k, str) and k.isdigit() and str(int(k)) == k for k in keys):
+        return {int(k): legacy_int_keys(v) for k, v in state.items()}
+    return {k: legacy_int_keys(v) for k, v in state.items()}
+
+
 def load_model(path):
     """(meta, coef, intercept) from a file written by `save_model`; never executes code.
 
@@ -133,6 +146,9 @@ def load_model(path):
                 raise ModelFileError(f"{member}: dtype {arrays[name].dtype}; expected numbers.")
     meta = from_jsonable(meta)
     check_meta(meta, arrays["coef"], arrays["intercept"])
+    if "transform_state" in meta:
+        meta["transform_state"] = {term: legacy_int_keys(state) for term, state in
+                                   meta["transform_state"].items()}
     return meta, arrays["coef"], arrays["intercept"]
 
 

@@ -7,11 +7,13 @@ formulaic computed it on the training data), and statsmodels' predictions on com
 
 import importlib.util
 import io
+import json
 import os
 import pathlib
 import subprocess
 import sys
 import time
+import zipfile
 
 import numpy as np
 import pytest
@@ -71,6 +73,22 @@ def test_stateful_transforms_round_trip(shops, run):
     mm = formulaic.model_matrix(STATEFUL, frame)
     ref = sm.OLS(np.asarray(mm.lhs, float)[:, 0], np.asarray(mm.rhs, float)).fit()
     expected = ref.fittedvalues[subset.index.to_numpy()]
+    np.testing.assert_allclose(_predictions(out), expected, rtol=1e-9)
+    # a file written before integer keys were kept ("0", "1", ... as JSON made them) works
+    legacy = d / "legacy.linjax"
+    with zipfile.ZipFile(model) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    meta = json.loads(members["model.json"])
+    state = meta["transform_state"]["poly(seats, 2)"]
+    assert "__items__" in state["alpha"]
+    for key in ("alpha", "norms2"):
+        state[key] = {str(k): v for k, v in state[key]["__items__"]}
+    members["model.json"] = json.dumps(meta).encode()
+    with zipfile.ZipFile(legacy, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    code, out, err = run("predict", legacy, d / "subset.csv")
+    assert code == 0, err
     np.testing.assert_allclose(_predictions(out), expected, rtol=1e-9)
 
 
@@ -144,9 +162,6 @@ def test_hostile_formulas_are_refused_quickly(shops):
 
 def test_saved_power_tower_is_refused_by_predict(shops, tmp_path):
     """The report's case: a model file whose formula is a power tower, in a fresh process."""
-    import json
-    import zipfile
-
     d, _ = shops
     model = d / "tower_base.linjax"
     assert cli.main(["fit", str(d / "shops.csv"), "--y", "revenue", "--x", "seats",
