@@ -13,6 +13,13 @@ attributes (names ending in "_"); the training data kept for `summary()` is not
 saved (pass X and y to `summary` after loading). For a `FitResult`, every field.
 JAX arrays come back as JAX arrays, numpy arrays as numpy arrays. Estimators also
 pickle, as scikit-learn users expect; `linjax.io` is for files you do not trust.
+
+A file that is damaged or was tampered with raises `ModelFileError` (a ValueError;
+`UnsafeFileError` is the subclass for refused content such as pickles or foreign
+classes), naming the member and the problem. Loading never reads more than a member
+declares in the archive's directory, checks each .npy header's shape against the bytes
+that follow it before allocating, bounds the JSON's nesting, and checks the rebuilt
+parameters' shapes and values (`_check_params`).
 """
 
 import dataclasses
