@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import sklearn.linear_model as sk
-from sklearn.base import clone
+from sklearn.base import BaseEstimator, clone
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV
@@ -26,22 +26,42 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from linjax import families
 from linjax.estimators import (
     GLM,
+    GLMCV,
     ElasticNet,
+    ElasticNetCV,
     GammaRegressor,
     Lasso,
+    LassoCV,
     LinearRegression,
     LogisticRegression,
+    LogisticRegressionCV,
     PoissonRegressor,
     PolynomialFeatures,
     Ridge,
+    RidgeCV,
     SeparationWarning,
     StandardScaler,
     TweedieRegressor,
 )
 
+# The CV estimators are checked with small grids (the checks are about API behaviour) and
+# tight tolerances: scikit-learn's sample-weight check compares a weighted fit with one on
+# repeated rows to 1e-7, closer than the default tolerance (1e-8 on a coordinate move)
+# guarantees; GLMCV's grid stops at 0.05 alpha_max, as a Poisson lasso on that check's
+# data (30 columns, 45 rows) at 1e-3 alpha_max needs ~1e5 coordinate sweeps.
 ESTIMATORS = [LinearRegression(), Ridge(), Lasso(), ElasticNet(), LogisticRegression(),
               PoissonRegressor(), GammaRegressor(), TweedieRegressor(), GLM(),
-              StandardScaler(), PolynomialFeatures()]
+              StandardScaler(), PolynomialFeatures(), RidgeCV(), LassoCV(alphas=5, tol=1e-12),
+              ElasticNetCV(alphas=5, tol=1e-12), LogisticRegressionCV(Cs=3),
+              GLMCV(alphas=5, eps=0.05, tol=1e-12)]
+
+
+def test_every_public_estimator_is_checked():
+    import linjax.estimators as E
+
+    public = {name for name in E.__all__ if isinstance(getattr(E, name), type) and
+              issubclass(getattr(E, name), BaseEstimator)}
+    assert public == {type(est).__name__ for est in ESTIMATORS}
 
 #: Checks expected to fail, with the reason. Empty: every estimator passes every check.
 EXPECTED_FAILED_CHECKS = {}

@@ -168,3 +168,28 @@ def test_verbose_progress(data, capsys):
     X, y = data
     ElasticNetCV(l1_ratio=[0.2, 0.7], alphas=30, cv=5, verbose=1).fit(X, y)
     assert "ElasticNetCV" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("est", [LassoCV(alphas=20, tol=1e-12),
+                                 ElasticNetCV(l1_ratio=[0.3, 0.8], alphas=20, tol=1e-12)],
+                         ids=["LassoCV", "ElasticNetCV"])
+def test_weight_two_equals_a_duplicated_row_in_every_fold(data, est):
+    """Weight 2 on a row == the row twice, each copy in the row's fold (the folds are given
+    as groups, as scikit-learn's sample-weight check does)."""
+    from sklearn.base import clone
+    from sklearn.model_selection import LeaveOneGroupOut
+
+    X, y = data
+    rng = np.random.default_rng(8)
+    w = rng.integers(1, 3, len(y)).astype(float)
+    groups = np.arange(len(y)) % 5
+    rows = np.repeat(np.arange(len(y)), w.astype(int))
+    weighted = clone(est).set_params(cv=list(LeaveOneGroupOut().split(X, y, groups)))
+    weighted.fit(X, y, sample_weight=w)
+    repeated = clone(est).set_params(cv=list(LeaveOneGroupOut().split(X[rows], y[rows],
+                                                                 groups[rows])))
+    repeated.fit(X[rows], y[rows])
+    assert weighted.alpha_ == repeated.alpha_
+    np.testing.assert_allclose(weighted.mse_path_, repeated.mse_path_, rtol=1e-9)
+    np.testing.assert_allclose(weighted.coef_, repeated.coef_, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(weighted.predict(X), repeated.predict(X), rtol=1e-9)
