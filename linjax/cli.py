@@ -385,17 +385,17 @@ def _fold(node, expr):
         return _Int(value) if isinstance(value, int) else _NUMBER
     if isinstance(node, ast.Call):
         args = [_fold(a, expr) for a in node.args]
-        for keyword in node.keywords:
-            _fold(keyword.value, expr)
+        args += [_fold(keyword.value, expr) for keyword in node.keywords]
         name = node.func.id if isinstance(node.func, ast.Name) else None
         if name in _BASIS_FUNCTIONS:
             _check_basis_size(node, expr)
-        if name == "I" and len(args) == 1 and not node.keywords:
-            return args[0]  # I(...) returns its argument: I(9) ** ... is Python's int power
-        if name == "abs" and len(args) == 1 and isinstance(args[0], _Int):
-            return _Int(abs(args[0]))
         _fold(node.func, expr)
-        return _NUMBER
+        # A call may hand a Python integer argument back (I(9), C(9), abs(-9)), and
+        # `C(9) ** 9**9` is then Python's exact power: assume the largest one comes back.
+        ints = [abs(int(a)) for a in args if isinstance(a, _Int)]
+        if name == "I" and len(args) == 1 and not node.keywords:
+            return args[0]
+        return _Int(max(ints)) if ints else _NUMBER
     if isinstance(node, ast.Compare):
         for part in (node.left, *node.comparators):
             _fold(part, expr)
@@ -403,7 +403,10 @@ def _fold(node, expr):
     for child in ast.iter_child_nodes(node):
         if isinstance(child, ast.expr):
             _fold(child, expr)
-    return _NUMBER
+    # anything else ([9][0], 9 if c else 0, ...) may yield any integer written inside it
+    ints = [abs(n.value) for n in ast.walk(node) if isinstance(n, ast.Constant)
+            and isinstance(n.value, int)]
+    return _Int(max(ints)) if ints else _NUMBER
 
 
 def _check_basis_size(call, expr):

@@ -123,6 +123,7 @@ HOSTILE = [
     "revenue ~ seats + I(1 << 10**10)",
     "revenue ~ seats + I(9) ** I(9**9)",
     "revenue ~ seats + I(abs(-9) ** 9**9)",
+    "revenue ~ seats + I(C(9) ** 9**9)",         # C() hands the Python int back
     "revenue ~ seats + I([0] * 10**10)",        # a list of 10^10 zeros
     "revenue ~ seats + I('a' * 10**10)",
     "revenue ~ seats + poly(seats, 100000000)",  # a 10^8-column basis
