@@ -189,7 +189,7 @@ def test_weight_two_equals_a_duplicated_row_in_every_fold(data, est):
     repeated = clone(est).set_params(cv=list(LeaveOneGroupOut().split(X[rows], y[rows],
                                                                  groups[rows])))
     repeated.fit(X[rows], y[rows])
-    assert weighted.alpha_ == repeated.alpha_
+    assert weighted.alpha_ == pytest.approx(repeated.alpha_, rel=1e-12)
     np.testing.assert_allclose(weighted.mse_path_, repeated.mse_path_, rtol=1e-9)
     np.testing.assert_allclose(weighted.coef_, repeated.coef_, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(weighted.predict(X), repeated.predict(X), rtol=1e-9)
