@@ -242,12 +242,32 @@ def center_multiclass(problem, params):
     return {"coef": coef, "intercept": intercept}
 
 
+def normalized_weights(weights):
+    """w / sum(w), scaled first by the power of two that brings max(w) into [0.5, 1), so that
+    the sum cannot overflow (weights of 1e308 are as good as ones). A power of two scales
+    exactly; dividing by max(w) would not: XLA divides by multiplying with the reciprocal,
+    and 1 / 1e308 is subnormal, flushed to 0."""
+    _, exponent = jnp.frexp(jnp.max(weights, axis=-1, keepdims=True))
+    unit = jnp.ldexp(weights, -exponent)
+    return unit / jnp.sum(unit, axis=-1, keepdims=True)
+
+
+def weights_beyond_resolution(weights):
+    """Whether max(w) / min(w > 0) exceeds 1 / eps^2 of the dtype: then even sqrt(w) x_i of
+    the light rows falls below the rounding of the heaviest, no factorization in this dtype
+    sees them, and a fit that reports convergence would be silently wrong (traced)."""
+    eps = jnp.finfo(weights.dtype).eps
+    top = jnp.max(weights, axis=-1)
+    low = jnp.min(jnp.where(weights > 0, weights, top[..., None]), axis=-1)
+    return top > low / (eps * eps)
+
+
 @functools.partial(jax.jit, static_argnames=("fit_intercept",))
 def _fit(X, y, weights, offset, init, family, penalty, solver, fit_intercept, bounds=None):
     if weights is None:
         weights = jnp.ones_like(y)
     lower, upper = (None, None) if bounds is None else bounds
-    problem = GLMProblem(X, y, weights / jnp.sum(weights), offset, family, penalty,
+    problem = GLMProblem(X, y, normalized_weights(weights), offset, family, penalty,
                          fit_intercept, lower, upper)
     multiclass = problem.multiclass
     if init is None:
@@ -269,8 +289,10 @@ def _fit(X, y, weights, offset, init, family, penalty, solver, fit_intercept, bo
     info = sol.state
     if getattr(info, "eta", None) is not None:  # Newton's per-observation cache: not a result
         info = info._replace(eta=None)
+    status = jnp.where(weights_beyond_resolution(weights) & (sol.status == Status.CONVERGED),
+                       code(Status.SINGULAR), sol.status)
     status = jnp.where(no_finite_estimate(family, y, weights, fit_intercept),
-                       code(Status.NO_FINITE_ESTIMATE), sol.status)
+                       code(Status.NO_FINITE_ESTIMATE), status)
     return FitResult(out_params, value, sol.n_iter, status, status == Status.CONVERGED, family,
                      penalty, info, fit_intercept, getattr(solver, "name", ""))
 
@@ -340,6 +362,7 @@ def fit(X, y, family=None, penalty=None, solver="auto", weights=None, offset=Non
     solver = choose_solver(solver, family, penalty, X.shape, bounded=bounds is not None)
     validation.check_solver_params(solver)
     result = _fit(X, y, weights, offset, init, family, penalty, solver, fit_intercept, bounds)
+    _warn_if_weights_unresolved(weights)
     _warn_if_separated(result, X, y, weights, offset, family, penalty)
     _warn_if_rank_deficient(result, X, y, weights, offset, family, penalty)
     return result
@@ -355,6 +378,24 @@ def _warn_if_rank_deficient(result, X, y, weights, offset, family, penalty):
     from linjax.inference import warn_if_rank_deficient
 
     warn_if_rank_deficient(result, X, y, weights, offset, stacklevel=3)
+
+
+def _warn_if_weights_unresolved(weights):
+    """Eager: say why a fit with weights spanning more than 1 / eps^2 reports SINGULAR."""
+    if weights is None or validation.is_traced(weights):
+        return
+    w = np.asarray(weights)
+    if not bool(weights_beyond_resolution(jnp.asarray(w))):
+        return
+    import warnings
+
+    ratio = w.max() / w[w > 0].min()
+    warnings.warn(
+        f"weights: the largest weight is {ratio:.3g} times the smallest positive one, beyond "
+        f"what {w.dtype} resolves (1/eps^2 = {1 / np.finfo(w.dtype).eps ** 2:.3g}): the rows "
+        "with the small weights cannot influence the fit, so it is reported as singular "
+        "(status 4). Bring the weights' range within that, or drop the rows whose weights are "
+        "negligible.", RuntimeWarning, stacklevel=3)
 
 
 #: |eta| beyond which a fitted binomial probability is 0 or 1 to about 7 digits.

@@ -33,7 +33,13 @@ from jax.flatten_util import ravel_pytree
 from linjax import validation
 from linjax._pytree import pytree_dataclass, replace
 from linjax.families import NegativeBinomial, get_family
-from linjax.fit import FitResult, choose_solver, initial_params, no_finite_estimate
+from linjax.fit import (
+    FitResult,
+    choose_solver,
+    initial_params,
+    no_finite_estimate,
+    normalized_weights,
+)
 from linjax.model import linear_predictor
 from linjax.penalties import NoPenalty
 from linjax.solvers.problem import GLMProblem
@@ -112,7 +118,10 @@ def fit_nb(X, y, family=None, penalty=None, weights=None, offset=None, fit_inter
 def _fit_nb(X, y, weights, offset, init, family, penalty, solver, tol, fit_intercept,
             max_outer):
     dtype = X.dtype
-    wn = weights / jnp.sum(weights)
+    wn = normalized_weights(weights)
+    # the stopping test's log-likelihood: the weights rescaled to sum to the number of rows
+    # that count (the same for unit weights; finite for weights near the overflow threshold)
+    weights_for_ll = wn * jnp.sum(weights > 0).astype(dtype)
     lo, hi = LOG_ALPHA_RANGE
 
     def problem_for(fam):
@@ -142,10 +151,10 @@ def _fit_nb(X, y, weights, offset, init, family, penalty, solver, tol, fit_inter
         sol = solver.minimise(nb_problem(log_alpha), params)
         mu = mean(sol.params)
         # first pass: the moment estimate (glm.nb's theta start) from the Poisson means
-        moment = jnp.sum(weights * (y / mu - 1.0) ** 2) / jnp.sum(weights)
+        moment = jnp.sum(wn * (y / mu - 1.0) ** 2)
         start = jnp.where(i == 0, jnp.log(jnp.maximum(moment, jnp.exp(lo))), log_alpha)
         new_log_alpha = _alpha_mle(y, mu, wn, jnp.clip(start, lo, hi))
-        ll = nb_loglik(y, mu, jnp.exp(new_log_alpha), weights)
+        ll = nb_loglik(y, mu, jnp.exp(new_log_alpha), weights_for_ll)
         done = (i > 0) & (jnp.abs(new_log_alpha - log_alpha) < tol) & (
             jnp.abs(ll - ll_old) <= tol * jnp.maximum(jnp.abs(ll), 1.0))
         # when done, keep the alpha the coefficients were fitted at (within tol of the MLE)
