@@ -486,7 +486,11 @@ class LogisticRegressionCV(ClassifierMixin, BaseEstimator):
             keys = classes[1:] if mode == "binary" else classes
             self.scores_ = dict(zip(keys, [f["scores"] for f in fits], strict=True))
         self.n_iter_ = np.array([[f["n_iter"] for f in fits]])
-        self.cv_results_ = [f["results"] for f in fits]
+        # binary: one selection.CVPath per l1_ratio; "ovr": such a list per class
+        if mode == "binary":
+            self.cv_results_ = fits[0]["results"]
+        elif mode == "ovr":
+            self.cv_results_ = [f["results"] for f in fits]
         return self
 
     def _class_weights(self, classes, y, w):
