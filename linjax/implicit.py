@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from linjax.solvers import linalg
 from linjax.solvers.newton import solve_psd
 
 
@@ -89,7 +90,7 @@ def _bwd(residuals, cotangent):
         u, _ = solve_psd(hess, v)
     else:
         jac = jax.jacfwd(lambda z: _fixed_point_residual(problem, z, like))(x)
-        u = jnp.linalg.lstsq(jac.T, v)[0]
+        u = linalg.lstsq(jac.T, v)
     _, vjp_opt = jax.vjp(lambda prob: _optimality(prob, x, like), problem)
     (bar_opt,) = vjp_opt(-u)
     bar_val = _value_cotangent(problem, x_star, cotangent.value)

@@ -114,7 +114,7 @@ def test_cpu_groups_compile_no_lapack_kernel():
     X, Y, _ = poisson_batch(m=8)
     args = (jnp.asarray(X), jnp.asarray(Y), None, None, None, Poisson(), lj.penalties.NoPenalty(),
             lj.solvers.Newton(), True)
-    static = dict(batch_size=None, use_pairs=True, axes=(None, None, None, None, ()))
+    static = dict(batch_size=None, use_pairs=True, axes=(None, None, None, None, (), ()))
     grouped = batch._fit_batch.lower(*args, lo=0, group_size=4, **static).as_text()
     one = batch._fit_batch.lower(*args, **static).as_text()
     assert "lapack" in one.lower() and "lapack" not in grouped.lower()
