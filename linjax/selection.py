@@ -23,6 +23,8 @@ each row is predicted only by the path of the fold that holds it out):
 alpha_min minimises the mean over folds (first minimum, alphas in decreasing order);
 alpha_1se is the largest alpha whose mean is within one standard error (sd / sqrt(K))
 of that minimum (the one-standard-error rule, glmnet's lambda.1se).
+When alpha_min is the grid's smallest alpha, or its largest while that fit still has
+nonzero coefficients, the optimum may lie outside the grid: `GridEdgeWarning`.
 
 Fold ids: `kfold` (scikit-learn's KFold order), `stratified_kfold`, `group_kfold`;
 `cv_path` also takes an int (K-fold), an array of fold ids, or (train, test) index pairs.

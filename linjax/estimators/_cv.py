@@ -1,16 +1,19 @@
 """Estimators that choose their penalty by cross-validation (scikit-learn names).
 
-`LassoCV`, `ElasticNetCV`, `GLMCV`, `LogisticRegressionCV` (binary) fit the whole path on
-every fold in one compiled, vmapped call (`linjax.selection.cv_path`) per l1_ratio, then
-take the full-data path's solution at the chosen alpha (the path is fitted with the
-folds, so there is no separate refit). `RidgeCV` uses the exact leave-one-out closed form
-(an SVD of the centred design) when cv is None, as scikit-learn, and the vmapped path
-otherwise. Folds come from scikit-learn's `check_cv` (KFold for regressors, StratifiedKFold
-for classifiers), so given the same cv the folds are scikit-learn's.
+`LassoCV`, `ElasticNetCV`, `GLMCV`, `LogisticRegressionCV` (two classes, or one-vs-rest)
+fit the whole path on every fold in one compiled, vmapped call
+(`linjax.selection.cv_path`) per l1_ratio (a softmax LogisticRegressionCV fits each fold
+and C with `LogisticRegression`), then take the full-data path's solution at the chosen
+alpha (the path is fitted with the folds, so there is no separate refit). `RidgeCV` uses
+the exact leave-one-out closed form (an SVD of the centred design) when cv is None, as
+scikit-learn, and the vmapped path otherwise. Folds come from scikit-learn's `check_cv`
+(KFold for regressors, StratifiedKFold for classifiers), so given the same cv the folds
+are scikit-learn's.
 
 tol: linjax's coordinate-descent tolerance (a coefficient move in the scale of its
 curvature, see `linjax.paths`); None gives 1e-8 in float64. max_iter: coordinate sweeps
 per alpha. With `verbose` and tqdm installed, a progress bar runs over the l1_ratios.
+A chosen penalty at an end of its grid warns (`linjax.selection.GridEdgeWarning`).
 """
 
 import numbers
