@@ -60,7 +60,6 @@ Penalized fits:
   information at the Firth estimate, as R's logistf.
 """
 
-import functools
 import warnings
 
 import jax
@@ -69,8 +68,8 @@ import numpy as np
 from jax.scipy.special import betainc
 from jax.scipy.stats import norm
 
+from linjax import _programs, validation
 from linjax import families as F
-from linjax import validation
 from linjax._pytree import replace
 from linjax.families import eta_derivatives
 from linjax.penalties import L2, NoPenalty
@@ -92,7 +91,7 @@ class RankWarning(UserWarning):
 
 # -- Student t and normal tails, pure JAX -----------------------------------------------
 
-@jax.jit
+@_programs.jit
 def t_sf2(t, df):
     """Two-sided tail P(|T| > |t|) for Student's t: I_{df / (df + t^2)}(df / 2, 1 / 2)."""
     t = jnp.abs(t)
@@ -100,7 +99,7 @@ def t_sf2(t, df):
     return betainc(df / 2.0, 0.5, x)
 
 
-@functools.partial(jax.jit, static_argnames=("n_iter",))
+@_programs.jit(static_argnames=("n_iter",))
 def t_ppf(p, df, n_iter=40):
     """Quantile of Student's t for p in (0.5, 1), by Newton's method on log P(T > t).
 
@@ -462,7 +461,7 @@ def identified_coefficients(parts):
     return aliased, jnp.where(jnp.any(aliased), reduced, parts["beta"])
 
 
-@functools.partial(jax.jit, static_argnames=("fit_intercept",))
+@_programs.jit(static_argnames=("fit_intercept",))
 def _identify(params, X, y, weights, offset, family, penalty, fit_intercept):
     parts = information_parts(params, X, y, weights, offset, family, penalty, fit_intercept)
     return identified_coefficients(parts)
@@ -603,7 +602,7 @@ def log_likelihood(family, y, mu, w, deviance, nobs, scale):
     return jnp.sum(jnp.where(pos, w * lp, 0.0))
 
 
-@functools.partial(jax.jit, static_argnames=("fit_intercept",))
+@_programs.jit(static_argnames=("fit_intercept",))
 def _summarize(params, X, y, weights, offset, family, penalty, groups, alpha, disp_value,
                codes, fit_intercept):
     """The traced core. `codes` = (cov_type index, observed information, dispersion mode,

@@ -15,7 +15,6 @@ Ragged problems are expressed with zero weights over a common n.
 
 import concurrent.futures
 import dataclasses
-import functools
 import os
 import threading
 
@@ -23,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from linjax import validation
+from linjax import _programs, validation
 from linjax.families import Gaussian, get_family
 from linjax.fit import FitResult, _fit, choose_solver
 from linjax.penalties import NoPenalty
@@ -149,7 +148,7 @@ def _group_rows(tree, ax, lo, size):
         lambda a: jax.lax.dynamic_slice_in_dim(jnp.asarray(a), lo, size, axis=0), tree)
 
 
-@functools.partial(jax.jit, static_argnames=("fit_intercept", "batch_size", "use_pairs",
+@_programs.jit(static_argnames=("fit_intercept", "batch_size", "use_pairs",
                                              "axes", "group_size"))
 def _fit_batch(X, Y, weights, offset, init, family, penalty, solver, fit_intercept,
                batch_size, use_pairs, axes, lo=0, group_size=None):
@@ -219,7 +218,7 @@ def _pool():
         return _POOL[0]
 
 
-@functools.partial(jax.jit, static_argnames=("skips",))
+@_programs.jit(static_argnames=("skips",))
 def _join(results, skips):
     """One batch from the groups' results: group g's first skips[g] rows repeat the previous
     group's last ones (the last group ends at m, so it may overlap the one before)."""

@@ -9,12 +9,11 @@ squares is a tall-skinny QR carried through the scan (accurate: X'X is never for
 The answer is `lj.fit`'s.
 """
 
-import functools
 
 import jax
 import jax.numpy as jnp
 
-from linjax import validation
+from linjax import _programs, validation
 from linjax._pytree import pytree_dataclass
 from linjax.families import Gaussian, get_family
 from linjax.fit import FitResult, choose_solver
@@ -106,7 +105,7 @@ def to_blocks(X, y, weights, offset, block_size):
     return X, y, w, o
 
 
-@functools.partial(jax.jit, static_argnames=("fit_intercept", "block_size"))
+@_programs.jit(static_argnames=("fit_intercept", "block_size"))
 def _fit_blocked(X, y, weights, offset, init, family, penalty, solver, fit_intercept,
                  block_size):
     n = X.shape[0]

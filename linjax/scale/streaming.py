@@ -36,7 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from linjax import validation
+from linjax import _programs, validation
 from linjax.families import Gaussian, get_family
 from linjax.fit import FitResult
 from linjax.penalties import L2, NoPenalty
@@ -46,12 +46,12 @@ from linjax.solvers.lstsq import check_applicable
 from linjax.solvers.newton import NewtonState, extrapolated_stop, solve_psd
 from linjax.solvers.status import Status
 
-_newton_sums = jax.jit(blocks.newton_sums, static_argnames=("fisher", "fit_intercept"))
-_value_sum = jax.jit(blocks.value_sum, static_argnames=("fit_intercept",))
-_start_sums = jax.jit(blocks.start_sums, static_argnames=("fit_intercept",))
-_shift_sums = jax.jit(blocks.shift_sums, static_argnames=("fit_intercept",))
-_tsqr_merge = jax.jit(blocks.tsqr_merge, static_argnames=("fit_intercept",))
-_solve_psd = jax.jit(solve_psd)
+_newton_sums = _programs.jit(blocks.newton_sums, static_argnames=("fisher", "fit_intercept"))
+_value_sum = _programs.jit(blocks.value_sum, static_argnames=("fit_intercept",))
+_start_sums = _programs.jit(blocks.start_sums, static_argnames=("fit_intercept",))
+_shift_sums = _programs.jit(blocks.shift_sums, static_argnames=("fit_intercept",))
+_tsqr_merge = _programs.jit(blocks.tsqr_merge, static_argnames=("fit_intercept",))
+_solve_psd = _programs.jit(solve_psd)
 
 
 def _source(chunks):
@@ -265,7 +265,7 @@ def _newton(reader, family, penalty, fit_intercept, init, max_iter, tol, xtol, m
                      family, penalty, info, fit_intercept, "newton")
 
 
-@functools.partial(jax.jit, static_argnames=("fit_intercept",))
+@_programs.jit(static_argnames=("fit_intercept",))
 def tsqr_solve(Raug, total_w, n_rows, penalty, fit_intercept, rcond=None):
     """Coefficients and objective from the TSQR factor of [sqrt(w) Xa | sqrt(w) (y - o)].
 

@@ -1,0 +1,132 @@
+"""A bounded number of live compiled programs for linjax's own jitted functions.
+
+Every XLA:CPU executable that stays alive keeps its code mapped into the process: about
+265 memory mappings each, against Linux's default limit of 65,530 per process
+(`vm.max_map_count`). A long session that fits many shapes would otherwise run into that
+limit and crash inside XLA. linjax's top-level jitted functions are made with `jit` below,
+which registers them; after a call that compiled something, the registry frees the
+compiled programs of the least recently used functions while
+
+- more than `max_programs()` programs are alive in the registered functions
+  (LINJAX_MAX_PROGRAMS, default 128), or
+- the process holds more than half its mapping limit (Linux only; read from /proc).
+
+A freed program is compiled again (or read from the persistent cache) the next time its
+shape is used. Programs a user compiles with their own `jax.jit` are never touched.
+"""
+
+import functools
+import itertools
+import os
+import weakref
+
+import jax
+
+MAX_PROGRAMS_ENV = "LINJAX_MAX_PROGRAMS"
+DEFAULT_MAX_PROGRAMS = 128
+#: Free programs once the process holds this fraction of its memory-mapping limit.
+MAP_FRACTION = 0.5
+
+_registry = weakref.WeakSet()  # every live BoundedJit
+_clock = itertools.count()
+
+
+def max_programs():
+    """The budget of live programs across linjax's registered functions."""
+    try:
+        return max(1, int(os.environ.get(MAX_PROGRAMS_ENV, DEFAULT_MAX_PROGRAMS)))
+    except ValueError:
+        return DEFAULT_MAX_PROGRAMS
+
+
+def mapping_count():
+    """Memory mappings of this process (None where /proc is not available)."""
+    try:
+        with open("/proc/self/maps", "rb") as f:
+            return sum(1 for _ in f)
+    except OSError:
+        return None
+
+
+@functools.cache
+def mapping_limit():
+    """The kernel's per-process mapping limit (None where unknown)."""
+    try:
+        with open("/proc/sys/vm/max_map_count") as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def live_programs():
+    """Compiled programs alive in linjax's registered functions."""
+    return sum(f.cache_size() for f in _registry)
+
+
+class BoundedJit:
+    """`jax.jit(fun, **options)`, registered so that its programs count against the budget.
+
+    Calls go to the jitted function; attributes (`lower`, `trace`, `clear_cache`, ...) too.
+    """
+
+    def __init__(self, fun, **options):
+        self._jitted = jax.jit(fun, **options)
+        self.last_used = next(_clock)
+        functools.update_wrapper(self, fun)
+        _registry.add(self)
+
+    def __call__(self, *args, **kwargs):
+        before = self.cache_size()
+        out = self._jitted(*args, **kwargs)
+        self.last_used = next(_clock)
+        if self.cache_size() > before:  # compiled (or loaded) a program: check the budget
+            enforce_budget(keep=self)
+        return out
+
+    def __getattr__(self, name):
+        return getattr(self._jitted, name)
+
+    def cache_size(self):
+        return self._jitted._cache_size()
+
+    def clear_cache(self):
+        self._jitted.clear_cache()
+
+
+def jit(fun=None, **options):
+    """`jax.jit` for linjax's entry points, under the program budget; also a decorator
+    factory: `@jit(static_argnames=(...))`."""
+    if fun is None:
+        return functools.partial(jit, **options)
+    return BoundedJit(fun, **options)
+
+
+def _over_mapping_limit():
+    limit = mapping_limit()
+    if limit is None:
+        return False
+    count = mapping_count()
+    return count is not None and count > MAP_FRACTION * limit
+
+
+def enforce_budget(keep=None):
+    """Free the least recently used functions' programs until under budget.
+
+    `keep` (the function just called) is freed last, and only when the count of programs
+    is still over budget (never for the mapping limit alone, which programs outside linjax
+    may hold: freeing the one in use would only compile it again). Returns the number of
+    programs freed.
+    """
+    budget = max_programs()
+    freed = 0
+    victims = sorted((f for f in _registry if f is not keep and f.cache_size()),
+                     key=lambda f: f.last_used)
+    for f in victims:
+        if live_programs() <= budget and not _over_mapping_limit():
+            return freed
+        freed += f.cache_size()
+        f.clear_cache()
+    if keep is not None and live_programs() > budget:
+        freed += keep.cache_size()
+        keep.clear_cache()
+    return freed

@@ -1,0 +1,61 @@
+"""Shape buckets: row counts padded with zero-weight rows, so a new n reuses a program.
+
+XLA compiles one program per input shape. Eager calls of `lj.fit` pad the rows of their
+data up to the next bucket size, a number of the form m * 2^e with an 8..15 mantissa m
+(eight sizes per doubling), so at most n/8 rows are added. The added rows repeat the
+first row with weight 0: they are in the family's support, contribute nothing to the
+objective, its gradient or curvature (sum_i w_i nll_i / sum_i w_i), and every statistic
+is computed later from the caller's own, unpadded data. Under a caller's `jit`/`vmap`
+(traced inputs) shapes are the caller's and nothing is padded.
+"""
+
+import numpy as np
+
+#: Row counts below this are used as they are.
+EXACT_BELOW = 16
+#: Designs larger than this (bytes of X) are not padded: copying them costs a noticeable
+#: part of the fit, and the compilation is a small part of a large fit's first call.
+MAX_PADDED_BYTES = 1 << 23
+
+
+def bucket_rows(n):
+    """The bucket of a row count: the least m * 2^e >= n with 8 <= m <= 15.
+
+    n itself below `EXACT_BELOW`; the padding is at most n / 8 rows.
+    """
+    n = int(n)
+    if n < EXACT_BELOW:
+        return n
+    shift = n.bit_length() - 4  # n >> shift has four bits: 8..15
+    return -((-n) >> shift) << shift  # ceil(n / 2^shift) * 2^shift
+
+
+def padded_size(X):
+    """The row count to pad X to (its own when it is traced or too large to copy cheaply)."""
+    n = X.shape[0]
+    if X.size * X.dtype.itemsize > MAX_PADDED_BYTES:
+        return n
+    return bucket_rows(n)
+
+
+def pad_rows(n_to, *arrays):
+    """Each array (None passes through) padded along axis 0 to `n_to` rows with copies of
+    its first row."""
+    out = []
+    for a in arrays:
+        if a is None:
+            out.append(None)
+            continue
+        extra = n_to - a.shape[0]
+        if extra <= 0:
+            out.append(a)
+            continue
+        fill = np.broadcast_to(a[:1], (extra,) + tuple(a.shape[1:]))
+        out.append(np.concatenate([np.asarray(a), fill.astype(a.dtype, copy=False)], axis=0))
+    return out
+
+
+def padded_weights(weights, n, n_to, dtype):
+    """Sample weights of the padded rows: the caller's (or ones) followed by zeros."""
+    w = np.ones(n, dtype) if weights is None else np.asarray(weights, dtype)
+    return np.concatenate([w, np.zeros(n_to - n, dtype)])
