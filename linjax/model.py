@@ -51,7 +51,8 @@ def mean_loss(params, X, y, family, weights=None, offset=None):
     if weights is None:
         return jnp.mean(nll)
     weights = jnp.asarray(weights, nll.dtype)
-    return jnp.sum(weights * nll) / jnp.sum(weights)
+    # zero-weight rows count exactly 0, even where their eta leaves the link's domain
+    return jnp.sum(jnp.where(weights > 0, weights * nll, 0.0)) / jnp.sum(weights)
 
 
 def objective(params, X, y, family=None, penalty=None, weights=None, offset=None):

@@ -66,14 +66,14 @@ class GLMProblem:
         return linear_predictor(params, self.X, self.offset)
 
     def data_loss(self, params):
-        return jnp.sum(self.weights * self.family.nll(self.y, self.eta(params)))
+        return weighted_sum(self.weights, self.family.nll(self.y, self.eta(params)))
 
     def value(self, params):
         return self.data_loss(params) + self.penalty.value(params["coef"])
 
     def value_at(self, params, eta):
         """The objective at `params` whose linear predictor is `eta` (no pass over X)."""
-        return (jnp.sum(self.weights * self.family.nll(self.y, eta))
+        return (weighted_sum(self.weights, self.family.nll(self.y, eta))
                 + self.penalty.value(params["coef"]))
 
     def eta_change(self, direction, like):
@@ -109,8 +109,8 @@ class GLMProblem:
             return self._newton_system_multiclass(params, single, eta)
         coef = params["coef"]
         nll, g_eta, h_eta = eta_derivatives(self.family, self.y, eta, fisher)
-        r = self.weights * g_eta
-        s = self.weights * h_eta
+        r = weighted_terms(self.weights, g_eta)
+        s = weighted_terms(self.weights, h_eta)
 
         hess, grad = _in_precision(single, lambda single: weighted_products(
             self.X, s, r, self.fit_intercept, single))
@@ -119,7 +119,7 @@ class GLMProblem:
         pen_hess = self.penalty.smooth_hess_diag(coef)
         grad = grad.at[k:].add(pen_grad)
         hess = hess.at[k:, k:].add(jnp.diag(pen_hess))
-        value = jnp.sum(self.weights * nll) + self.penalty.value(coef)
+        value = weighted_sum(self.weights, nll) + self.penalty.value(coef)
         return value, grad, hess
 
     def _newton_system_multiclass(self, params, single, eta):
@@ -156,6 +156,17 @@ class GLMProblem:
         hess = hess + level * null
         value = jnp.sum(w * nll) + self.penalty.value(coef)
         return value, grad, hess
+
+
+def weighted_terms(w, values):
+    """w_i values_i, exactly 0 where w_i = 0: a zero-weight row whose eta lies outside its
+    link's domain (a NaN or inf loss there) must not poison the sums."""
+    return jnp.where(w > 0, w * values, 0.0)
+
+
+def weighted_sum(w, values):
+    """sum_i w_i values_i over the rows of positive weight (`weighted_terms`)."""
+    return jnp.sum(weighted_terms(w, values))
 
 
 def _in_precision(single, products):
