@@ -59,3 +59,38 @@ def padded_weights(weights, n, n_to, dtype):
     """Sample weights of the padded rows: the caller's (or ones) followed by zeros."""
     w = np.ones(n, dtype) if weights is None else np.asarray(weights, dtype)
     return np.concatenate([w, np.zeros(n_to - n, dtype)])
+
+
+def pad_fit_inputs(X, y, weights, offset):
+    """(X, y, weights, offset) of an eager fit padded to the bucket of its row count.
+
+    Returned unchanged when any input is traced (the caller's `jit`/`vmap` owns the
+    shapes) or when X is too large to copy cheaply. Padding builds host arrays for data on
+    the CPU and device arrays (`jnp.concatenate`) elsewhere.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    arrays = (X, y, weights, offset)
+    if any(isinstance(a, jax.core.Tracer) for a in arrays):
+        return arrays
+    n = X.shape[0]
+    n_to = padded_size(X)
+    if n_to == n:
+        return arrays
+    on_cpu = all(d.platform == "cpu" for a in arrays if isinstance(a, jax.Array)
+                 for d in a.devices())
+    lib = np if on_cpu else jnp
+    host = [None if a is None else (np.asarray(a) if on_cpu else a) for a in arrays]
+    dtype = host[0].dtype
+    extra = n_to - n
+
+    def pad(a):
+        if a is None:
+            return None
+        return lib.concatenate([a, lib.broadcast_to(a[:1], (extra,) + tuple(a.shape[1:]))])
+
+    Xp, yp, _, op = (pad(a) for a in host)
+    w = lib.ones(n, dtype) if host[2] is None else host[2]
+    wp = lib.concatenate([w, lib.zeros(extra, dtype)])
+    return tuple(None if a is None else jnp.asarray(a) for a in (Xp, yp, wp, op))

@@ -21,7 +21,6 @@ Pure and traceable (jit / vmap) where the inputs are arrays, except
   (scikit-learn's bins), and the mean squared error of probabilities.
 """
 
-import functools
 from typing import NamedTuple
 
 import jax
@@ -30,8 +29,8 @@ import numpy as np
 from jax.scipy.special import beta as beta_fn
 from jax.scipy.special import betainc
 
+from linjax import _programs, validation
 from linjax import families as F
-from linjax import validation
 from linjax.inference import design_with_intercept, information_parts
 
 RESIDUAL_KINDS = ("response", "pearson", "deviance", "working", "anscombe")
@@ -57,7 +56,7 @@ def residuals(result, X, y, kind="deviance", family=None, weights=None, offset=N
     return out["residuals"][kind]
 
 
-@functools.partial(jax.jit, static_argnames=("fit_intercept",))
+@_programs.jit(static_argnames=("fit_intercept",))
 def _core(params, X, y, weights, offset, family, penalty, scale, fit_intercept):
     parts = information_parts(params, X, y, weights, offset, family, penalty, fit_intercept)
     mu, eta, w = parts["mu"], parts["eta"], parts["w"]
@@ -157,7 +156,7 @@ def cooks_distance(result, X, y, family=None, weights=None, offset=None, scale=N
     return CooksDistance(d, d > out["threshold"], out["threshold"])
 
 
-@functools.partial(jax.jit, static_argnames=("fit_intercept",))
+@_programs.jit(static_argnames=("fit_intercept",))
 def vif(X, fit_intercept=True):
     """Variance inflation factor of every column: 1 / (1 - R_j^2), column j on the others.
 
@@ -176,7 +175,7 @@ def vif(X, fit_intercept=True):
     return jnp.sum(Rinv**2, axis=1)
 
 
-@functools.partial(jax.jit, static_argnames=("fit_intercept", "standardize"))
+@_programs.jit(static_argnames=("fit_intercept", "standardize"))
 def condition_number(X, fit_intercept=False, standardize=False):
     """Ratio of the largest to the smallest singular value of the design.
 
@@ -230,7 +229,7 @@ def calibration_curve(y, prob, n_bins=5, strategy="uniform", weights=None):
                             jnp.where(counts > 0, sums / safe, nan), counts)
 
 
-@jax.jit
+@_programs.jit
 def brier_score(y, prob, weights=None):
     """Mean squared difference between 0/1 outcomes and predicted probabilities."""
     y = jnp.asarray(y)
@@ -316,7 +315,7 @@ def certify_overlap(X, y, score, weights=None, fit_intercept=True):
     return False
 
 
-@jax.jit
+@_programs.jit
 def _column_abs_max(X):
     return jnp.max(jnp.abs(X), axis=0)
 

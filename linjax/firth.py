@@ -24,12 +24,10 @@ statistics from the inverse Fisher information at the Firth estimate, as R's
 logistf (profile-likelihood intervals are not computed).
 """
 
-import functools
 
-import jax
 import jax.numpy as jnp
 
-from linjax import validation
+from linjax import _programs, validation
 from linjax.families import Binomial, get_family
 from linjax.fit import FitResult
 from linjax.penalties import Firth
@@ -83,7 +81,7 @@ def fit_firth(X, y, family=None, weights=None, offset=None, fit_intercept=True, 
     return _fit_firth(X, y, weights, offset, init, family, solver, fit_intercept)
 
 
-@functools.partial(jax.jit, static_argnames=("fit_intercept",))
+@_programs.jit(static_argnames=("fit_intercept",))
 def _fit_firth(X, y, weights, offset, init, family, solver, fit_intercept):
     p = X.shape[1]
     coef0 = jnp.zeros((p,), X.dtype) if init is None else jnp.asarray(init["coef"], X.dtype)

@@ -16,13 +16,12 @@ Names for `solver=`: "newton"/"irls", "lstsq"/"least_squares", "lbfgs", "gd"/
 CoordinateDescent, ProjectedNewton, and the projected GradientDescent and SGD.
 """
 
-import functools
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from linjax import implicit, links, validation
+from linjax import _programs, buckets, implicit, links, validation
 from linjax._pytree import pytree_dataclass, replace, static_field
 from linjax.families import Gaussian, get_family
 from linjax.model import init_params
@@ -262,7 +261,7 @@ def weights_beyond_resolution(weights):
     return top > low / (eps * eps)
 
 
-@functools.partial(jax.jit, static_argnames=("fit_intercept",))
+@_programs.jit(static_argnames=("fit_intercept",))
 def _fit(X, y, weights, offset, init, family, penalty, solver, fit_intercept, bounds=None):
     if weights is None:
         weights = jnp.ones_like(y)
@@ -361,7 +360,9 @@ def fit(X, y, family=None, penalty=None, solver="auto", weights=None, offset=Non
         bounds = _check_bounds(bounds, X.shape[1], X.dtype)
     solver = choose_solver(solver, family, penalty, X.shape, bounded=bounds is not None)
     validation.check_solver_params(solver)
-    result = _fit(X, y, weights, offset, init, family, penalty, solver, fit_intercept, bounds)
+    padded = (X, y, weights, offset) if isinstance(solver, SGD) else \
+        buckets.pad_fit_inputs(X, y, weights, offset)  # SGD draws its batches from the rows
+    result = _fit(*padded, init, family, penalty, solver, fit_intercept, bounds)
     _warn_if_weights_unresolved(weights)
     _warn_if_separated(result, X, y, weights, offset, family, penalty)
     _warn_if_rank_deficient(result, X, y, weights, offset, family, penalty)
@@ -452,7 +453,7 @@ def _warn_if_separated(result, X, y, weights, offset, family, penalty):
         "(penalty=linjax.penalties.Firth()).", SeparationWarning, stacklevel=3)
 
 
-@jax.jit
+@_programs.jit
 def _separation_screen(X, y, w, params, offset, family):
     """(X b + b0, the score contributions -w_i d nll_i / d eta_i, whether any weighted
     |eta_i| exceeds SEPARATION_ETA), in one pass over X."""

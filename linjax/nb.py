@@ -24,13 +24,12 @@ standard errors in `summarize` treat alpha as known, as `summary(glm.nb(...))`,
 and AIC/BIC count alpha as a parameter (as MASS).
 """
 
-import functools
 
 import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-from linjax import validation
+from linjax import _programs, validation
 from linjax._pytree import pytree_dataclass, replace
 from linjax.families import NegativeBinomial, get_family
 from linjax.fit import (
@@ -114,7 +113,7 @@ def fit_nb(X, y, family=None, penalty=None, weights=None, offset=None, fit_inter
                    jnp.asarray(tol, X.dtype), fit_intercept, max_outer)
 
 
-@functools.partial(jax.jit, static_argnames=("fit_intercept", "max_outer"))
+@_programs.jit(static_argnames=("fit_intercept", "max_outer"))
 def _fit_nb(X, y, weights, offset, init, family, penalty, solver, tol, fit_intercept,
             max_outer):
     dtype = X.dtype

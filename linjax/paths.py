@@ -53,14 +53,13 @@ is `solvers.Status`: 0 converged, 1 max_iter (IRLS iterations, sweeps or KKT rou
 alphas, l1_ratio; this is how `linjax.selection` fits every fold at once).
 """
 
-import functools
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from linjax import links, validation
+from linjax import _programs, links, validation
 from linjax.families import Gaussian, eta_derivatives, get_family
 from linjax.penalties import ElasticNet
 from linjax.solvers._common import halving_search
@@ -652,7 +651,7 @@ def path_core(X, y, w, off, pf, alphas, l1_ratio, ctl, cfg, moments=None):
                 status[1:], status[1:] == int(Status.CONVERGED), jnp.asarray(l1_ratio, dtype))
 
 
-@functools.partial(jax.jit, static_argnames=("cfg",))
+@_programs.jit(static_argnames=("cfg",))
 def _path_jit(X, y, w, off, pf, alphas, l1_ratio, ctl, cfg):
     return path_core(X, y, w, off, pf, alphas, l1_ratio, ctl, cfg)
 
@@ -687,7 +686,7 @@ def _intercept_only(X, y, w, off, family, fit_intercept, tol, max_iter=50):
     return b0 + off
 
 
-@functools.partial(jax.jit, static_argnames=("family",))
+@_programs.jit(static_argnames=("family",))
 def _alpha_max_at(X, y, w, off, pf, l1_ratio, coef, intercept, family):
     wn = w / jnp.sum(w)
     eta = X @ coef + intercept + off
@@ -695,7 +694,7 @@ def _alpha_max_at(X, y, w, off, pf, l1_ratio, coef, intercept, family):
     return _alpha_max_from_grad(X.T @ g_eta, pf, l1_ratio)
 
 
-@functools.partial(jax.jit, static_argnames=("family", "fit_intercept"))
+@_programs.jit(static_argnames=("family", "fit_intercept"))
 def _alpha_max_simple(X, y, w, off, pf, l1_ratio, tol, family, fit_intercept):
     eta = _intercept_only(X, y, w, off, family, fit_intercept, tol)
     wn = w / jnp.sum(w)

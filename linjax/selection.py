@@ -31,7 +31,6 @@ Fold ids: `kfold` (scikit-learn's KFold order), `stratified_kfold`, `group_kfold
 """
 
 import collections
-import functools
 import numbers
 import warnings
 from typing import NamedTuple
@@ -40,6 +39,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from linjax import _programs
 from linjax import paths as P
 from linjax.inference import log_likelihood
 
@@ -290,7 +290,7 @@ def _held_out_scores(X, y, off, res, test_blocks, test_sums, family, scoring):
     return total / test_sums[:, None]
 
 
-@functools.partial(jax.jit, static_argnames=("cfg", "scoring"))
+@_programs.jit(static_argnames=("cfg", "scoring"))
 def _cv_jit(X, y, train_w, test_w, off, pf, alphas, l1_ratio, ctl, blocks, test_blocks, cfg,
             scoring):
     _TRACES["cv"] += 1  # runs at trace time only
@@ -451,7 +451,7 @@ def cv_path(X, y, family=None, l1_ratio=1.0, alphas=None, folds=5, *, n_alphas=1
 
 # -- information criteria --------------------------------------------------------------------
 
-@functools.partial(jax.jit, static_argnames=("family", "fit_intercept"))
+@_programs.jit(static_argnames=("family", "fit_intercept"))
 def _ic_jit(coef, intercept, df, X, y, w, off, family, fit_intercept):
     mu = family.link.inverse(X @ coef.T + intercept + off[:, None]).T    # (m, n)
     pos = w > 0

@@ -162,6 +162,7 @@ GRID_SCRIPT = textwrap.dedent("""
 STALL_SECONDS = 150
 
 
+@pytest.mark.slow
 def test_every_family_and_solver_finishes_at_100_1000_5000_problems():
     """One subprocess for the whole grid (compiles shared); a case that makes no progress
     for STALL_SECONDS fails the test, naming the case."""
