@@ -183,7 +183,7 @@ def main(argv=None):
             "after `jax.clear_caches()`, with the objects of the earlier workloads frozen "
             "out of the garbage collector; the estimators and the CLI turn that cache on by "
             "default). objective: one float64 formula for "
-            "every tool (`lj.objective`, API.md section 1); gap: (f - best f) / |best f| in the "
+            "every tool (`lj.objective`, docs/objective.md); gap: (f - best f) / |best f| in the "
             "row; x best peer: warm time over the fastest non-linjax tool's warm time. "
             "Peer loops marked (xN) were timed on 1/N of the problems and scaled.\n\n"
             + table(rows) + "\n\n![results](results.png)\n")

@@ -1,4 +1,4 @@
-"""The `linjax` command line: `linjax demo | fit | predict | info` (API.md section 6).
+"""The `linjax` command line: `linjax demo | fit | predict | info` (docs/cli.md).
 
     linjax demo
     linjax fit shops.csv --formula "complaints ~ foot_traffic + C(region)" \\

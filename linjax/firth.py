@@ -8,7 +8,7 @@ with W = (d mu / d eta)^2 / V(mu) the Fisher weights (mu (1 - mu) for the logit
 link) and X including the intercept column. The estimate is finite under
 complete or quasi-complete separation and has O(1/n^2) bias, the remedy for
 separation and rare events. linjax writes the penalized objective in its usual
-scale (divided by sum(w), API.md section 1):
+scale (divided by sum(w), docs/objective.md):
 
     objective(params) = [sum_i w_i nll_i - 1/2 log det I(beta)] / sum_i w_i
 

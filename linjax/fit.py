@@ -59,7 +59,7 @@ _BOUNDED_SOLVERS = (ProximalGradient, CoordinateDescent, GradientDescent, SGD, P
 class FitResult:
     """A fitted GLM: a pytree, so it passes through jit and vmap and can be saved.
 
-    params: {"coef", "intercept"}; objective: the objective at params (API.md section 1);
+    params: {"coef", "intercept"}; objective: the objective at params (docs/objective.md);
     n_iter, status (0 = converged, see `linjax.solvers.Status`), converged;
     family, penalty: as fitted; info: the solver's final state (diagnostics such as
     the Newton decrement or the least-squares rank); fit_intercept, solver: static.
@@ -321,7 +321,7 @@ def _check_bounds(bounds, p, dtype):
 
 def fit(X, y, family=None, penalty=None, solver="auto", weights=None, offset=None,
         fit_intercept=True, init=None, bounds=None):
-    """Fit a GLM: minimise sum_i w_i nll_i / sum_i w_i + penalty(coef) (API.md section 1).
+    """Fit a GLM: minimise sum_i w_i nll_i / sum_i w_i + penalty(coef) (docs/objective.md).
 
     X: (n, p); y: (n,); family: a `linjax.families` instance or name (default Gaussian);
     penalty: a `linjax.penalties` instance (default none); solver: "auto", a name or a

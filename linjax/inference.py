@@ -137,7 +137,7 @@ def _two_sided_p(stat, df, use_t):
 def summarize(result, X, y, family=None, weights=None, offset=None, cov_type="nonrobust",
               alpha=0.05, groups=None, dispersion=None, information="expected",
               feature_names=None):
-    """Coefficient table, tests, intervals and fit statistics of a fitted GLM (API.md 3).
+    """Coefficient table, tests, intervals and fit statistics of a fitted GLM (docs/statistics.md).
 
     result: a `FitResult` from `lj.fit` (or `lj.firth`, `lj.nb`); X, y, weights,
     offset: the data it was fitted on; family: defaults to `result.family`;

@@ -3,7 +3,7 @@
     eta = X @ coef + intercept + offset,   mu = link^{-1}(eta)
     objective = sum_i w_i nll_i / sum_i w_i + penalty(coef)
 
-with nll_i half the unit deviance (API.md section 1).
+with nll_i half the unit deviance (docs/objective.md).
 """
 
 import jax.numpy as jnp
@@ -56,7 +56,7 @@ def mean_loss(params, X, y, family, weights=None, offset=None):
 
 
 def objective(params, X, y, family=None, penalty=None, weights=None, offset=None):
-    """The objective of API.md section 1: mean weighted half deviance plus the penalty."""
+    """The objective of docs/objective.md: mean weighted half deviance plus the penalty."""
     family = Gaussian() if family is None else get_family(family)
     penalty = NoPenalty() if penalty is None else penalty
     if not isinstance(penalty, AbstractPenalty):

@@ -4,7 +4,7 @@
     alpha_grid(X, y, family, l1_ratio, n_alphas=100, eps=1e-3)
     path(X, y, family, l1_ratio, alphas)         -> Path (coef matrix, intercepts, deviance, df)
 
-The objective at each alpha is API.md's: sum_i w_i nll_i / sum_i w_i + alpha * sum_j f_j
+The objective at each alpha is docs/objective.md's: sum_i w_i nll_i / sum_i w_i + alpha * sum_j f_j
 (l1_ratio |b_j| + (1 - l1_ratio) / 2 b_j^2), f_j the per-feature penalty factors
 (glmnet's `penalty.factor`; f_j = 0 leaves b_j unpenalized).
 

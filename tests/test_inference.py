@@ -421,7 +421,7 @@ def test_wrongly_shaped_x_names_x(poisson_zoo):
 
 
 def test_summarize_a_fit_batch_result_per_problem():
-    """A batch result gives one summary per problem (API.md 7): each equals the summary of
+    """A batch result gives one summary per problem (docs/scale.md): each equals the summary of
     that problem's own fit, and statsmodels'."""
     X, y, w, _ = zoo.problem("poisson")
     rng = np.random.default_rng(5)

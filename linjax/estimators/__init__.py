@@ -1,4 +1,4 @@
-"""scikit-learn compatible estimators (API.md section 4); needs scikit-learn.
+"""scikit-learn compatible estimators (docs/estimators.md); needs scikit-learn.
 
     from linjax.estimators import LogisticRegression, PoissonRegressor, GLM
 

@@ -2,7 +2,7 @@
 
 scikit-learn minimises  C sum_i s_i logloss_i + l1_ratio ||W||_1 + (1 - l1_ratio) / 2 ||W||^2
 with s_i = sample_weight_i * class_weight[y_i]. Dividing by C sum_i s_i gives linjax's
-objective (API.md section 1: the mean of s_i-weighted half deviances, which for 0/1 or
+objective (docs/objective.md: the mean of s_i-weighted half deviances, which for 0/1 or
 class labels is the log loss) with penalty strength alpha = 1 / (C sum_i s_i):
 L2(alpha) for l1_ratio = 0, L1(alpha) for 1, ElasticNet(alpha, l1_ratio) between.
 C = inf fits without a penalty. The sum uses the weights after the class weights

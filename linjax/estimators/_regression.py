@@ -1,7 +1,7 @@
 """Regressors: LinearRegression, Ridge, Lasso, ElasticNet and the GLM regressors.
 
 Objective scalings (checked against scikit-learn in tests/test_estimators.py), with
-linjax's objective  sum_i w_i nll_i / sum_i w_i + penalty(coef)  (API.md section 1):
+linjax's objective  sum_i w_i nll_i / sum_i w_i + penalty(coef)  (docs/objective.md):
 
 - LinearRegression: no penalty (an L2 penalty of strength 0, so that p > n gives the
   minimum-norm least-squares solution as scikit-learn does).
@@ -337,8 +337,8 @@ class GLM(_GLMRegressor):
     family: a name ("poisson", "gamma", "binomial", "negative_binomial", "tweedie",
     "gaussian", "inverse_gaussian") or a `linjax.families` instance (for parameters
     such as `Tweedie(power=1.5)` or `NegativeBinomial(alpha=0.5)`); link: None (the
-    family's default) or a link name / `linjax.links` instance. Penalty (API.md
-    section 1): L2(alpha) for l1_ratio = 0, L1(alpha) for 1, ElasticNet between.
+    family's default) or a link name / `linjax.links` instance. Penalty
+    (docs/objective.md): L2(alpha) for l1_ratio = 0, L1(alpha) for 1, ElasticNet between.
     Binomial takes 0/1 outcomes, or proportions with sample_weight = trials.
     """
 

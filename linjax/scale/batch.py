@@ -8,7 +8,7 @@ Two paths give the same answer:
   an explicitly batched Newton (`linjax.scale.shared_newton`) forms the column-pair
   products of [1, X] once, so every problem's Hessian comes from one
   (m, n) @ (n, k(k+1)/2) product and every gradient from one (m, n) @ (n, k) product
-  (DESIGN.md, "Performance habits") instead of m separate X.T diag(s) X products.
+  (docs/scale.md) instead of m separate X.T diag(s) X products.
 
 Ragged problems are expressed with zero weights over a common n.
 """

@@ -2,7 +2,7 @@
 
 All m problems advance together. Each iteration forms every gradient with one
 (m, n) @ (n, k) product and every Hessian with one (m, n) @ (n, k(k+1)/2) product against
-the column-pair products of [1, X], formed once (DESIGN.md, "Performance habits").
+the column-pair products of [1, X], formed once (docs/scale.md).
 
 Per iteration the m x n arrays are touched as few times as possible (the cost at small p is
 memory traffic over them, not flops):

@@ -3,7 +3,7 @@
 Both expose `value(params)`, `to_vector` / `from_vector` (the flat coordinates a
 second-order step works in) and `newton_system(params, fisher)` returning the
 value, gradient and Hessian in those coordinates. The GLM builds its Hessian as
-X.T diag(w h) X from elementwise curvature (DESIGN.md, "The math, done once");
+X.T diag(w h) X from elementwise curvature (docs/solvers.md);
 a user function gets `jax.hessian` of its raveled form.
 """
 

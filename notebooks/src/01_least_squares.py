@@ -72,7 +72,7 @@ plt.show()
 # ## 2. Squared loss is a bowl
 #
 # Least squares chooses $\beta$ to minimise the mean squared residual. linjax writes
-# every objective the same way (API.md section 1): the mean half deviance, here
+# every objective the same way (docs/objective.md): the mean half deviance, here
 # $\frac{1}{n}\sum_i \tfrac12 (y_i - \beta_0 - \beta_1 x_i)^2$. As a function of
 # $(\beta_0, \beta_1)$ it is a quadratic with a positive definite Hessian
 # $\frac1n X^\top X$: a bowl with a single bottom. `lj.objective` is a pure JAX
