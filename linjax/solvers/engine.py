@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from linjax.solvers.problem import FunctionProblem
 from linjax.solvers.status import Status, code
@@ -77,5 +78,10 @@ class AbstractSolver:
         return iterate(self, problem, params)
 
     def run(self, fun, init_params, *args):
-        """Minimise `fun(params, *args)` over any parameter pytree from `init_params`."""
+        """Minimise `fun(params, *args)` over any parameter pytree from `init_params`.
+
+        numpy arrays among `args` are taken as JAX arrays (SGD indexes them with traced
+        mini-batch indices)."""
+        args = jax.tree_util.tree_map(
+            lambda a: jnp.asarray(a) if isinstance(a, np.ndarray) else a, args)
         return self.minimise(FunctionProblem(fun, args), init_params)
