@@ -65,8 +65,8 @@ def pad_fit_inputs(X, y, weights, offset):
     """(X, y, weights, offset) of an eager fit padded to the bucket of its row count.
 
     Returned unchanged when any input is traced (the caller's `jit`/`vmap` owns the
-    shapes) or when X is too large to copy cheaply. Padding builds host arrays for data on
-    the CPU and device arrays (`jnp.concatenate`) elsewhere.
+    shapes) or sharded over several devices, or when X is too large to copy cheaply.
+    Padding builds host arrays for data on the CPU and device arrays elsewhere.
     """
     import jax
     import jax.numpy as jnp
@@ -74,6 +74,9 @@ def pad_fit_inputs(X, y, weights, offset):
     arrays = (X, y, weights, offset)
     if any(isinstance(a, jax.core.Tracer) for a in arrays):
         return arrays
+    if any(isinstance(a, jax.Array) and (not a.is_fully_addressable
+                                         or len(a.sharding.device_set) > 1) for a in arrays):
+        return arrays  # sharded rows: their layout is the caller's
     n = X.shape[0]
     n_to = padded_size(X)
     if n_to == n:

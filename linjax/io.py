@@ -399,8 +399,10 @@ def load(path):
     try:
         with zf:
             return _load_archive(zf, path)
-    except ModelFileError:
-        raise
+    except ModelFileError as err:
+        if str(err).startswith("load: "):
+            raise
+        raise type(err)(f"load: {err}") from err  # every message of `load` says where it is from
     except _MEMBER_ERRORS as err:  # CRC mismatch, truncated member
         raise ModelFileError(f"load: {path!r} is corrupted ({err}); the file was damaged or "
                              "truncated after it was saved. Save the model again.") from err
