@@ -425,6 +425,21 @@ def padded_penalty(penalty, p, p_pad, dtype):
     return replace(penalty, alpha=1.0, weights=factors)
 
 
+#: Families whose response is non-negative (scikit-learn's `positive_only` target tag).
+POSITIVE_FAMILIES = (F.Poisson, F.Gamma, F.InverseGaussian, F.NegativeBinomial, F.Tweedie)
+
+
+def family_target_tags(tags, family_of):
+    """scikit-learn tags with `positive_only` set when the estimator's family (from the
+    callable `family_of`) needs y >= 0; unchanged when the family setting is invalid."""
+    try:
+        family = family_of()
+    except ValueError:
+        return tags
+    tags.target_tags.positive_only = isinstance(family, POSITIVE_FAMILIES)
+    return tags
+
+
 def family_from(name_or_family, link=None, owner="GLM"):
     """A linjax family from a name (and link name) or an instance."""
     if isinstance(name_or_family, F.AbstractFamily):

@@ -31,6 +31,7 @@ from linjax import selection as S
 from linjax.estimators._base import (
     check_choice,
     family_from,
+    family_target_tags,
     validate_data,
     validate_fit_data,
 )
@@ -244,14 +245,7 @@ class GLMCV(_PathCV):
         return family_from(self.family, self.link)
 
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        try:
-            family = self._family()
-        except ValueError:
-            return tags
-        tags.target_tags.positive_only = isinstance(
-            family, F.Poisson | F.Gamma | F.InverseGaussian | F.NegativeBinomial | F.Tweedie)
-        return tags
+        return family_target_tags(super().__sklearn_tags__(), self._family)
 
     def fit(self, X, y, sample_weight=None, offset=None, groups=None):
         self._scoring = self.scoring

@@ -26,6 +26,7 @@ from linjax.estimators._base import (
     check_choice,
     check_number,
     family_from,
+    family_target_tags,
     fit_dtype,
     penalty_from,
     result_to_numpy,
@@ -381,11 +382,4 @@ class GLM(_GLMRegressor):
         return self
 
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        try:
-            family = self._family()
-        except ValueError:
-            return tags
-        tags.target_tags.positive_only = isinstance(
-            family, F.Poisson | F.Gamma | F.InverseGaussian | F.NegativeBinomial | F.Tweedie)
-        return tags
+        return family_target_tags(super().__sklearn_tags__(), self._family)
