@@ -373,10 +373,22 @@ def warn_grid_edge(owner, name, value, edge, hint, stacklevel=3):
 
 
 def choose(mean, se, sign=1.0):
-    """(best index, one-standard-error index) for alphas in decreasing order."""
-    loss = sign * np.asarray(mean)
+    """(best index, one-standard-error index) for alphas in decreasing order.
+
+    A strength whose held-out loss is not finite is never chosen; when none is finite, a
+    ValueError says why."""
+    loss = sign * np.asarray(mean, float)
+    finite = np.isfinite(loss)
+    if not finite.any():
+        raise ValueError(
+            "cross-validation: the held-out loss is not finite (NaN or inf) at any alpha: the "
+            "fitted means left the family's domain on held-out rows (for instance a negative "
+            "mean under Gamma's inverse link). Use a link onto the family's support (such as "
+            "'log'), or check the data.")
+    loss = np.where(finite, loss, np.inf)
     best = int(np.argmin(loss))
-    within = np.flatnonzero(loss <= loss[best] + np.asarray(se)[best])
+    spread = np.asarray(se, float)[best]
+    within = np.flatnonzero(loss <= loss[best] + (spread if np.isfinite(spread) else 0.0))
     return best, int(within[0])
 
 

@@ -102,3 +102,26 @@ def test_cv_estimators_warn_at_the_grid_edge(dense):
     yb = (y > np.median(y)).astype(int)
     with pytest.warns(GridEdgeWarning, match="LogisticRegressionCV: the chosen C = 0.0001"):
         LogisticRegressionCV(Cs=[1e-4, 2e-4], cv=5).fit(X, yb)
+
+
+def test_cv_whose_held_out_loss_is_partly_not_finite_chooses_a_finite_one():
+    """Gamma with its inverse link on iris: at some alphas held-out means leave the family's
+    domain (NaN loss and standard error). That failed with an IndexError; the choice must
+    be a strength whose loss is finite, the smallest such (scikit-learn's rule)."""
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    model = GLMCV(family="gamma", cv=3).fit(X[:, :3], X[:, 3])
+    result = model.cv_results_[0]
+    mean = np.asarray(result.mean)
+    assert not np.isfinite(mean).all()
+    assert model.alpha_ == result.alphas[np.nanargmin(np.where(np.isfinite(mean), mean, np.nan))]
+
+
+def test_a_non_finite_loss_is_never_chosen():
+    from linjax.selection import choose
+
+    best, one_se = choose([3.0, np.nan, 1.0, 2.0], [0.1, np.nan, 0.5, 0.1])
+    assert best == 2 and one_se == 2
+    best, one_se = choose([3.0, 1.4, 1.0, 2.0], [0.1, 0.1, 0.5, 0.1])
+    assert best == 2 and one_se == 1

@@ -119,7 +119,10 @@ class _PathCV(RegressorMixin, BaseEstimator):
                                      offset=offset, fit_intercept=self.fit_intercept,
                                      scoring=self._scoring, tol=self.tol,
                                      max_sweeps=self.max_iter, warn_edge=False))
-        means = np.array([res.mean for res in results])
+        means = np.array([res.mean for res in results], float)
+        if not np.isfinite(means).any():
+            S.choose(means.reshape(-1), means.reshape(-1))  # raises, saying why
+        means = np.where(np.isfinite(means), means, np.inf)  # never choose a NaN loss
         i, j = np.unravel_index(int(np.argmin(means)), means.shape)
         best = results[i]
         edge = S.grid_edge(int(j), len(best.alphas), bool(np.asarray(best.path.df)[0] > 0))
