@@ -9,7 +9,8 @@ compiled programs of the least recently used functions while
 
 - more than `max_programs()` programs are alive in the registered functions
   (LINJAX_MAX_PROGRAMS, default 128), or
-- the process holds more than half its mapping limit (Linux only; read from /proc).
+- the process holds more than half its mapping limit (Linux only; read from /proc,
+  and never taken above Linux's default of 65,530).
 
 A freed program is compiled again (or read from the persistent cache) the next time its
 shape is used. Programs a user compiles with their own `jax.jit` are never touched.
@@ -48,12 +49,18 @@ def mapping_count():
         return None
 
 
+#: Linux's default `vm.max_map_count`.
+DEFAULT_MAPPING_LIMIT = 65_530
+
+
 @functools.cache
 def mapping_limit():
-    """The kernel's per-process mapping limit (None where unknown)."""
+    """The per-process mapping limit linjax keeps within: the kernel's, but no more than
+    Linux's default (a raised limit does not let linjax's own programs grow past what a
+    default machine allows). None where /proc is not available."""
     try:
         with open("/proc/sys/vm/max_map_count") as f:
-            return int(f.read().strip())
+            return min(int(f.read().strip()), DEFAULT_MAPPING_LIMIT)
     except (OSError, ValueError):
         return None
 

@@ -107,5 +107,7 @@ def test_thousands_of_distinct_row_counts_stay_within_the_mapping_limit(tmp_path
     assert out.returncode == 0, out.stderr[-2000:]
     print(out.stdout)
     fields = dict(kv.split("=") for kv in out.stdout.split())
-    assert int(fields["peak_mappings"]) < 65_530 // 2
+    # freed past half the default limit, checked after each compilation: a sampled peak may
+    # pass the half by the programs compiled since the last check, never by much
+    assert int(fields["peak_mappings"]) < 0.6 * 65_530
     assert int(fields["live_programs"]) <= _programs.DEFAULT_MAX_PROGRAMS
