@@ -38,27 +38,18 @@ def padded_size(X):
     return bucket_rows(n)
 
 
-def pad_rows(n_to, *arrays):
+def pad_rows(n_to, *arrays, lib=np):
     """Each array (None passes through) padded along axis 0 to `n_to` rows with copies of
-    its first row."""
-    out = []
-    for a in arrays:
-        if a is None:
-            out.append(None)
-            continue
-        extra = n_to - a.shape[0]
-        if extra <= 0:
-            out.append(a)
-            continue
-        fill = np.broadcast_to(a[:1], (extra,) + tuple(a.shape[1:]))
-        out.append(np.concatenate([np.asarray(a), fill.astype(a.dtype, copy=False)], axis=0))
-    return out
+    its first row (`lib`: numpy for host arrays, jax.numpy for device arrays)."""
+    return [a if a is None or a.shape[0] >= n_to else
+            lib.concatenate([a, lib.broadcast_to(a[:1], (n_to - a.shape[0],) + a.shape[1:])])
+            for a in arrays]
 
 
-def padded_weights(weights, n, n_to, dtype):
+def padded_weights(weights, n, n_to, dtype, lib=np):
     """Sample weights of the padded rows: the caller's (or ones) followed by zeros."""
-    w = np.ones(n, dtype) if weights is None else np.asarray(weights, dtype)
-    return np.concatenate([w, np.zeros(n_to - n, dtype)])
+    w = lib.ones(n, dtype) if weights is None else lib.asarray(weights, dtype)
+    return lib.concatenate([w, lib.zeros(n_to - n, dtype)])
 
 
 def pad_fit_inputs(X, y, weights, offset):
@@ -85,15 +76,6 @@ def pad_fit_inputs(X, y, weights, offset):
                  for d in a.devices())
     lib = np if on_cpu else jnp
     host = [None if a is None else (np.asarray(a) if on_cpu else a) for a in arrays]
-    dtype = host[0].dtype
-    extra = n_to - n
-
-    def pad(a):
-        if a is None:
-            return None
-        return lib.concatenate([a, lib.broadcast_to(a[:1], (extra,) + tuple(a.shape[1:]))])
-
-    Xp, yp, _, op = (pad(a) for a in host)
-    w = lib.ones(n, dtype) if host[2] is None else host[2]
-    wp = lib.concatenate([w, lib.zeros(extra, dtype)])
+    Xp, yp, op = pad_rows(n_to, host[0], host[1], host[3], lib=lib)
+    wp = padded_weights(host[2], n, n_to, host[0].dtype, lib=lib)
     return tuple(None if a is None else jnp.asarray(a) for a in (Xp, yp, wp, op))

@@ -35,7 +35,7 @@ from linjax.estimators._base import (
     validate_data,
     validate_fit_data,
 )
-from linjax.estimators._logistic import check_class_weight
+from linjax.estimators._logistic import check_class_weight, class_weights
 
 _FLOATS = (np.float64, np.float32)
 
@@ -494,14 +494,7 @@ class LogisticRegressionCV(ClassifierMixin, BaseEstimator):
         return self
 
     def _class_weights(self, classes, y, w):
-        if self.class_weight is None:
-            return np.ones(len(classes))
-        from linjax.estimators._logistic import balanced_or_dict
-
-        try:
-            return balanced_or_dict(self.class_weight, classes, y, w)
-        except ValueError as err:
-            raise ValueError(f"LogisticRegressionCV: class_weight: {err}") from err
+        return class_weights("LogisticRegressionCV", self.class_weight, classes, y, w)
 
     def _pick(self, scores, Cs, ratios):
         """(C index, l1_ratio index) of the best mean score; scores (K, n_Cs, n_l1)."""

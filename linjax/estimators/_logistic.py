@@ -78,6 +78,16 @@ def balanced_or_dict(class_weight, classes, y, sample_weight):
         return compute_class_weight(class_weight, classes=classes, y=y)
 
 
+def class_weights(owner, class_weight, classes, y, sample_weight):
+    """Per-class weights (ones for None); a bad `class_weight` is named with its `owner`."""
+    if class_weight is None:
+        return np.ones(len(classes))
+    try:
+        return balanced_or_dict(class_weight, classes, y, sample_weight)
+    except ValueError as err:
+        raise ValueError(f"{owner}: class_weight: {err}") from err
+
+
 class LogisticRegression(LinjaxMixin, ClassifierMixin, BaseEstimator):
     """Logistic regression with scikit-learn's parameters and objective (see module docstring).
 
@@ -123,12 +133,8 @@ class LogisticRegression(LinjaxMixin, ClassifierMixin, BaseEstimator):
         return penalty_from(alpha, self.l1_ratio)
 
     def _class_weights(self, classes, y, sample_weight):
-        if self.class_weight is None:
-            return np.ones(len(classes))
-        try:
-            return balanced_or_dict(self.class_weight, classes, y, sample_weight)
-        except ValueError as err:
-            raise ValueError(f"LogisticRegression: class_weight: {err}") from err
+        return class_weights("LogisticRegression", self.class_weight, classes, y,
+                             sample_weight)
 
     # -- fitting ------------------------------------------------------------------------
     def fit(self, X, y, sample_weight=None, offset=None):
