@@ -652,3 +652,74 @@ def _summarize(params, X, y, weights, offset, family, penalty, groups, alpha, di
                 cov_params=cov, llf=llf, deviance=deviance, null_deviance=null_deviance,
                 aic=aic, bic=bic, scale=scale, pearson_chi2=pearson, df_resid=df_resid,
                 df_model=df_model, nobs=nobs, aliased=aliased)
+
+
+# -- multiple testing -------------------------------------------------------------------
+
+PVALUE_ADJUSTMENTS = ("bh", "by", "holm", "bonferroni")
+
+
+def adjust_pvalues(p, method="bh", axis=-1):
+    """Multiple-testing adjusted p-values along `axis`, as R's `p.adjust` (docs/statistics.md).
+
+    With p_(1) <= ... <= p_(m) the sorted p-values of one family of m tests:
+
+    - "bonferroni": min(1, m p_(i));
+    - "holm": min(1, max_{j <= i} (m - j + 1) p_(j)) (step-down; family-wise error);
+    - "bh" (Benjamini-Hochberg, R's "BH"/"fdr"): min(1, min_{j >= i} m / j p_(j))
+      (step-up; false discovery rate);
+    - "by" (Benjamini-Yekutieli): "bh" times c(m) = sum_{k=1}^m 1 / k (any dependence).
+
+    NaN p-values stay NaN and are not counted in m, as R's default (`p.adjust(p)` with
+    NA p-values: n = the number of non-NA ones). Ties get equal adjusted values; a family
+    of one (m = 1) is returned unchanged. p: any array (numpy or jax) of numbers in [0, 1]
+    or NaN; each slice along `axis` is one family. Returns a float jax array of p's shape.
+    Runs under `jit` and `vmap` (the range of p is checked only when it is concrete).
+    """
+    if method not in PVALUE_ADJUSTMENTS:
+        raise ValueError(f"method: expected one of {PVALUE_ADJUSTMENTS} (R's 'BH', 'BY', "
+                         f"'holm', 'bonferroni'), got {method!r}.")
+    if validation.is_traced(p):
+        p = jnp.asarray(p)
+    else:
+        p = validation.as_numeric("p", p)
+        values = np.asarray(p, float)
+        bad = ~np.isnan(values) & ~((values >= 0) & (values <= 1))
+        if bad.any():
+            first = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise ValueError(f"p: p-values must lie in [0, 1] (or be NaN for a test not "
+                             f"done); p[{', '.join(map(str, first))}] = {float(values[bad][0])!r} "
+                             f"({int(bad.sum())} value(s) out of range).")
+    if p.ndim == 0:
+        return _adjust_last(jnp.reshape(p, (1,)), method)[0]
+    if not -p.ndim <= axis < p.ndim:
+        raise ValueError(f"axis: {axis} is out of range for p of shape {tuple(p.shape)}.")
+    moved = jnp.moveaxis(p, axis, -1)
+    return jnp.moveaxis(_adjust_last(moved, method), -1, axis)
+
+
+@_programs.jit(static_argnames=("method",))
+def _adjust_last(p, method):
+    """`adjust_pvalues` along the last axis (NaN sorted after every number)."""
+    p = p.astype(jnp.result_type(p.dtype, float))
+    missing = jnp.isnan(p)
+    m = jnp.sum(~missing, axis=-1, keepdims=True).astype(p.dtype)
+    order = jnp.argsort(jnp.where(missing, jnp.inf, p), axis=-1, stable=True)
+    ps = jnp.take_along_axis(p, order, axis=-1)
+    present = jnp.take_along_axis(~missing, order, axis=-1)
+    rank = jnp.arange(1, p.shape[-1] + 1, dtype=p.dtype)
+    if method == "bonferroni":
+        adj = m * ps
+    elif method == "holm":  # NaNs come last, so they never enter a running maximum
+        adj = jax.lax.cummax(jnp.where(present, (m - rank + 1.0) * ps, -jnp.inf), axis=ps.ndim - 1)
+    else:
+        scale = m / rank
+        if method == "by":
+            harmonic = jnp.cumsum(1.0 / rank)  # c(k) = sum_{j <= k} 1 / j
+            c = jnp.take(harmonic, jnp.maximum(m.astype(jnp.int32) - 1, 0))
+            scale = scale * c
+        adj = jax.lax.cummin(jnp.where(present, scale * ps, jnp.inf), axis=ps.ndim - 1,
+                             reverse=True)
+    adj = jnp.where(present, jnp.minimum(adj, 1.0), jnp.nan)
+    inverse = jnp.argsort(order, axis=-1)
+    return jnp.take_along_axis(adj, inverse, axis=-1)
