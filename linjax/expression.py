@@ -1,0 +1,852 @@
+"""Differential expression of RNA-seq counts, as DESeq2 defines it, on linjax's batch GLM pieces.
+
+`differential_expression(counts, design, contrast)` runs DESeq2's `DESeq()` + `results()`
+for a genes x samples count matrix in a few compiled calls over all genes at once:
+
+1. size factors s_j: median-of-ratios (`size_factors`);
+2. genewise dispersion: for each gene, alpha maximizing the Cox-Reid adjusted profile
+   log-likelihood  l(alpha; y, mu) - 1/2 log det(X' W X),  W = diag(mu / (1 + alpha mu)),
+   at means mu from a linear model of the normalized counts (when the design's distinct rows
+   number its columns) or a negative binomial fit at a rough alpha, bounded below by 0.5;
+3. the dispersion trend alpha_tr(mu) = a0 + a1 / mu: a Gamma GLM (identity link) of the
+   genewise values on 1 / baseMean, refitted without genes whose ratio to the trend is
+   outside (1e-4, 15) until the coefficients settle;
+4. the prior variance of log alpha: mad(log alpha_gw - log alpha_tr)^2 - trigamma((n - p)/2),
+   at least 0.25; the maximum a posteriori alpha (the same criterion plus the normal prior
+   on log alpha centred at the trend); genes whose genewise value lies more than 2 prior
+   standard deviations above the trend keep the genewise value;
+5. the negative binomial GLM at the final alpha (DESeq2's IRLS: ridge 1e-6 on log2
+   coefficients, means bounded below by 0.5 in the weights), its Wald test of the contrast
+   c' beta (normal p-values) and, optionally, the likelihood-ratio test of a reduced design;
+6. Cook's distances flag outlier genes (p-value NaN; cutoff the F(p, n - p) 99% quantile),
+   and Benjamini-Hochberg adjusted p-values after independent filtering on the base mean
+   (DESeq2's `results()` choice of the filter threshold).
+
+Dispersions are found by safeguarded Newton steps in log(alpha) on autodiff derivatives,
+to the optimum of the criterion (DESeq2's line search stops within 1e-6 of it). Genes with
+all-zero counts, a single non-zero count or coefficients that run to infinity finish with a
+`status` code (`STATUS`), never stall the batch. Needs float64 (`jax_enable_x64`) for
+p-values as DESeq2's.
+"""
+
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.scipy.special import gammaincc, gammaln, ndtr, polygamma
+
+from linjax import _programs
+from linjax.inference import adjust_pvalues
+
+MIN_DISP = 1e-8
+MIN_MU = 0.5
+#: DESeq2's ridge on log2-scale coefficients (its "no prior" fit), here on the log scale.
+RIDGE = 1e-6 / np.log(2.0) ** 2
+#: |coefficient| (natural log) beyond which a coefficient is said to run to infinity.
+LARGE_COEF = 30.0
+OUTLIER_SD = 2.0
+
+#: Per-gene status codes in the result's `status` column.
+STATUS = {
+    0: "ok",
+    1: "all counts zero: no test (as DESeq2, NaN statistics)",
+    2: "Cook's distance outlier: p-value and padj NaN (as DESeq2's results())",
+    3: "filtered by independent filtering on the base mean: padj NaN",
+    4: "the coefficient fit or the dispersion search reached its iteration cap",
+    5: "a coefficient runs to infinity (held at DESeq2's bound |log2 coefficient| = 30); "
+       "its Wald test is not meaningful",
+}
+COLUMNS = ("baseMean", "log2FoldChange", "lfcSE", "stat", "pvalue", "padj", "dispGeneEst",
+           "dispFit", "dispersion", "status")
+
+
+# -- size factors -----------------------------------------------------------------------
+
+
+def size_factors(counts, method="ratio"):
+    """DESeq2's size factors of a genes x samples count matrix (estimateSizeFactorsForMatrix).
+
+    "ratio": s_j = median over genes with no zero count of y_gj / (prod_j' y_gj')^(1/n);
+    "poscounts": the geometric mean over a gene's positive counts only (genes with every
+    count zero dropped), the ratio's median over the gene's positive counts, and the
+    factors scaled to geometric mean 1 (DESeq2's variant for data with many zeros).
+    """
+    Y, _ = _counts_matrix(counts)
+    return _size_factors(Y, method)
+
+
+def _size_factors(Y, method):
+    if method not in ("ratio", "poscounts"):
+        raise ValueError(f"method: expected 'ratio' or 'poscounts', got {method!r}.")
+    with np.errstate(divide="ignore"):
+        logc = np.log(Y)
+    if method == "ratio":
+        loggeo = logc.mean(axis=1)
+    else:
+        loggeo = np.where(np.isfinite(logc), logc, 0.0).mean(axis=1)
+        loggeo[Y.sum(axis=1) == 0] = -np.inf
+    usable = np.isfinite(loggeo)
+    if not usable.any():
+        raise ValueError("counts: every gene has a zero count, so the median-of-ratios size "
+                         "factors are undefined; use size_factors(counts, method='poscounts') "
+                         "or pass size_factors=.")
+    sf = np.empty(Y.shape[1])
+    for j in range(Y.shape[1]):
+        keep = usable & (Y[:, j] > 0)
+        sf[j] = np.exp(np.median(logc[keep, j] - loggeo[keep]))
+    if method == "poscounts":
+        sf = sf / np.exp(np.mean(np.log(sf)))
+    return sf
+
+
+# -- inputs -----------------------------------------------------------------------------
+
+
+def _counts_matrix(counts):
+    """(genes x samples float64 array, gene names or None); AnnData is samples x genes."""
+    names = None
+    if hasattr(counts, "obs") and hasattr(counts, "var") and hasattr(counts, "X"):  # AnnData
+        names = list(map(str, counts.var_names))
+        X = counts.X
+        counts = (X.toarray() if hasattr(X, "toarray") else np.asarray(X)).T
+    elif hasattr(counts, "index") and hasattr(counts, "to_numpy"):  # pandas
+        names = list(map(str, counts.index))
+        counts = counts.to_numpy()
+    Y = np.asarray(counts)
+    if Y.ndim != 2:
+        raise ValueError(f"counts: expected a genes x samples matrix, got shape {Y.shape}.")
+    if not np.issubdtype(Y.dtype, np.number) or np.iscomplexobj(Y):
+        raise ValueError(f"counts: expected numbers, got dtype {Y.dtype}.")
+    Y = Y.astype(np.float64)
+    bad = ~np.isfinite(Y) | (Y < 0) | (Y != np.round(Y))
+    if bad.any():
+        g, s = map(int, np.argwhere(bad)[0])
+        raise ValueError(f"counts: expected non-negative integer counts; counts[{g}, {s}] = "
+                         f"{Y[g, s]!r} ({int(bad.sum())} such values). Round or remove them.")
+    return Y, names
+
+
+def _design_matrix(design, samples, n):
+    """(samples x k float array, column names or None) from a matrix or a formula."""
+    if isinstance(design, str):
+        if samples is None:
+            raise ValueError("samples: a formula design needs the sample table "
+                             "(samples=DataFrame with one row per sample).")
+        try:
+            from formulaic import model_matrix
+        except ImportError as e:
+            raise ImportError("design: a formula needs formulaic (pip install formulaic); "
+                              "or pass the design matrix itself.") from e
+        mm = model_matrix(design, samples)
+        return np.asarray(mm, float), [str(c) for c in mm.columns]
+    names = [str(c) for c in design.columns] if hasattr(design, "columns") else None
+    X = np.asarray(design, float)
+    if X.ndim == 1:
+        X = X[:, None]
+    if X.ndim != 2 or X.shape[0] != n:
+        raise ValueError(f"design: expected a samples x k matrix with {n} rows (one per "
+                         f"sample, the counts' columns), got shape {X.shape}.")
+    if not np.all(np.isfinite(X)):
+        raise ValueError("design: contains NaN or infinite values.")
+    if np.linalg.matrix_rank(X) < X.shape[1]:
+        raise ValueError("design: the design matrix is not of full column rank; remove the "
+                         "aliased columns (linear combinations of the others).")
+    if X.shape[0] <= X.shape[1]:
+        raise ValueError(f"design: {X.shape[0]} samples for {X.shape[1]} coefficients leave "
+                         "no replicates to estimate dispersions; use a smaller design.")
+    return X, names
+
+
+def _contrast_vector(contrast, k, names):
+    if contrast is None:
+        c = np.zeros(k)
+        c[-1] = 1.0  # DESeq2's results() default: the last coefficient
+        return c
+    if isinstance(contrast, str):
+        if not names or contrast not in names:
+            raise ValueError(f"contrast: {contrast!r} is not a design column ({names}).")
+        contrast = names.index(contrast)
+    if np.ndim(contrast) == 0:
+        i = int(contrast)
+        if not -k <= i < k:
+            raise ValueError(f"contrast: column index {i} is out of range for a design with "
+                             f"{k} columns.")
+        c = np.zeros(k)
+        c[i] = 1.0
+        return c
+    c = np.asarray(contrast, float)
+    if c.shape != (k,) or not np.all(np.isfinite(c)) or not np.any(c):
+        raise ValueError(f"contrast: expected a column index or a finite, non-zero vector of "
+                         f"length {k} (the design's columns), got {contrast!r}.")
+    return c
+
+
+# -- compiled kernels -------------------------------------------------------------------
+
+
+def _log_posterior(la, y, mu, prior_mean, prior_prec, X):
+    """Cox-Reid adjusted NB log-likelihood in log(alpha) at fixed means, plus the log prior."""
+    a = jnp.exp(la)
+    r = 1.0 / a
+    ll = jnp.sum(gammaln(y + r) - gammaln(r) - y * jnp.log(mu + r) - r * jnp.log1p(mu * a))
+    w = 1.0 / (1.0 / mu + a)
+    cr = -0.5 * jnp.linalg.slogdet(X.T @ (w[:, None] * X))[1]
+    return ll + cr - 0.5 * prior_prec * (la - prior_mean) ** 2
+
+
+@_programs.jit(static_argnames=("max_iter",))
+def _fit_log_dispersion(Y, mu, X, la0, prior_mean, prior_prec, lo, hi, max_iter=100):
+    """argmax over log(alpha) in [lo, hi] of `_log_posterior`, per gene (row of Y, mu).
+
+    Newton steps (at most 1 in log alpha; gradient steps where the curvature is not
+    negative) accepted when the criterion does not decrease, else retried at a quarter of
+    the length. Returns (log alpha, criterion, iterations, converged)."""
+    f = jax.vmap(_log_posterior, in_axes=(0, 0, 0, 0, None, None))
+    g = jax.vmap(jax.grad(_log_posterior), in_axes=(0, 0, 0, 0, None, None))
+    h = jax.vmap(jax.grad(jax.grad(_log_posterior)), in_axes=(0, 0, 0, 0, None, None))
+
+    def derivs(la):
+        return f(la, Y, mu, prior_mean, prior_prec, X), g(la, Y, mu, prior_mean, prior_prec, X), \
+            h(la, Y, mu, prior_mean, prior_prec, X)
+
+    def direction(gr, hs):
+        newton = -gr / jnp.where(hs < 0, hs, -1.0)
+        d = jnp.where(hs < 0, newton, jnp.sign(gr))
+        return jnp.clip(d, -1.0, 1.0)
+
+    la0 = jnp.clip(la0, lo, hi)
+    f0, g0, h0 = derivs(la0)
+    done0 = jnp.zeros(la0.shape, bool)
+
+    def cond(c):
+        return (c[-1] < max_iter) & ~jnp.all(c[5])
+
+    def body(c):
+        la, fv, gr, hs, scale, done, it, n_it = c
+        step = scale * direction(gr, hs)
+        new = jnp.clip(la + step, lo, hi)
+        fn, gn, hn = derivs(new)
+        ok = jnp.isfinite(fn) & (fn >= fv - 1e-12 * jnp.abs(fv)) & ~done
+        moved = jnp.abs(new - la)
+        la2 = jnp.where(ok, new, la)
+        fv2 = jnp.where(ok, fn, fv)
+        gr2 = jnp.where(ok, gn, gr)
+        hs2 = jnp.where(ok, hn, hs)
+        scale2 = jnp.where(ok, jnp.minimum(1.0, 2.0 * scale), scale / 4.0)
+        at_bound = ((la2 <= lo) & (gr2 < 0)) | ((la2 >= hi) & (gr2 > 0))
+        newly = (ok & (moved < 1e-8)) | (scale2 < 1e-10) | at_bound
+        return (la2, fv2, gr2, hs2, scale2, done | newly, it + jnp.where(done, 0, 1), n_it + 1)
+
+    init = (la0, f0, g0, h0, jnp.ones_like(la0), done0, jnp.zeros(la0.shape, jnp.int32),
+            jnp.asarray(0, jnp.int32))
+    la, fv, _, _, _, done, it, _ = jax.lax.while_loop(cond, body, init)
+    return la, fv, it, done
+
+
+@_programs.jit(static_argnames=("max_iter",))
+def _deseq2_line_search(Y, mu, X, la0, prior_mean, prior_prec, min_log_alpha, tol,
+                        max_iter=100):
+    """DESeq2's fitDisp, every gene at once: Armijo steps along the derivative in log(alpha)
+    (kappa_0 = 1, epsilon 1e-4; kappa halved on a rejected step, times 1.1 (at most 1) after
+    an accepted one and halved every fifth acceptance; log alpha kept in [-30, 10]), stopping
+    when an accepted step raises the criterion by less than tol or log alpha falls below
+    min_log_alpha. Returns (log alpha, iterations, criterion at the start, at the end)."""
+    args = (Y, mu, prior_mean, prior_prec, X)
+    fg = jax.vmap(jax.value_and_grad(_log_posterior), in_axes=(0, 0, 0, 0, None, None))
+    lp0, dlp0 = fg(la0, *args)
+
+    def cond(c):
+        return (c[-1] < max_iter) & ~jnp.all(c[6])
+
+    def body(c):
+        a, lp, dlp, kappa, it, acc, done, k = c
+        prop = a + kappa * dlp
+        kappa = jnp.where(prop < -30.0, (-30.0 - a) / dlp, kappa)
+        kappa = jnp.where(prop > 10.0, (10.0 - a) / dlp, kappa)
+        new = a + kappa * dlp
+        lp_new, dlp_new = fg(new, *args)
+        accept = (-lp_new <= -lp - kappa * 1e-4 * dlp**2) & ~done
+        acc2 = acc + accept.astype(acc.dtype)
+        stop = accept & ((lp_new - lp < tol) | (new < min_log_alpha))
+        kappa_acc = jnp.minimum(kappa * 1.1, 1.0)
+        kappa_acc = jnp.where(acc2 % 5 == 0, kappa_acc / 2.0, kappa_acc)
+        a2 = jnp.where(accept, new, a)
+        return (a2, jnp.where(accept, lp_new, lp), jnp.where(accept, dlp_new, dlp),
+                jnp.where(done, kappa, jnp.where(accept, kappa_acc, kappa / 2.0)),
+                it + jnp.where(done, 0, 1), acc2, done | stop, k + 1)
+
+    n = la0.shape[0]
+    init = (la0, lp0, dlp0, jnp.ones_like(la0), jnp.zeros(n, jnp.int32),
+            jnp.zeros(n, jnp.int32), jnp.zeros(n, bool), jnp.asarray(0, jnp.int32))
+    a, lp, _, _, it, _, _, _ = jax.lax.while_loop(cond, body, init)
+    return a, it, lp0, lp
+
+
+@_programs.jit()
+def _grid_search(Y, mu, X, prior_mean, prior_prec, lo, hi):
+    """DESeq2's fitDispGrid: the best of 20 log(alpha) values evenly spaced in [lo, hi],
+    then the best of 20 in that point +- one spacing."""
+    f = jax.vmap(jax.vmap(_log_posterior, in_axes=(0, None, None, None, None, None)),
+                 in_axes=(0, 0, 0, 0, None, None))
+    grid = jnp.linspace(lo, hi, 20)
+    delta = grid[1] - grid[0]
+    m = Y.shape[0]
+    coarse = jnp.broadcast_to(grid, (m, 20))
+    best = grid[jnp.argmax(f(coarse, Y, mu, prior_mean, prior_prec, X), axis=1)]
+    fine = best[:, None] + jnp.linspace(-1.0, 1.0, 20)[None, :] * delta
+    vals = f(fine, Y, mu, prior_mean, prior_prec, X)
+    return jnp.take_along_axis(fine, jnp.argmax(vals, axis=1)[:, None], axis=1)[:, 0]
+
+
+def _pairs(X):
+    """n x p^2 column-pair products, so every gene's X' W X is one (m x n) @ (n x p^2)."""
+    return (X[:, :, None] * X[:, None, :]).reshape(X.shape[0], -1)
+
+
+def _nb_loglik(Y, mu, alpha):
+    r = 1.0 / alpha[:, None]
+    return jnp.sum(gammaln(Y + r) - gammaln(r) - gammaln(Y + 1.0) + r * jnp.log(r / (r + mu))
+                   + Y * jnp.log(mu / (r + mu)), axis=1)
+
+
+@_programs.jit(static_argnames=("max_iter",))
+def _fit_nb_glm(Y, X, sf, alpha, beta0, tol, max_iter=100):
+    """DESeq2's fitBeta for every gene at its fixed alpha: IRLS with a ridge of RIDGE on each
+    coefficient and means bounded below by MIN_MU, until the relative change of the deviance
+    is below tol; a gene stops where a coefficient passes LARGE_COEF. Returns (beta,
+    converged)."""
+    m, n = Y.shape
+    p = X.shape[1]
+    P = _pairs(X)
+    ridge = RIDGE * jnp.eye(p, dtype=Y.dtype)
+    logsf = jnp.log(sf)
+
+    def bounded_mu(beta):
+        return jnp.maximum(jnp.exp(beta @ X.T + logsf), MIN_MU)
+
+    def deviance(mu):
+        return -2.0 * _nb_loglik(Y, mu, alpha)
+
+    def irls_step(beta):
+        mu = bounded_mu(beta)
+        w = mu / (1.0 + alpha[:, None] * mu)
+        z = jnp.log(mu) - logsf + (Y - mu) / mu
+        A = (w @ P).reshape(m, p, p) + ridge
+        b = (w * z) @ X
+        return jnp.linalg.solve(A, b[..., None])[..., 0]
+
+    def cond(c):
+        return (c[-1] < max_iter) & ~jnp.all(c[2])
+
+    def body(c):
+        beta, dev_old, done, it, k = c
+        new = irls_step(beta)
+        big = jnp.any(jnp.abs(new) > LARGE_COEF, axis=1) | ~jnp.all(jnp.isfinite(new), axis=1)
+        dev = deviance(bounded_mu(new))
+        conv = (k > 0) & (jnp.abs(dev - dev_old) / (jnp.abs(dev) + 0.1) < tol)
+        keep = done
+        beta = jnp.where(keep[:, None], beta, new)
+        return (beta, jnp.where(keep, dev_old, dev), done | conv | big,
+                it + jnp.where(keep, 0, 1), k + 1)
+
+    init = (beta0, jnp.zeros(m, Y.dtype), jnp.zeros(m, bool), jnp.zeros(m, jnp.int32),
+            jnp.asarray(0, jnp.int32))
+    beta, _, done, it, _ = jax.lax.while_loop(cond, body, init)
+    big = jnp.any(jnp.abs(beta) > LARGE_COEF, axis=1) | ~jnp.all(jnp.isfinite(beta), axis=1)
+    return beta, done & ~big
+
+
+#: DESeq2's box for its optim() refit: |log2 coefficient| <= 30.
+BOX = 30.0 * np.log(2.0)
+
+
+@_programs.jit(static_argnames=("max_iter",))
+def _fit_nb_box(Y, X, sf, alpha, beta0, max_iter=200):
+    """DESeq2's refit of the genes IRLS leaves unsettled (fitNbinomGLMsOptim): the maximum of
+    the NB log-likelihood minus RIDGE/2 |beta|^2 with every coefficient in [-BOX, BOX], by
+    projected Newton (coordinates at a bound whose gradient points outward held fixed) with
+    step halving. Returns (beta, converged)."""
+    m, n = Y.shape
+    p = X.shape[1]
+    P = _pairs(X)
+    logsf = jnp.log(sf)
+    r = 1.0 / alpha[:, None]
+
+    def objective(beta):
+        mu = jnp.exp(beta @ X.T + logsf)
+        return -_nb_loglik(Y, mu, alpha) + 0.5 * RIDGE * jnp.sum(beta**2, axis=1)
+
+    def body(c):
+        beta, obj, done, k = c
+        mu = jnp.exp(beta @ X.T + logsf)
+        g = ((Y - mu) * r / (r + mu)) @ X - RIDGE * beta            # ascent direction
+        w = (Y + r) * r * mu / (r + mu) ** 2
+        H = (w @ P).reshape(m, p, p) + RIDGE * jnp.eye(p, dtype=Y.dtype)
+        fixed = ((beta <= -BOX) & (g < 0)) | ((beta >= BOX) & (g > 0))
+        free = ~fixed
+        Hf = jnp.where(free[:, :, None] & free[:, None, :], H, 0.0)
+        Hf = Hf + jnp.where(fixed, 1.0, 0.0)[:, :, None] * jnp.eye(p, dtype=Y.dtype)
+        d = jnp.linalg.solve(Hf, jnp.where(free, g, 0.0)[..., None])[..., 0]
+
+        def halve(carry):
+            t, _, _ = carry
+            cand = jnp.clip(beta + t[:, None] * d, -BOX, BOX)
+            o = objective(cand)
+            ok = jnp.isfinite(o) & (o <= obj)
+            return t, cand, ok
+
+        def try_step(i, carry):
+            t, cand, ok = carry
+            t = jnp.where(ok, t, t / 2.0)
+            return halve((t, cand, ok))
+
+        t0 = jnp.ones(m, Y.dtype)
+        _, cand, ok = jax.lax.fori_loop(0, 20, try_step, halve((t0, beta, jnp.zeros(m, bool))))
+        new_obj = jnp.where(ok, objective(cand), obj)
+        beta2 = jnp.where((ok & ~done)[:, None], cand, beta)
+        conv = done | (jnp.abs(obj - new_obj) <= 1e-12 * (jnp.abs(new_obj) + 1.0)) | ~ok
+        return beta2, jnp.where(done, obj, new_obj), conv, k + 1
+
+    beta0 = jnp.clip(jnp.where(jnp.isfinite(beta0), beta0, 0.0), -BOX, BOX)
+    init = (beta0, objective(beta0), jnp.zeros(m, bool), jnp.asarray(0, jnp.int32))
+    beta, _, done, _ = jax.lax.while_loop(
+        lambda c: (c[-1] < max_iter) & ~jnp.all(c[2]), body, init)
+    return beta, done
+
+
+@_programs.jit()
+def _nb_glm_stats(Y, X, sf, alpha, beta):
+    """At DESeq2's coefficients: the sandwich covariance (X'WX + R)^-1 X'WX (X'WX + R)^-1 and
+    hat diagonals with W from the means bounded below by MIN_MU, and the log-likelihood."""
+    m = Y.shape[0]
+    p = X.shape[1]
+    mu_raw = jnp.exp(beta @ X.T + jnp.log(sf))
+    mu = jnp.maximum(mu_raw, MIN_MU)
+    w = mu / (1.0 + alpha[:, None] * mu)
+    XtWX = (w @ _pairs(X)).reshape(m, p, p)
+    Ainv = jnp.linalg.inv(XtWX + RIDGE * jnp.eye(p, dtype=Y.dtype))
+    sigma = Ainv @ XtWX @ Ainv
+    hat = w * jnp.einsum("ij,mjk,ik->mi", X, Ainv, X)
+    return sigma, hat, _nb_loglik(Y, mu_raw, alpha)
+
+
+def _nb_glm(Y, X, sf, alpha, dtype):
+    """DESeq2's fitNbinomGLMs: IRLS from the least-squares start, then the box-constrained
+    refit of the rows it leaves unconverged or beyond |beta| = 30. Numpy in, numpy out:
+    (beta, sigma, hat, loglik, converged, refitted)."""
+    Ynorm = Y / sf[None, :]
+    jY, jX, jsf, jal = (jnp.asarray(a, dtype) for a in (Y, X, sf, alpha))
+    beta, conv = _fit_nb_glm(jY, jX, jsf, jal, jnp.asarray(_initial_beta(Ynorm, X), dtype),
+                             jnp.asarray(1e-8, dtype))
+    beta, conv = np.array(beta), np.array(conv)
+    rows = np.flatnonzero(~conv)
+    refitted = np.zeros(conv.shape, bool)
+    if rows.size:
+        take = np.concatenate([rows, np.full(_bucket(rows.size) - rows.size, rows[0])])
+        b, ok = _fit_nb_box(jnp.asarray(Y[take], dtype), jX, jsf,
+                            jnp.asarray(alpha[take], dtype), jnp.asarray(beta[take], dtype))
+        beta[rows] = np.asarray(b)[:rows.size]
+        conv[rows] = np.asarray(ok)[:rows.size]
+        refitted[rows] = True
+    sigma, hat, ll = _nb_glm_stats(jY, jX, jsf, jal, jnp.asarray(beta, dtype))
+    return beta, np.asarray(sigma), np.asarray(hat), np.asarray(ll), conv, refitted
+
+
+# -- host-side steps ---------------------------------------------------------------------
+
+
+def _linear_model_mu(Ynorm, X, sf):
+    """DESeq2's linearModelMu on the normalized counts, scaled back by the size factors."""
+    Q = np.linalg.qr(X)[0]  # X R^-1 = Q
+    return ((Ynorm @ Q) @ Q.T) * sf[None, :]
+
+
+def _distinct_rows(X):
+    return np.unique(np.round(X, 12), axis=0, return_inverse=True)
+
+
+def _initial_beta(Ynorm, X):
+    """DESeq2's start: least squares of log(normalized count + 0.1) on the design."""
+    Q, R = np.linalg.qr(X)
+    return np.linalg.solve(R, Q.T @ np.log(Ynorm + 0.1).T).T
+
+
+def _trigamma(x):
+    return float(polygamma(1, jnp.asarray(x, float)))
+
+
+def _mad(x):
+    return 1.4826 * np.median(np.abs(x - np.median(x)))
+
+
+def _parametric_trend(means, disps):
+    """DESeq2's parametricDispersionFit: (a0, a1) of a0 + a1 / mean, or None if it fails."""
+    coefs = np.array([0.1, 1.0])
+    for _ in range(11):
+        resid = disps / (coefs[0] + coefs[1] / means)
+        good = (resid > 1e-4) & (resid < 15)
+        new = _gamma_identity_glm(np.column_stack([np.ones(good.sum()), 1.0 / means[good]]),
+                                  disps[good], coefs)
+        if new is None or not np.all(new > 0):
+            return None
+        old, coefs = coefs, new
+        if np.sum(np.log(coefs / old) ** 2) < 1e-6:
+            return coefs
+    return None
+
+
+def _gamma_identity_glm(A, y, start, max_iter=25, eps=1e-8):
+    """R's glm(y ~ A, family=Gamma("identity"), start=start): IRLS on weights 1 / mu^2."""
+    beta = start
+    dev_old = np.inf
+    for _ in range(max_iter):
+        mu = A @ beta
+        if np.any(mu <= 0):
+            return None
+        w = 1.0 / mu**2
+        beta = np.linalg.solve(A.T @ (w[:, None] * A), A.T @ (w * y))
+        mu = A @ beta
+        if np.any(mu <= 0):
+            return None
+        dev = 2.0 * np.sum(-np.log(y / mu) + (y - mu) / mu)
+        if abs(dev - dev_old) / (abs(dev) + 0.1) < eps:
+            return beta
+        dev_old = dev
+    return beta
+
+
+def _trimmed_mean(x, trim):
+    """R's mean(x, trim=) along rows."""
+    n = x.shape[1]
+    lo = int(np.floor(n * trim))
+    s = np.sort(x, axis=1)
+    return s[:, lo:n - lo].mean(axis=1)
+
+
+def _robust_moments_dispersion(Ynorm, groups, counts_per_group):
+    """DESeq2's robustMethodOfMomentsDisp (for Cook's distances), at least 0.04."""
+    three = counts_per_group[groups] >= 3
+    mean = Ynorm.mean(axis=1)
+    if three.any():
+        variances = []
+        for g in np.unique(groups[three]):
+            cols = groups == g
+            k = cols.sum()
+            b = 0 if k <= 3.5 else (1 if k <= 23.5 else 2)
+            trim, scale = (1 / 3, 1 / 4, 1 / 8)[b], (2.04, 1.86, 1.51)[b]
+            cm = _trimmed_mean(Ynorm[:, cols], trim)
+            variances.append(scale * _trimmed_mean((Ynorm[:, cols] - cm[:, None]) ** 2, trim))
+        v = np.max(variances, axis=0)
+    else:
+        rm = _trimmed_mean(Ynorm, 1 / 8)
+        v = 1.51 * _trimmed_mean((Ynorm - rm[:, None]) ** 2, 1 / 8)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.maximum((v - mean) / mean**2, 0.04)
+
+
+def _f_quantile(q, d1, d2):
+    """The q quantile of F(d1, d2) by bisection on the regularized incomplete beta."""
+    try:
+        from scipy.stats import f
+
+        return float(f.ppf(q, d1, d2))
+    except ImportError:
+        from jax.scipy.special import betainc
+
+        lo, hi = 0.0, 1.0
+        for _ in range(100):
+            mid = 0.5 * (lo + hi)
+            if float(betainc(d1 / 2, d2 / 2, mid)) < q:
+                lo = mid
+            else:
+                hi = mid
+        u = 0.5 * (lo + hi)
+        return u * d2 / ((1 - u) * d1)
+
+
+def _lowess(x, y, f=0.2, iters=3):
+    """R's lowess (clowess) at the points x themselves (sorted, distinct, evenly spaced)."""
+    n = len(x)
+    ns = max(min(int(f * n + 1e-7), n), 2)
+    rw = np.ones(n)
+    ys = np.empty(n)
+    rng = x[-1] - x[0]
+    for it in range(iters + 1):
+        for i in range(n):
+            d = np.abs(x - x[i])
+            h = np.sort(d)[ns - 1]
+            w = np.zeros(n)
+            near = d <= 0.999 * h
+            w[near] = np.where(d[near] <= 0.001 * h, 1.0, (1 - (d[near] / h) ** 3) ** 3)
+            w *= rw
+            if w.sum() <= 0:
+                ys[i] = y[i]
+                continue
+            w /= w.sum()
+            if h > 0:
+                a = np.sum(w * x)
+                c = np.sum(w * (x - a) ** 2)
+                if np.sqrt(c) > 0.001 * rng:
+                    w = w * ((x[i] - a) * (x - a) / c + 1.0)
+            ys[i] = np.sum(w * y)
+        if it == iters:
+            break
+        res = y - ys
+        cmad = 6.0 * np.median(np.abs(res))
+        if cmad < 1e-7 * np.mean(np.abs(y)):
+            break
+        r = np.abs(res)
+        rw = np.where(r <= 0.001 * cmad, 1.0,
+                      np.where(r > 0.999 * cmad, 0.0, (1 - (r / cmad) ** 2) ** 2))
+    return ys
+
+
+def _independent_filtering(base_mean, pvalue, alpha):
+    """DESeq2's results() padj: BH within the genes above a base-mean quantile, the quantile
+    chosen where the number of rejections at `alpha` first nears its lowess-fitted maximum.
+    Returns (padj, threshold)."""
+    lower = float(np.mean(base_mean == 0))
+    theta = np.linspace(lower, 0.95 if lower < 0.95 else 1.0, 50)
+    cutoffs = np.quantile(base_mean, theta)
+    use = base_mean[:, None] >= cutoffs[None, :]
+    P = np.where(use, pvalue[:, None], np.nan)
+    padj_all = np.asarray(adjust_pvalues(P, method="bh", axis=0))
+    num_rej = np.sum(padj_all < alpha, axis=0)
+    if num_rej.max() <= 10:
+        j = 0
+    else:
+        fit = _lowess(theta, num_rej.astype(float))
+        pos = num_rej > 0
+        residual = num_rej[pos] - fit[pos]
+        max_fit = fit.max()
+        thresh = max_fit - np.sqrt(np.mean(residual**2))
+        j = 0
+        for level in (thresh, 0.9 * max_fit, 0.8 * max_fit):
+            if np.any(num_rej > level):
+                j = int(np.argmax(num_rej > level))
+                break
+    return padj_all[:, j], float(cutoffs[j])
+
+
+def _bucket(k):
+    """Rows padded to a power of two (at least 8), so few distinct programs compile."""
+    return max(8, 1 << (k - 1).bit_length())
+
+
+def _grid_refit(rows, Y, mu, X, prior_mean, prior_prec, hi, dtype):
+    """`_grid_search` on the given rows only (padded with copies of the first)."""
+    k = rows.size
+    take = np.concatenate([rows, np.full(_bucket(k) - k, rows[0])])
+    out = _grid_search(jnp.asarray(Y[take], dtype), jnp.asarray(mu[take], dtype),
+                       jnp.asarray(X, dtype), jnp.asarray(prior_mean[take], dtype),
+                       jnp.asarray(prior_prec, dtype), np.log(MIN_DISP), hi)
+    return np.exp(np.asarray(out)[:k])
+
+
+def _dispersion_search(Y, mu, X, start, prior_mean, prior_var, search, max_disp, dtype):
+    """Genewise (prior_var None) or MAP dispersions, DESeq2's way or to the optimum.
+
+    search="deseq2": DESeq2's line search; genewise values whose criterion rose by less
+    than 1e-6 relative keep the start; values the search did not settle (at the iteration
+    cap, or after one step for genewise values above 1e-7) come from DESeq2's grid.
+    search="newton": `_fit_log_dispersion`, to the optimum. Returns (alpha, converged)."""
+    genewise = prior_var is None
+    prec = 0.0 if genewise else 1.0 / prior_var
+    jY, jmu, jX = (jnp.asarray(a, dtype) for a in (Y, mu, X))
+    jla0 = jnp.asarray(np.log(start), dtype)
+    jpm = jnp.asarray(prior_mean, dtype)
+    jprec = jnp.asarray(prec, dtype)
+    if search == "newton":
+        la, _, _, conv = _fit_log_dispersion(jY, jmu, jX, jla0, jpm, jprec,
+                                             np.log(MIN_DISP / 10.0), np.log(max_disp))
+        return np.clip(np.exp(np.asarray(la)), MIN_DISP, max_disp), np.asarray(conv)
+    la, it, lp0, lp = _deseq2_line_search(jY, jmu, jX, jla0, jpm, jprec,
+                                          np.log(MIN_DISP / 10.0), 1e-6)
+    la, it, lp0, lp = (np.asarray(a) for a in (la, it, lp0, lp))
+    alpha = np.minimum(np.exp(la), max_disp)
+    if genewise:
+        no_increase = lp < lp0 + np.abs(lp0) / 1e6
+        alpha = np.where(no_increase, start, alpha)
+        refit = ~((it < 100) & (it != 1)) & (alpha > MIN_DISP * 10)
+    else:
+        refit = it >= 100
+    rows = np.flatnonzero(refit)
+    if rows.size:
+        alpha[rows] = _grid_refit(rows, Y, mu, X, np.asarray(prior_mean), prec,
+                                  np.log(max_disp), dtype)
+    return np.clip(alpha, MIN_DISP, max_disp), np.ones(alpha.shape, bool)
+
+
+# -- the pipeline -------------------------------------------------------------------------
+
+
+def differential_expression(counts, design, contrast=None, size_factors=None, *,
+                            samples=None, reduced=None, alpha=0.1,
+                            independent_filtering=True, cooks_filter=True,
+                            dispersion_search="deseq2"):
+    """DESeq2's `DESeq()` + `results()` for every gene of a count matrix (see the module doc).
+
+    counts: genes x samples non-negative integer counts (numpy; pandas DataFrame whose index
+    names the genes; AnnData, samples x genes). design: samples x k matrix including its
+    intercept column, or a formula (formulaic) over `samples`, the sample table.
+    contrast: a design column (index, or name for a formula or DataFrame design) or a
+    length-k vector c, tested as c' beta = 0; default the last column, as results().
+    size_factors: per sample (default DESeq2's median of ratios). reduced: a reduced design
+    (matrix or formula) for the likelihood-ratio test, which then gives `stat` and
+    `pvalue` (log2FoldChange and lfcSE stay the contrast's). alpha: the FDR level that
+    independent filtering optimizes (DESeq2's default 0.1). dispersion_search: "deseq2"
+    (DESeq2's line search and stopping rules, so the dispersions are DESeq2's) or "newton"
+    (safeguarded Newton to the optimum of the same criteria; equal or higher criterion).
+
+    Returns a pandas DataFrame (a dict of numpy arrays without pandas) with DESeq2's columns
+    baseMean, log2FoldChange, lfcSE, stat, pvalue, padj, the dispersions dispGeneEst,
+    dispFit, dispersion and a `status` code (`STATUS`). `.attrs` (the dict's "attrs") holds
+    size_factors, dispersion_trend (a0, a1), prior_variance and filter_threshold.
+    """
+    Y, gene_names = _counts_matrix(counts)
+    m, n = Y.shape
+    X, col_names = _design_matrix(design, samples, n)
+    p = X.shape[1]
+    c = _contrast_vector(contrast, p, col_names)
+    if size_factors is None:
+        sf = _size_factors(Y, "ratio")
+    else:
+        sf = np.asarray(size_factors, float).reshape(-1)
+        if sf.shape != (n,) or not np.all(np.isfinite(sf) & (sf > 0)):
+            raise ValueError(f"size_factors: expected {n} positive finite numbers (one per "
+                             f"sample), got {size_factors!r}.")
+    if dispersion_search not in ("deseq2", "newton"):
+        raise ValueError(f"dispersion_search: expected 'deseq2' or 'newton', got "
+                         f"{dispersion_search!r}.")
+    Xr = None
+    if reduced is not None:
+        Xr, _ = _design_matrix(reduced, samples, n)
+        if Xr.shape[1] >= p:
+            raise ValueError(f"reduced: the reduced design has {Xr.shape[1]} columns, the "
+                             f"full one {p}; the reduced design must have fewer.")
+    if not jax.config.jax_enable_x64:
+        warnings.warn("differential_expression runs in float32 because jax_enable_x64 is off; "
+                      "p-values agree with DESeq2's only in float64 (jax.config.update("
+                      "'jax_enable_x64', True)).", RuntimeWarning, stacklevel=2)
+    dtype = jnp.zeros(()).dtype
+
+    Ynorm = Y / sf[None, :]
+    base_mean = Ynorm.mean(axis=1)
+    base_var = Ynorm.var(axis=1, ddof=1)
+    all_zero = Y.sum(axis=1) == 0
+    nz = ~all_zero
+    Ynz, Ynorm_nz = Y[nz], Ynorm[nz]
+    max_disp = max(10.0, float(n))
+
+    # 2. genewise dispersions (DESeq2's start: the smaller of two moment estimates)
+    _, groups = _distinct_rows(X)
+    groups = groups.reshape(-1)
+    n_groups = groups.max() + 1
+    Q = np.linalg.qr(X)[0]
+    lm = np.maximum((Ynorm_nz @ Q) @ Q.T, 1.0)
+    rough = np.maximum(np.sum(((Ynorm_nz - lm) ** 2 - lm) / lm**2, axis=1) / (n - p), 0.0)
+    moments = (base_var[nz] - np.mean(1.0 / sf) * base_mean[nz]) / base_mean[nz] ** 2
+    alpha_init = np.clip(np.minimum(rough, moments), MIN_DISP, max_disp)
+    if n_groups == p:
+        mu = _linear_model_mu(Ynorm_nz, X, sf)
+    else:
+        mu = np.exp(_nb_glm(Ynz, X, sf, alpha_init, dtype)[0] @ X.T) * sf[None, :]
+    mu = np.maximum(mu, MIN_MU)
+    zeros = np.zeros(Ynz.shape[0])
+    disp_gene, conv_gw = _dispersion_search(Ynz, mu, X, alpha_init, zeros, None,
+                                            dispersion_search, max_disp, dtype)
+
+    # 3. the trend
+    use = disp_gene > 100 * MIN_DISP
+    if not use.any():
+        raise ValueError("counts: every genewise dispersion is within two orders of magnitude "
+                         "of the minimum (1e-8), so no dispersion trend can be fitted.")
+    trend = _parametric_trend(base_mean[nz][use], disp_gene[use])
+    if trend is None:
+        warnings.warn("the parametric dispersion trend a0 + a1/mean did not fit (DESeq2 would "
+                      "switch to a local fit); using the mean genewise dispersion instead.",
+                      RuntimeWarning, stacklevel=2)
+        mean_disp = float(np.mean(disp_gene[disp_gene > 10 * MIN_DISP]))
+        trend = np.array([mean_disp, 0.0])
+    disp_fit = trend[0] + trend[1] / base_mean[nz]
+
+    # 4. prior variance and the MAP dispersions
+    resid = np.log(disp_gene) - np.log(disp_fit)
+    above = disp_gene >= 100 * MIN_DISP
+    var_log = _mad(resid[above]) ** 2
+    prior_var = max(var_log - _trigamma((n - p) / 2.0), 0.25) if n > p else var_log
+    start = np.where(disp_gene > 0.1 * disp_fit, disp_gene, disp_fit)
+    disp_map, conv_map = _dispersion_search(Ynz, mu, X, start, np.log(disp_fit), prior_var,
+                                            dispersion_search, max_disp, dtype)
+    outlier = np.log(disp_gene) > np.log(disp_fit) + OUTLIER_SD * np.sqrt(var_log)
+    dispersion = np.where(outlier, disp_gene, disp_map)
+
+    # 5. the final GLM, Wald test and LRT
+    beta, sigma, hat, ll, conv_beta, refitted = _nb_glm(Ynz, X, sf, dispersion, dtype)
+    big = np.any(np.abs(beta) >= BOX * (1 - 1e-9), axis=1)
+    est = beta @ c
+    se = np.sqrt(np.maximum(np.einsum("i,mij,j->m", c, sigma, c), 0.0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        stat = est / se
+    pvalue = 2.0 * np.asarray(ndtr(-jnp.abs(jnp.asarray(stat))))
+    if Xr is not None:
+        fit_r = _nb_glm(Ynz, Xr, sf, dispersion, dtype)
+        stat = np.maximum(2.0 * (ll - np.asarray(fit_r[3])), 0.0)
+        df = p - Xr.shape[1]
+        pvalue = np.asarray(gammaincc(df / 2.0, jnp.asarray(stat) / 2.0))
+        conv_beta = conv_beta & fit_r[4]
+        big = big | np.any(np.abs(fit_r[0]) >= BOX * (1 - 1e-9), axis=1)
+
+    # 6. Cook's distances and the adjusted p-values
+    cooks_out = np.zeros(Ynz.shape[0], bool)
+    counts_per_group = np.bincount(groups)
+    for_cooks = counts_per_group[groups] >= 3
+    if cooks_filter and n > p and for_cooks.any():
+        mu_fit = np.exp(beta @ X.T) * sf[None, :]
+        d_rob = _robust_moments_dispersion(Ynorm_nz, groups, counts_per_group)
+        pearson2 = (Ynz - mu_fit) ** 2 / (mu_fit + d_rob[:, None] * mu_fit**2)
+        cooks = pearson2 / p * hat / (1.0 - hat) ** 2
+        max_cooks = cooks[:, for_cooks].max(axis=1)
+        cooks_out = max_cooks > _f_quantile(0.99, p, n - p)
+        if cooks_out.any() and p == 2 and n_groups == 2:
+            # DESeq2's two-group rule: keep a gene when three or more counts exceed the
+            # count with the largest Cook's distance
+            rows = np.flatnonzero(cooks_out)
+            out_count = Ynz[rows, np.argmax(cooks[rows], axis=1)]
+            cooks_out[rows[np.sum(Ynz[rows] > out_count[:, None], axis=1) >= 3]] = False
+    pvalue = np.where(cooks_out, np.nan, pvalue)
+
+    full = {k: np.full(m, np.nan) for k in COLUMNS[:-1]}
+    full["baseMean"] = base_mean
+    for key, val in (("log2FoldChange", est / np.log(2.0)), ("lfcSE", se / np.log(2.0)),
+                     ("stat", stat), ("pvalue", pvalue), ("dispGeneEst", disp_gene),
+                     ("dispFit", disp_fit), ("dispersion", dispersion)):
+        full[key][nz] = val
+    threshold = None
+    if independent_filtering:
+        padj, threshold = _independent_filtering(base_mean, full["pvalue"], alpha)
+    else:
+        padj = np.asarray(adjust_pvalues(full["pvalue"], method="bh"))
+    full["padj"] = padj
+    status = np.zeros(m, np.int64)
+    sub = np.zeros(nz.sum(), np.int64)
+    sub[cooks_out] = 2
+    sub[~conv_beta | ~conv_gw | ~conv_map] = 4
+    sub[big] = 5
+    status[nz] = sub
+    filtered = nz & np.isnan(padj) & ~np.isnan(full["pvalue"]) & (status == 0)
+    status[filtered] = 3
+    status[all_zero] = 1
+    full["status"] = status
+    attrs = {"size_factors": sf, "dispersion_trend": tuple(map(float, trend)),
+             "prior_variance": float(prior_var), "filter_threshold": threshold}
+    try:
+        import pandas as pd
+    except ImportError:
+        out = dict(full)
+        out["attrs"] = attrs
+        return out
+    frame = pd.DataFrame(full, index=gene_names)
+    frame.attrs.update(attrs)
+    return frame
