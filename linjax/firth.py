@@ -29,8 +29,8 @@ import jax.numpy as jnp
 
 from linjax import _programs, validation
 from linjax.families import Binomial, get_family
-from linjax.fit import FitResult
 from linjax.penalties import Firth
+from linjax.result import FitResult
 from linjax.solvers import Newton
 
 

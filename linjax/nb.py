@@ -31,18 +31,16 @@ from jax.flatten_util import ravel_pytree
 
 from linjax import _programs, validation
 from linjax._pytree import pytree_dataclass, replace
+from linjax.estimability import no_finite_estimate
 from linjax.families import NegativeBinomial, get_family
-from linjax.fit import (
-    FitResult,
-    choose_solver,
-    initial_params,
-    no_finite_estimate,
-    normalized_weights,
-)
 from linjax.model import linear_predictor
 from linjax.penalties import NoPenalty
+from linjax.result import FitResult
+from linjax.sample_weights import normalized_weights
+from linjax.solver_choice import choose_solver
 from linjax.solvers.problem import GLMProblem
 from linjax.solvers.status import Status, code
+from linjax.starting import initial_params
 
 #: log(alpha) is kept in this range (alpha -> 0 is the Poisson limit).
 LOG_ALPHA_RANGE = (-23.0, 10.0)

@@ -1,0 +1,71 @@
+"""Starting values for a GLM fit: R's first IRLS step, the multinomial start, and the
+log-linear intercept shift (from arrays, or from sums for fits that never hold all rows)."""
+
+import jax
+import jax.numpy as jnp
+
+from linjax.model import init_params
+from linjax.solvers.gram import prefers_single, weighted_products
+from linjax.solvers.newton import solve_psd
+
+
+def initial_params(problem):
+    """R's first IRLS iteration: weighted least squares of link(mu0) on X.
+
+    mu0 is the family's starting mean from y; the weights are the Fisher weights
+    at mu0. Where the family has `intercept_shift_start` (Poisson, log link), the
+    intercept then moves by log(sum w y / sum w mu), its optimum given the slopes.
+    Falls back to an intercept-only start when that start is not finite.
+    """
+    family, X, w = problem.family, problem.X, problem.weights
+    dtype = X.dtype
+    mu0 = family.starting_mu(problem.y)
+    eta0 = family.link.link(mu0)
+    offset = jnp.zeros_like(eta0) if problem.offset is None else problem.offset
+    z = eta0 - offset
+    fisher_w = family.link.inverse_deriv(eta0) ** 2 / family.variance(mu0)
+    sw = jnp.where(jnp.isfinite(fisher_w), w * fisher_w, 0.0)
+    p = X.shape[1]
+    ridge = problem.penalty.smooth_hess_diag(jnp.zeros((p,), dtype))
+    hess, rhs = weighted_products(X, sw, sw * z, problem.fit_intercept, prefers_single(X))
+    k = int(problem.fit_intercept)
+    hess = hess.at[k:, k:].add(jnp.diag(ridge))
+    beta, _ = solve_psd(hess, rhs)
+    start = problem.from_vector(beta, init_params(p, dtype))
+    if family.intercept_shift_start and problem.fit_intercept:
+        start["intercept"] = start["intercept"] + log_intercept_shift(
+            jnp.sum(w * problem.y), problem.eta(start), w)
+    mean_mu = jnp.sum(w * mu0)
+    fallback = init_params(p, dtype)
+    if problem.fit_intercept:
+        fallback["intercept"] = family.link.link(mean_mu) - jnp.sum(w * offset)
+    ok = jnp.isfinite(problem.value(start))
+    return jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), start, fallback)
+
+
+def log_intercept_shift(total_y, eta, w):
+    """log(total_y / sum w exp(eta)): the intercept step to its optimum in a log-linear
+    Poisson model, the slopes held (0 where total_y is 0, which has none)."""
+    lse = jax.nn.logsumexp(eta, b=w, axis=-1)
+    return jnp.where(total_y > 0, jnp.log(jnp.where(total_y > 0, total_y, 1.0)) - lse, 0.0)
+
+
+def intercept_shift_from_sums(total_y, total_mu):
+    """`log_intercept_shift` from the sums: log(total_y / total_mu), 0 where either is 0."""
+    ok = (total_y > 0) & (total_mu > 0)
+    return jnp.where(ok, jnp.log(jnp.where(ok, total_y, 1.0))
+                     - jnp.log(jnp.where(ok, total_mu, 1.0)), 0.0)
+
+
+def multiclass_initial_params(problem):
+    """Zero coefficients and centred log class frequencies (weighted) as intercepts."""
+    K = problem.family.n_classes
+    X = problem.X
+    params = init_params(X.shape[1], X.dtype, n_outputs=K)
+    if problem.fit_intercept:
+        y = problem.y
+        onehot = y if y.ndim == 2 else (y[:, None] == jnp.arange(K, dtype=y.dtype))
+        freq = problem.weights @ onehot.astype(X.dtype)
+        log_freq = jnp.log(freq + 1.0 / (K * X.shape[0]))
+        params["intercept"] = log_freq - jnp.mean(log_freq)
+    return params
