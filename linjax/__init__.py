@@ -13,6 +13,7 @@ from linjax import (
     summary,
     tuning,
 )
+from linjax._cache import compilation_cache_dir, enable_persistent_cache
 from linjax.fit import FitResult, fit
 from linjax.model import init_params, linear_predictor, objective, predict
 from linjax.paths import alpha_grid, alpha_max, path
@@ -27,7 +28,12 @@ __all__ = [
     "inference", "diagnostics", "summary", "firth", "nb",
     "fit_batch", "fit_streaming", "shard_rows", "paths", "selection",
     "path", "alpha_max", "alpha_grid", "cv_path", "tuning", "implicit", "datasets",
+    "compilation_cache_dir",
 ]
+
+# Compiled programs persist on disk across processes unless LINJAX_COMPILATION_CACHE=off
+# (docs/caching.md): a first fit in a new process loads its program instead of compiling it.
+enable_persistent_cache()
 
 _LAZY_SUBMODULES = ("estimators", "preprocessing", "io", "plotting", "datasets", "cli")
 
