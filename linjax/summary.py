@@ -4,7 +4,9 @@ A `Summary` is a pytree: its numbers are leaves (so `summarize` runs under `jit`
 and `vmap`, and a vmapped summary carries a leading batch axis), its labels are
 static. `str(summary)` is a fixed-width coefficient table in the style of R's
 `summary.glm` / statsmodels; `summary.to_frame()` returns a pandas DataFrame
-(pandas is imported only then). `summary[i]` picks fit `i` out of a batch.
+(pandas is imported only then). `summary[i]` picks fit `i` out of a batch; a batch
+prints as a short description (not m tables) and `to_frame()` gives one row per
+problem and coefficient.
 """
 
 import jax
@@ -91,13 +93,21 @@ class Summary:
             raise ValueError(f"this Summary holds a batch of {np.shape(self.params)[0]} fits; "
                              "print summary[i] for fit i.")
 
+    @property
+    def n_problems(self):
+        """m for a batch of summaries (leading axis m), None for one fit."""
+        return None if np.ndim(self.params) == 1 else int(np.shape(self.params)[0])
+
     def to_frame(self):
-        """The coefficient table as a pandas DataFrame (needs pandas)."""
+        """The coefficient table as a pandas DataFrame (needs pandas); for a batch, the m
+        tables stacked, indexed by (problem, coefficient)."""
         try:
             import pandas as pd
         except ImportError as err:  # pragma: no cover - pandas is a test dependency
             raise ImportError("Summary.to_frame needs pandas: pip install pandas") from err
-        self._check_single()
+        if self.n_problems is not None:
+            frames = [self[i].to_frame() for i in range(self.n_problems)]
+            return pd.concat(frames, keys=range(self.n_problems), names=["problem", "term"])
         level = 1 - float(self.alpha)
         lo, hi = f"[{(1 - level) / 2:.3g}", f"{1 - (1 - level) / 2:.3g}]"
         stat = "t" if self.use_t else "z"
@@ -114,7 +124,8 @@ class Summary:
         return pd.DataFrame(data, index=list(self.names))
 
     def __str__(self):
-        self._check_single()
+        if self.n_problems is not None:
+            return self._batch_description()
         stat = "t" if self.use_t else "z"
         level = 1 - float(self.alpha)
         lo, hi = f"[{(1 - level) / 2:.3g}", f"{1 - (1 - level) / 2:.3g}]"
@@ -165,9 +176,40 @@ class Summary:
         return "\n".join(lines)
 
     def __repr__(self):
-        if np.ndim(self.params) != 1:
-            return f"Summary(batch of {np.shape(self.params)[0]} fits)"
+        if self.n_problems is not None:
+            return f"Summary(batch of {self.n_problems} fits)"
         return str(self)
+
+    def _batch_description(self):
+        """A few lines for a batch: what was fitted and the spread of the fit statistics."""
+        m = self.n_problems
+        stat = "t" if self.use_t else "z"
+
+        def spread(values):
+            v = np.asarray(values, float).reshape(-1)
+            v = v[np.isfinite(v)]
+            if v.size == 0:
+                return "not defined"
+            return f"median {np.median(v):.6g} (range {v.min():.6g} to {v.max():.6g})"
+
+        undefined = int(np.sum(np.isnan(np.asarray(self.bse, float)).any(axis=1)))
+        lines = [f"Generalized linear models: a batch of {m} fits, {self.family_name} family, "
+                 f"{self.link_name} link",
+                 f"Covariance: {self.cov_type}; {stat} statistics",
+                 f"Coefficients ({len(self.names)}): {', '.join(self.names)}",
+                 f"Dispersion: {spread(self.scale)}",
+                 f"Residual deviance: {spread(self.deviance)}",
+                 f"Residual df: {spread(self.df_resid)}",
+                 f"AIC: {spread(self.aic)}"]
+        if self.nb_alpha is not None:
+            lines.append(f"Negative binomial alpha: {spread(self.nb_alpha)}")
+        if undefined:
+            lines.append(f"{undefined} of {m} fits have coefficients without a standard error "
+                         "(aliased, set to zero by L1, or no dispersion): see summary[i]")
+        lines.append("summary[i] prints problem i's table; summary.to_frame() gives one row "
+                     "per problem and coefficient.")
+        lines.extend(self.notes)
+        return "\n".join(lines)
 
 
 def _num(x):
