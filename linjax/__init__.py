@@ -2,6 +2,7 @@
 
 from linjax import (
     diagnostics,
+    dispersion,
     families,
     firth,
     implicit,
@@ -25,7 +26,7 @@ __version__ = "0.1.0"
 __all__ = [
     "families", "links", "penalties", "solvers", "fit", "FitResult", "init_params",
     "linear_predictor", "objective", "predict", "__version__",
-    "inference", "diagnostics", "summary", "firth", "nb",
+    "inference", "diagnostics", "summary", "firth", "nb", "dispersion",
     "fit_batch", "fit_streaming", "shard_rows", "paths", "selection",
     "path", "alpha_max", "alpha_grid", "cv_path", "tuning", "implicit", "datasets",
     "compilation_cache_dir",

@@ -14,6 +14,7 @@ class Status(enum.IntEnum):
     SINGULAR = 4
     NO_FINITE_ESTIMATE = 5
     STALLED = 6
+    AT_BOUND = 7
 
 
 MESSAGES = {
@@ -42,6 +43,12 @@ MESSAGES = {
         "certified optimum (no gradient test): use Newton or LBFGS, or lower the learning rate "
         "or increase max_iter (epochs)"
     ),
+    Status.AT_BOUND: (
+        "the estimated parameter (the negative binomial dispersion) sits at a bound of its "
+        "range, where the criterion still increases outward: at the lower bound the data show "
+        "no overdispersion (alpha -> 0 is the Poisson model; fit a Poisson GLM), at the upper "
+        "bound widen `bounds` or check the response"
+    ),
 }
 
 
@@ -53,3 +60,9 @@ def message(status):
 def code(status):
     """A status as a JAX int32 scalar."""
     return jnp.asarray(int(status), jnp.int32)
+
+
+def messages(status):
+    """One message per problem for the statuses of a batch (any shape; a list, flattened),
+    e.g. `messages(fit_batch(...).status)`."""
+    return [MESSAGES[Status(int(s))] for s in np.asarray(status).reshape(-1)]
