@@ -33,7 +33,8 @@ reference <- function(name, design, contrast_name, reduced = NULL) {
   dds <- DESeqDataSetFromMatrix(d$counts, d$samples, design)
   dds <- estimateSizeFactors(dds)
   sf <- sizeFactors(dds)
-  sf_pos <- estimateSizeFactorsForMatrix(d$counts, type = "poscounts")
+  # the DESeqDataSet method (DESeq(sfType = "poscounts")): geometric mean of 1
+  sf_pos <- sizeFactors(estimateSizeFactors(dds, type = "poscounts"))
   # the steps of estimateDispersions(), one at a time
   dds <- estimateDispersionsGeneEst(dds, quiet = TRUE)
   dds <- estimateDispersionsFit(dds, fitType = "parametric", quiet = TRUE)
