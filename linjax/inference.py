@@ -654,6 +654,20 @@ def _summarize(params, X, y, weights, offset, family, penalty, groups, alpha, di
                 df_model=df_model, nobs=nobs, aliased=aliased)
 
 
+# -- hypothesis tests (linjax.hypothesis, imported on first use: it imports this module) --
+
+_HYPOTHESIS_NAMES = ("wald_test", "lr_test", "score_test", "HypothesisTest", "chi2_sf", "f_sf")
+
+
+def __getattr__(name):
+    """`lj.inference.wald_test`, `lr_test`, `score_test` (from `linjax.hypothesis`)."""
+    if name in _HYPOTHESIS_NAMES:
+        from linjax import hypothesis
+
+        return getattr(hypothesis, name)
+    raise AttributeError(f"module 'linjax.inference' has no attribute {name!r}")
+
+
 # -- multiple testing -------------------------------------------------------------------
 
 PVALUE_ADJUSTMENTS = ("bh", "by", "holm", "bonferroni")

@@ -81,3 +81,141 @@ def test_batch_summary_prints_a_description_and_stacks_its_frames():
     assert frame.shape == (M * 4, 6) and frame.index.names == ["problem", "term"]
     np.testing.assert_array_equal(frame.loc[2].to_numpy(), s[2].to_frame().to_numpy())
     assert "Intercept" in str(s[1]) and "Estimate" in str(s[1])
+
+
+# -- Wald, likelihood-ratio and score tests ---------------------------------------------------
+
+import scipy.stats  # noqa: E402
+import statsmodels.api as sm  # noqa: E402
+
+from linjax import hypothesis  # noqa: E402
+
+SM_FAMILIES = {"poisson": lambda: sm.families.Poisson(),
+               "gamma": lambda: sm.families.Gamma(sm.families.links.Log())}
+LJ_FAMILIES = {"poisson": lambda: F.Poisson(), "gamma": lambda: F.Gamma(link="log")}
+C2 = np.array([[0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]])  # x2 = x3 = 0: full vs reduced
+
+
+def _sm_fits(name, X, y):
+    fam = SM_FAMILIES[name]
+    full = sm.GLM(y, sm.add_constant(X), family=fam()).fit(tol=1e-13)
+    reduced = sm.GLM(y, sm.add_constant(X[:, :1]), family=fam()).fit(tol=1e-13)
+    return full, reduced
+
+
+@pytest.mark.parametrize("name", ["poisson", "gamma"])
+def test_single_fit_tests_match_statsmodels_and_r(name):
+    X, y, _, _ = zoo.problem(name)
+    family = LJ_FAMILIES[name]()
+    full, reduced = lj.fit(X, y, family=family), lj.fit(X[:, :1], y, family=family)
+    sm_full, sm_reduced = _sm_fits(name, X, y)
+    estimated = name == "gamma"
+
+    for use_f in (False, True):  # statsmodels' wald_test, with value c != 0 for one row
+        ref = sm_full.wald_test((C2, [0.1, 0.0]), use_f=use_f, scalar=True)
+        got = hypothesis.wald_test(full, C2, X, y, value=[0.1, 0.0], use_f=use_f)
+        np.testing.assert_allclose(got.statistic, ref.statistic, rtol=1e-7)
+        np.testing.assert_allclose(got.pvalue, ref.pvalue, rtol=1e-6)
+        assert got.distribution == ("F" if use_f else "chi2") and float(got.df) == 2
+    default = hypothesis.wald_test(full, C2[1], X, y)
+    assert default.distribution == ("F" if estimated else "chi2")  # F where phi is estimated
+    ref = sm_full.wald_test(C2[1:], use_f=estimated, scalar=True)
+    np.testing.assert_allclose(default.statistic, ref.statistic, rtol=1e-7)
+
+    # R's anova(reduced, full, test=): D = deviance difference, phi = the full model's
+    deviance = sm_reduced.deviance - sm_full.deviance
+    phi = sm_full.pearson_chi2 / sm_full.df_resid if estimated else 1.0
+    chisq = hypothesis.lr_test(full, reduced, X, X[:, :1], y, test="chisq")
+    np.testing.assert_allclose(chisq.deviance, deviance, rtol=1e-7)
+    np.testing.assert_allclose(chisq.statistic, deviance / phi, rtol=1e-7)
+    np.testing.assert_allclose(chisq.pvalue, scipy.stats.chi2.sf(deviance / phi, 2), rtol=1e-6)
+    if not estimated:  # 2 (llf_full - llf_reduced), statsmodels' likelihood ratio
+        np.testing.assert_allclose(chisq.statistic, 2 * (sm_full.llf - sm_reduced.llf),
+                                   rtol=1e-7)
+    f_test = hypothesis.lr_test(full, reduced, X, X[:, :1], y, test="F")
+    df2 = sm_full.df_resid if estimated else np.inf
+    f_value = deviance / 2 / phi
+    np.testing.assert_allclose(f_test.statistic, f_value, rtol=1e-7)
+    f_tail = (scipy.stats.f.sf(f_value, 2, df2) if estimated  # R: pf(F, 2, Inf) below
+              else scipy.stats.chi2.sf(2 * f_value, 2))
+    np.testing.assert_allclose(f_test.pvalue, f_tail, rtol=1e-6)
+    default = hypothesis.lr_test(full, reduced, X, X[:, :1], y)
+    assert default.distribution == ("F" if estimated else "chi2")
+
+    # statsmodels' score test with the expected information (R's Rao; equal to the observed
+    # one for Poisson's canonical link), dispersion of the reduced model
+    ref = sm_reduced.score_test(exog_extra=X[:, 1:], observed=False)
+    got = hypothesis.score_test(reduced, X[:, :1], X, y)
+    np.testing.assert_allclose(got.statistic, ref.statistic[0], rtol=1e-7)
+    np.testing.assert_allclose(got.pvalue, ref.pvalue[0], rtol=1e-6)
+    assert float(got.df) == 2
+    # lj.inference exports them
+    assert inference.wald_test is hypothesis.wald_test and inference.lr_test is hypothesis.lr_test
+
+
+def _rao_closed_form(X_full, y, w, off, mu):
+    """R's anova(test="Rao") for a log-link Poisson reduced fit with mean mu: the explained
+    weighted sum of squares of the working residuals (y - mu) / mu regressed on [1, X_full]
+    with the working weights w mu."""
+    A = np.column_stack([np.ones(len(y)), X_full]) * np.sqrt(w * mu)[:, None]
+    z = (y - mu) / mu * np.sqrt(w * mu)
+    fitted = A @ np.linalg.lstsq(A, z, rcond=None)[0]
+    return fitted @ fitted
+
+
+@pytest.mark.parametrize("name", ["poisson", pytest.param("gamma", marks=pytest.mark.slow)])
+def test_batch_tests_equal_each_problems_tests(name):
+    """Per-problem weights and offsets, a shared design: problem i's Wald, likelihood-ratio
+    and score tests from the batch equal those of problem i's own fits."""
+    X, Y, W, O = _batch_data(name, stacked=False)
+    family = LJ_FAMILIES[name]()
+    Xr = X[:, :1]
+    full = lj.fit_batch(X, Y, family=family, weights=W, offset=O)
+    reduced = lj.fit_batch(Xr, Y, family=family, weights=W, offset=O)
+    values = np.array([[0.0, 0.1], [0.2, 0.0], [0.0, 0.0]])  # c per problem
+    wald = hypothesis.wald_test(full, C2, X, Y, weights=W, offset=O, value=values)
+    lr = hypothesis.lr_test(full, reduced, X, Xr, Y, weights=W, offset=O)
+    score = hypothesis.score_test(reduced, Xr, X, Y, weights=W, offset=O)
+    for t in (wald, lr, score):
+        assert t.statistic.shape == t.pvalue.shape == t.df.shape == (M,)
+    assert str(lr).startswith(f"Likelihood-ratio tests of {M} problems")
+    for i in range(M):
+        one_full = lj.fit(X, Y[i], family=family, weights=W[i], offset=O[i])
+        one_reduced = lj.fit(Xr, Y[i], family=family, weights=W[i], offset=O[i])
+        singles = (
+            hypothesis.wald_test(one_full, C2, X, Y[i], weights=W[i], offset=O[i],
+                                 value=values[i]),
+            hypothesis.lr_test(one_full, one_reduced, X, Xr, Y[i], weights=W[i], offset=O[i]),
+            hypothesis.score_test(one_reduced, Xr, X, Y[i], weights=W[i], offset=O[i]))
+        for batch_test, single in zip((wald, lr, score), singles, strict=True):
+            for field in ("statistic", "pvalue", "df", "df_denom"):
+                np.testing.assert_allclose(getattr(batch_test[i], field), getattr(single, field),
+                                           rtol=1e-8, err_msg=f"{single.test} {i} {field}")
+        if name == "poisson":
+            mu = np.exp(float(one_reduced.intercept) + Xr @ np.asarray(one_reduced.coef)
+                        + O[i])
+            np.testing.assert_allclose(score[i].statistic,
+                                       _rao_closed_form(X, Y[i], W[i], O[i], mu), rtol=1e-7)
+
+
+def test_test_arguments_are_checked():
+    X, y, _, _ = zoo.problem("poisson")
+    full, reduced = lj.fit(X, y, family="poisson"), lj.fit(X[:, :1], y, family="poisson")
+    s = inference.summarize(full, X, y)
+    with pytest.raises(ValueError, match=r"contrast: expected a vector of 4 numbers"):
+        hypothesis.wald_test(s, [0.0, 1.0])
+    with pytest.raises(ValueError, match=r"contrast: its 2 rows are linearly dependent"):
+        hypothesis.wald_test(s, [[0, 1, 0, 0], [0, 2, 0, 0]])
+    with pytest.raises(ValueError, match=r"value: expected a number or shape \(1,\)"):
+        hypothesis.wald_test(s, [0, 1, 0, 0], value=[0.0, 1.0])
+    with pytest.raises(ValueError, match=r"result: a FitResult is tested on the data"):
+        hypothesis.wald_test(full, [0, 1, 0, 0])
+    with pytest.raises(ValueError, match=r"the full model must have more coefficients"):
+        hypothesis.lr_test(reduced, full, X[:, :1], X, y)
+    ridge = lj.fit(X, y, family="poisson", penalty=lj.penalties.L2(0.1))
+    with pytest.raises(ValueError, match=r"full: is a penalized fit \(L2\)"):
+        hypothesis.lr_test(ridge, reduced, X, X[:, :1], y)
+    with pytest.raises(ValueError, match=r"X_full: adds no column"):
+        hypothesis.score_test(reduced, X[:, :1], 2.0 * X[:, :1], y)
+    np.testing.assert_allclose(hypothesis.wald_test(s, [0, 1, 0, 0]).statistic,
+                               (s.params[1] / s.bse[1]) ** 2, rtol=1e-12)  # z^2
