@@ -915,7 +915,8 @@ def differential_expression(counts, design, contrast=None, size_factors=None, *,
     status[filtered] = 3
     status[all_zero] = 1
     full["status"] = status
-    attrs = {"size_factors": sf, "dispersion_trend": tuple(map(float, trend)),
+    # plain Python values: pandas compares attrs with == when it prints or concatenates
+    attrs = {"size_factors": tuple(map(float, sf)), "dispersion_trend": tuple(map(float, trend)),
              "prior_variance": float(prior_var), "filter_threshold": threshold}
     try:
         import pandas as pd
