@@ -140,6 +140,14 @@ def _wald_quadratic(params, cov, C, c):
     return d @ _solve_one(C @ V @ C.T, d)
 
 
+@_programs.jit(static_argnames=("batch", "batch_value"))
+def _wald_statistics(params, cov, C, c, batch, batch_value):
+    if not batch:
+        return _wald_quadratic(params, cov, C, c)
+    return jax.vmap(_wald_quadratic, in_axes=(0, 0, None, 0 if batch_value else None))(
+        params, cov, C, c)
+
+
 def wald_test(result, contrast, X=None, y=None, *, value=0.0, use_f=None, weights=None,
               offset=None, cov_type="nonrobust", dispersion=None):
     """Wald test of C beta = c per problem (docs/statistics.md), as statsmodels' wald_test.
@@ -179,11 +187,7 @@ def wald_test(result, contrast, X=None, y=None, *, value=0.0, use_f=None, weight
     C = jnp.asarray(C, dtype)
     c = jnp.broadcast_to(jnp.asarray(c, dtype), want)
     use_f = bool(s.use_t) if use_f is None else bool(use_f)
-    if m is None:
-        W = _wald_quadratic(s.params, s.cov_params, C, c)
-    else:
-        W = jax.vmap(_wald_quadratic, in_axes=(0, 0, None, 0 if batch_value else None))(
-            s.params, s.cov_params, C, c)
+    W = _wald_statistics(s.params, s.cov_params, C, c, m is not None, batch_value)
     df_denom = s.df_resid if use_f else jnp.full(jnp.shape(W), jnp.inf, dtype)
     return _result(W / q if use_f else W, jnp.full(jnp.shape(W), q, dtype), df_denom, use_f,
                    "Wald")
