@@ -236,10 +236,8 @@ def _value_and_grad(la, *args):
 #: DESeq2's fitDisp controls: kappa_0, the Armijo epsilon, the iteration cap, the change in
 #: the criterion below which it stops.
 KAPPA_0, ARMIJO, DISP_MAX_ITER, DISP_TOL = 1.0, 1e-4, 100, 1e-6
-#: The first call of the line search stops when this fraction of genes is still searching;
-#: those go on in a second call over just their rows (padded to a power of two), so the
-#: slowest genes do not keep every row in the loop.
-LEAVE = 0.05
+#: Genes per chunk of the line search: about this many count entries per chunk.
+CHUNK_ENTRIES = 50_000
 
 
 def _line_search_loop(state, args, min_log_alpha, leave):
@@ -269,26 +267,28 @@ def _line_search_loop(state, args, min_log_alpha, leave):
 
 
 @_programs.jit()
-def _line_search_start(la0, Y, mu, P, prior_mean, prior_prec, min_log_alpha):
-    """DESeq2's fitDisp, every gene at once, until all but LEAVE of them stop: Armijo steps
-    along the derivative in log(alpha) (kappa halved on a rejected step, times 1.1 (at most
-    KAPPA_0) after an accepted one and halved every fifth acceptance; log alpha kept in
-    [-30, 10]), stopping when an accepted step raises the criterion by less than DISP_TOL
-    or log alpha falls below min_log_alpha, or at DISP_MAX_ITER iterations.
-    State: (log alpha, criterion, derivative, kappa, iterations, acceptances, done,
-    criterion at the start)."""
-    args = (Y, mu, P, prior_mean, prior_prec)
-    lp0, dlp0 = _value_and_grad(la0, *args)
-    m = la0.shape[0]
-    state = (la0, lp0, dlp0, jnp.full(m, KAPPA_0, la0.dtype), jnp.zeros(m, jnp.int32),
-             jnp.zeros(m, jnp.int32), jnp.zeros(m, bool), lp0)
-    return _line_search_loop(state, args, min_log_alpha, LEAVE)
+def _line_search(la0, Y, mu, P, prior_mean, prior_prec, min_log_alpha):
+    """DESeq2's fitDisp for every gene (rows of Y, mu; arrays of (chunks, rows, ...)):
+    Armijo steps along the derivative in log(alpha) (kappa halved on a rejected step, times
+    1.1 (at most KAPPA_0) after an accepted one and halved every fifth acceptance; log alpha
+    kept in [-30, 10]), stopping when an accepted step raises the criterion by less than
+    DISP_TOL, log alpha falls below min_log_alpha, or at DISP_MAX_ITER iterations.
 
+    Chunks run one after another (`lax.map`), each until its own genes stop: the slowest
+    genes keep only their chunk in the loop, and a chunk's temporaries stay in cache.
+    Returns (log alpha, iterations, criterion at the start, at the end)."""
 
-@_programs.jit()
-def _line_search_finish(state, Y, mu, P, prior_mean, prior_prec, min_log_alpha):
-    """`_line_search_start`'s state carried on until every gene stops."""
-    return _line_search_loop(state, (Y, mu, P, prior_mean, prior_prec), min_log_alpha, 0.0)
+    def one_chunk(c):
+        la0, Y, mu, prior_mean = c
+        args = (Y, mu, P, prior_mean, prior_prec)
+        lp0, dlp0 = _value_and_grad(la0, *args)
+        m = la0.shape[0]
+        state = (la0, lp0, dlp0, jnp.full(m, KAPPA_0, la0.dtype), jnp.zeros(m, jnp.int32),
+                 jnp.zeros(m, jnp.int32), jnp.zeros(m, bool), lp0)
+        a, lp, _, _, it, _, _, lp0 = _line_search_loop(state, args, min_log_alpha, 0.0)
+        return a, it, lp0, lp
+
+    return jax.lax.map(one_chunk, (la0, Y, mu, prior_mean))
 
 
 @_programs.jit(static_argnames=("max_iter",))
@@ -728,17 +728,18 @@ def _dispersion_search(Y, mu, X, start, prior_mean, prior_var, search, max_disp,
                                              jnp.asarray(np.log(start), dtype),
                                              *rows_of(everything)[3:], lo, np.log(max_disp))
         return np.clip(np.exp(np.asarray(la)), MIN_DISP, max_disp), np.asarray(conv)
-    state = _line_search_start(jnp.asarray(np.log(start), dtype), *rows_of(everything), lo)
-    state = [np.array(s) for s in state]
-    left = np.flatnonzero(~state[6])
-    if left.size:
-        # one padded size per gene count, so the genewise and MAP searches share a program
-        size = _bucket(max(left.size, int(LEAVE * Y.shape[0])))
-        take = np.concatenate([left, np.full(size - left.size, left[0])])
-        sub = _line_search_finish(tuple(jnp.asarray(s[take]) for s in state), *rows_of(take), lo)
-        for s, new in zip(state, sub, strict=True):
-            s[left] = np.asarray(new)[:left.size]
-    la, it, lp0, lp = state[0], state[4], state[7], state[1]
+    # chunks of genes: padded with copies of gene 0 to a whole number of chunks
+    m = Y.shape[0]
+    rows = max(1, min(m, CHUNK_ENTRIES // Y.shape[1]))
+    chunks = -(-m // rows)
+    take = np.concatenate([everything, np.zeros(chunks * rows - m, int)])
+
+    def chunked(a):
+        return jnp.asarray(a[take].reshape((chunks, rows) + a.shape[1:]), dtype)
+
+    out = _line_search(chunked(np.log(start)), chunked(Y), chunked(mu), P,
+                       chunked(prior_mean), jprec, lo)
+    la, it, lp0, lp = (np.asarray(o).reshape(-1)[:m] for o in out)
     alpha = np.minimum(np.exp(la), max_disp)
     if genewise:
         no_increase = lp < lp0 + np.abs(lp0) / 1e6
