@@ -36,7 +36,8 @@ __all__ = [
 # (docs/caching.md): a first fit in a new process loads its program instead of compiling it.
 enable_persistent_cache()
 
-_LAZY_SUBMODULES = ("estimators", "preprocessing", "io", "plotting", "datasets", "cli")
+_LAZY_SUBMODULES = ("estimators", "preprocessing", "io", "plotting", "datasets", "cli",
+                    "expression")
 
 
 def __getattr__(name):
