@@ -214,3 +214,16 @@ def test_calls_agree_with_pydeseq2():
     ours = res["padj"].fillna(1.0).to_numpy() < 0.1
     assert np.mean(ours == (py["padj"].fillna(1.0).to_numpy() < 0.1)) >= 0.995
     assert close_fraction(res["log2FoldChange"], py["log2FoldChange"]) >= 0.99
+
+
+def test_anndata_input():
+    """AnnData stores samples x genes; the result is per gene, named by var_names."""
+    anndata = pytest.importorskip("anndata")
+    r = run("two_groups")
+    counts, samples, res = r["counts"], r["samples"], r["res"]
+    adata = anndata.AnnData(X=counts.T.to_numpy().astype(float), obs=samples,
+                            var=pd.DataFrame(index=counts.index))
+    out = expression.differential_expression(adata, "~ condition", "condition[T.B]",
+                                             samples=samples)
+    assert list(out.index) == list(counts.index)
+    np.testing.assert_allclose(out["pvalue"], res["pvalue"], rtol=1e-12, equal_nan=True)
