@@ -1,7 +1,8 @@
 # DESeq2 and glmGamPoi reference values for linjax.expression's tests.
 #
 #   Rscript scripts/expression_reference/run_deseq2.R            # both committed data sets
-#   Rscript scripts/expression_reference/run_deseq2.R --time COUNTS SAMPLES   # benchmark peer
+#   Rscript scripts/expression_reference/run_deseq2.R --time COUNTS SAMPLES [--gp-only]
+#       (benchmark peer: seconds of DESeq() + results() and of glmGamPoi's glm_gp)
 #
 # Reads tests/data/expression/<name>_counts.csv.gz and <name>_samples.csv and writes
 # <name>_deseq2.csv.gz (one row per gene) and <name>_deseq2_summary.csv (size factors,
@@ -87,21 +88,25 @@ reference <- function(name, design, contrast_name, reduced = NULL) {
   cat(name, ": written\n")
 }
 
-time_peers <- function(counts_path, samples_path) {
+time_peers <- function(counts_path, samples_path, deseq = TRUE) {
   d <- read_set(counts_path, samples_path)
-  t_deseq <- system.time({
-    dds <- DESeqDataSetFromMatrix(d$counts, d$samples, ~ condition)
-    dds <- DESeq(dds, quiet = TRUE)
-    res <- results(dds)
-  })[["elapsed"]]
+  if (deseq) {
+    t_deseq <- system.time({
+      dds <- DESeqDataSetFromMatrix(d$counts, d$samples, ~ condition)
+      dds <- DESeq(dds, quiet = TRUE)
+      res <- results(dds)
+    })[["elapsed"]]
+    cat(sprintf("DESeq2 %.3f\n", t_deseq))
+  }
   mm <- model.matrix(~ condition, d$samples)
-  t_gp <- system.time(glm_gp(d$counts, design = mm, size_factors = "ratio"))[["elapsed"]]
-  cat(sprintf("DESeq2 %.3f\nglmGamPoi %.3f\n", t_deseq, t_gp))
+  sf <- estimateSizeFactorsForMatrix(d$counts)  # glmGamPoi 1.10 has no "ratio" option
+  t_gp <- system.time(glm_gp(d$counts, design = mm, size_factors = sf))[["elapsed"]]
+  cat(sprintf("glmGamPoi %.3f\n", t_gp))
 }
 
 args <- commandArgs(trailingOnly = TRUE)
 if (length(args) >= 3 && args[1] == "--time") {
-  time_peers(args[2], args[3])
+  time_peers(args[2], args[3], deseq = !("--gp-only" %in% args))
 } else {
   reference("two_groups", ~ condition, "condition_B_vs_A")
   reference("three_groups", ~ group + x, "group_C_vs_A", reduced = ~ x)

@@ -1,0 +1,184 @@
+"""Differential expression, whole pipeline: linjax.expression against DESeq2, PyDESeq2, glmGamPoi.
+
+Workload of issue 24: counts drawn as DESeq2's makeExampleDESeqDataSet draws them
+(scripts/expression_reference/make_data.py), 10,000 genes x 100 samples, two conditions.
+linjax: `differential_expression(counts, design, contrast=1)` (size factors, genewise,
+trend, prior and MAP dispersions, NB fits, Wald test, Cook's, independent filtering, BH).
+
+- warm: median of --repeats calls after the first, in this process;
+- first call in a fresh process: a new interpreter imports linjax and runs the pipeline
+  once, with the persistent compilation cache off (compiles everything) and with a fresh
+  cache directory filled by a previous process (loads the programs);
+- peers, on the same counts written to a temporary directory: DESeq2's `DESeq()` +
+  `results()` and glmGamPoi's `glm_gp` (Rscript scripts/expression_reference/run_deseq2.R
+  --time), PyDESeq2's `deseq2()` + `summary()` with two workers. Each runs when its tool
+  is installed and is skipped with a note otherwise.
+
+Usage: python -m benchmarks.bench_expression [--genes 10000] [--samples 100] [--repeats 3]
+       [--no-peers] [--no-fresh] [--single-cell]   (--single-cell: 2,000 genes x 5,000 cells,
+       glmGamPoi as the peer; peak memory from the fresh process)
+"""
+
+import argparse
+import importlib.util
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPTS = ROOT / "scripts" / "expression_reference"
+
+
+def generator():
+    spec = importlib.util.spec_from_file_location("make_data", SCRIPTS / "make_data.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def data(genes, samples, seed=2024):
+    import numpy as np
+
+    gen = generator()
+    counts, table = gen.two_groups(np.random.default_rng(seed), genes, samples)
+    X = np.column_stack([np.ones(samples), table["condition"] == "B"]).astype(float)
+    return gen, counts, table, X
+
+
+FRESH = """
+import sys, time, resource
+import numpy as np
+t0 = time.perf_counter()
+import jax
+jax.config.update("jax_enable_x64", True)
+from linjax.expression import differential_expression
+sys.path.insert(0, {bench!r})
+from bench_expression import data
+_, counts, _, X = data({genes}, {samples})
+t1 = time.perf_counter()
+res = differential_expression(counts, X, 1)
+t2 = time.perf_counter()
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(f"{{t2 - t1:.3f}} {{t1 - t0:.3f}} {{peak:.0f}}")
+"""
+
+
+def fresh_process(genes, samples, cache):
+    env = dict(os.environ, LINJAX_COMPILATION_CACHE=cache)
+    code = FRESH.format(bench=str(Path(__file__).parent), genes=genes, samples=samples)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         cwd=ROOT, check=True)
+    call, imports, peak = out.stdout.split()[-3:]
+    return float(call), float(imports), float(peak)
+
+
+def r_available():
+    if shutil.which("Rscript") is None:
+        return "Rscript not found"
+    probe = subprocess.run(["Rscript", "-e", "suppressMessages({library(DESeq2); "
+                            "library(glmGamPoi)})"], capture_output=True, text=True)
+    return None if probe.returncode == 0 else "R packages DESeq2/glmGamPoi not installed"
+
+
+def write_set(gen, counts, table, where):
+    gen.write_counts(os.path.join(where, "bench_counts.csv.gz"), counts)
+    gen.write_samples(os.path.join(where, "bench_samples.csv"), table)
+    return (os.path.join(where, "bench_counts.csv.gz"),
+            os.path.join(where, "bench_samples.csv"))
+
+
+def peers(gen, counts, table, single_cell):
+    rows = []
+    with tempfile.TemporaryDirectory() as where:
+        paths = write_set(gen, counts, table, where)
+        why = r_available()
+        if why:
+            rows.append(("DESeq2 / glmGamPoi", f"skipped: {why}"))
+        else:
+            out = subprocess.run(["Rscript", str(SCRIPTS / "run_deseq2.R"), "--time", *paths]
+                                 + (["--gp-only"] if single_cell else []),
+                                 capture_output=True, text=True, cwd=ROOT)
+            if out.returncode:
+                rows.append(("DESeq2 / glmGamPoi", "failed: " + out.stderr.strip()[-300:]))
+            for line in out.stdout.splitlines():
+                name, secs = line.split()
+                what = "DESeq() + results()" if name == "DESeq2" else "glm_gp (fit only)"
+                rows.append((f"{name} {what}", f"{float(secs):.2f} s"))
+        if single_cell:
+            return rows
+        if importlib.util.find_spec("pydeseq2") is None:
+            rows.append(("PyDESeq2", "skipped: pydeseq2 not installed"))
+        else:
+            out = subprocess.run([sys.executable, str(SCRIPTS / "run_pydeseq2.py"), "--time",
+                                  *paths, "--n-cpus", "2"], capture_output=True, text=True,
+                                 cwd=ROOT)
+            if out.returncode:
+                rows.append(("PyDESeq2", "failed: " + out.stderr.strip()[-300:]))
+            for line in out.stdout.splitlines():
+                if line.startswith("PyDESeq2"):
+                    rows.append(("PyDESeq2 deseq2() + summary(), 2 workers",
+                                 f"{float(line.split()[1]):.2f} s"))
+    return rows
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--genes", type=int, default=10_000)
+    ap.add_argument("--samples", type=int, default=100)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--no-peers", action="store_true")
+    ap.add_argument("--no-fresh", action="store_true", help="skip the fresh-process timings")
+    ap.add_argument("--single-cell", action="store_true",
+                    help="2,000 genes x 5,000 cells (glmGamPoi's shape)")
+    args = ap.parse_args(argv)
+    if args.single_cell:
+        args.genes, args.samples = 2_000, 5_000
+
+    import jax
+    import numpy as np
+
+    jax.config.update("jax_enable_x64", True)
+    from linjax.expression import differential_expression
+
+    gen, counts, table, X = data(args.genes, args.samples)
+    print(f"{args.genes} genes x {args.samples} samples, two conditions; load average "
+          f"{' / '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
+    start = time.perf_counter()
+    res = differential_expression(counts, X, 1)
+    first = time.perf_counter() - start
+    warm, cpu = [], []
+    for _ in range(args.repeats):
+        start, c0 = time.perf_counter(), time.process_time()
+        differential_expression(counts, X, 1)
+        warm.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - c0)
+    called = int(np.sum(np.nan_to_num(res["padj"], nan=1.0) < 0.1))
+    print(f"linjax warm          {statistics.median(warm):.2f} s (median of {args.repeats}; "
+          f"process CPU {statistics.median(cpu):.2f} s); {called} genes at padj < 0.1")
+    print(f"linjax first call    {first:.2f} s in this process (compilation included)")
+    with tempfile.TemporaryDirectory() as cache:
+        if args.no_fresh:
+            return _peers_report(args, gen, counts, table)
+        call, imports, peak = fresh_process(args.genes, args.samples, "off")
+        print(f"fresh process        {call:.2f} s, cache off (+ {imports:.2f} s imports and "
+              f"data); peak RSS {peak:.0f} MB (counts as float64: "
+              f"{counts.size * 8 / 2**20:.0f} MB)")
+        fresh_process(args.genes, args.samples, cache)
+        call, _, _ = fresh_process(args.genes, args.samples, cache)
+        print(f"fresh process        {call:.2f} s, programs from the persistent cache")
+    _peers_report(args, gen, counts, table)
+
+
+def _peers_report(args, gen, counts, table):
+    if not args.no_peers:
+        for name, value in peers(gen, counts, table, args.single_cell):
+            print(f"{name:<40s} {value}")
+
+
+if __name__ == "__main__":
+    main()
