@@ -59,7 +59,10 @@ def center_multiclass(problem, params):
 
 
 @_programs.jit(static_argnames=("fit_intercept",))
-def _fit(X, y, weights, offset, init, family, penalty, solver, fit_intercept, bounds=None):
+def fit_validated(X, y, weights, offset, init, family, penalty, solver, fit_intercept,
+                  bounds=None):
+    """The compiled core of `fit` on validated inputs (weights None: ones; init None: R's
+    start); shared with `linjax.scale`."""
     if weights is None:
         weights = jnp.ones_like(y)
     lower, upper = (None, None) if bounds is None else bounds
@@ -93,7 +96,11 @@ def _fit(X, y, weights, offset, init, family, penalty, solver, fit_intercept, bo
                      penalty, info, fit_intercept, getattr(solver, "name", ""))
 
 
-def _check_bounds(bounds, p, dtype):
+#: The names tests, benchmarks and linjax.scale.batch used before these became public.
+_fit = fit_validated
+
+
+def check_bounds(bounds, p, dtype):
     """(lower, upper) as arrays of shape () or (p,), or a ValueError naming the problem."""
     if not (isinstance(bounds, tuple | list) and len(bounds) == 2):
         raise ValueError("bounds: expected a pair (lower, upper) of scalars or per-coefficient "
@@ -114,6 +121,9 @@ def _check_bounds(bounds, p, dtype):
             np.asarray(lo) > np.asarray(hi)):
         raise ValueError("bounds: some lower bound exceeds its upper bound.")
     return lo, hi
+
+
+_check_bounds = check_bounds
 
 
 def fit(X, y, family=None, penalty=None, solver="auto", weights=None, offset=None,
@@ -152,12 +162,12 @@ def fit(X, y, family=None, penalty=None, solver="auto", weights=None, offset=Non
     validation.check_init(init, X.shape[1], family.n_classes if getattr(
         family, "multiclass", False) else None)
     if bounds is not None:
-        bounds = _check_bounds(bounds, X.shape[1], X.dtype)
+        bounds = check_bounds(bounds, X.shape[1], X.dtype)
     solver = choose_solver(solver, family, penalty, X.shape, bounded=bounds is not None)
     validation.check_solver_params(solver)
     padded = (X, y, weights, offset) if isinstance(solver, SGD) else \
         buckets.pad_fit_inputs(X, y, weights, offset)  # SGD draws its batches from the rows
-    result = _fit(*padded, init, family, penalty, solver, fit_intercept, bounds)
+    result = fit_validated(*padded, init, family, penalty, solver, fit_intercept, bounds)
     _warn_if_weights_unresolved(weights)
     _warn_if_separated(result, X, y, weights, offset, family, penalty)
     _warn_if_rank_deficient(result, X, y, weights, offset, family, penalty)

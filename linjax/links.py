@@ -12,7 +12,7 @@ from jax.scipy.special import log_ndtr, ndtr, ndtri
 from linjax._pytree import pytree_dataclass
 
 
-def _maxlog(x):
+def maxlog(x):
     """Largest argument of exp that stays finite in the dtype of `x`, with headroom."""
     return jnp.log(jnp.finfo(jnp.result_type(x, float)).max) - 2.0
 
@@ -22,7 +22,7 @@ def _tiny(x):
 
 
 def _safe_exp(x):
-    return jnp.exp(jnp.minimum(x, _maxlog(x)))
+    return jnp.exp(jnp.minimum(x, maxlog(x)))
 
 
 class AbstractLink:
@@ -102,7 +102,7 @@ class Log(AbstractLink):
         return jnp.exp(self.log_inverse(eta))
 
     def log_inverse(self, eta):
-        bound = _maxlog(eta)
+        bound = maxlog(eta)
         return jnp.clip(eta, -bound, bound)
 
 
@@ -179,7 +179,7 @@ class CLogLog(AbstractLink):
         return -1.0 / ((1.0 - mu) * jnp.log1p(-mu))
 
     def inverse_deriv(self, eta):
-        eta = jnp.minimum(eta, _maxlog(eta))
+        eta = jnp.minimum(eta, maxlog(eta))
         return jnp.exp(eta - jnp.exp(eta))
 
     def log_inverse(self, eta):
@@ -208,8 +208,8 @@ class LogLog(AbstractLink):
         return -1.0 / (mu * jnp.log(mu))
 
     def inverse_deriv(self, eta):
-        e = jnp.maximum(-eta, -_maxlog(eta))
-        e = jnp.minimum(e, _maxlog(eta))
+        e = jnp.maximum(-eta, -maxlog(eta))
+        e = jnp.minimum(e, maxlog(eta))
         return jnp.exp(e - jnp.exp(e))
 
     def log_inverse(self, eta):

@@ -567,7 +567,7 @@ class PoissonLog(SharedDesign):
 
     def trial(self, B, eta=None):
         eta = self.eta(B) if eta is None else eta
-        bound = L._maxlog(eta)
+        bound = L.maxlog(eta)
         S = self.W * exp_bounded(jnp.clip(eta, -bound, bound))
         value = (self.row_sum(S) - jnp.sum(B * self.c, axis=1) + self.const
                  + self.penalty_value(B))
@@ -585,7 +585,7 @@ class PoissonLog(SharedDesign):
         factor = jnp.exp(delta)
         value = value + total_mu * (factor - 1.0) - delta * total_y
         S = S * factor[:, None]
-        unclipped = jnp.max(jnp.abs(eta)) + jnp.max(jnp.abs(delta)) < L._maxlog(eta)
+        unclipped = jnp.max(jnp.abs(eta)) + jnp.max(jnp.abs(delta)) < L.maxlog(eta)
         return jax.lax.cond(unclipped, lambda _: (B, value, S),
                             lambda _: (B,) + tuple(self.trial(B)), None)
 
