@@ -17,14 +17,17 @@ at a previous fit instead of refitted; see docs/dispersion.md).
 
 Method. One compiled program runs Newton's method jointly in (beta, t) for every problem
 at once, chunk by chunk of problems (each chunk stops when its own problems have stopped):
-no per-problem LAPACK call (the p x p systems are swept in closed form, vectorized over
+no per-problem LAPACK call (the weighted designs' QR by Gram-Schmidt, vectorized over
 problems) and no `jax.hessian`; every derivative is written out below. The t-gradient is
 exact (the implicit term dC/dbeta . dbeta/dt included); its curvature drops the
-beta-dependence of the Cox-Reid curvature, which costs speed, never exactness. The first
-iteration sits at the lower bound (a Poisson fit there), which decides whether the
-optimum is at the bound; then t starts at the moment estimate and safeguarded Newton
-(bisection of the bracket where a Newton step leaves it or the curvature is not negative)
-runs until |dt| <= tol and the Newton decrement of beta is below tol.
+beta-dependence of the Cox-Reid curvature, which costs speed, never exactness. t starts at
+the moment estimate from a least-squares fit of log(y + 0.1); safeguarded Newton (the
+bracket bisected where a Newton step leaves it or the curvature is not negative, once the
+coefficients have converged at that t) runs until the Newton step in t is below tol with
+the coefficients' Newton decrement below tol^2. A problem whose gradient still points
+outward at a bound stops there (status AT_BOUND). A coefficient whose estimate is infinite
+(a group of zero counts) is stopped where its Newton step gains less than tol in
+log-likelihood; alpha is then its limit to ~sqrt(tol) (status NO_FINITE_ESTIMATE).
 """
 
 from typing import NamedTuple
@@ -218,11 +221,10 @@ def nb_dispersion(X, Y, offset, weights, prior_mean, prior_var, log_bounds, tol,
     Runs under jit and vmap."""
     m, n = Y.shape
     chunk = m if chunk is None else min(chunk, m)
-    consts = _design_constants(X)
 
     def one_chunk(args):
         y, off, w, pm = args
-        return _estimate_chunk(consts, y, off, w, pm, prior_var, log_bounds, tol,
+        return _estimate_chunk(X, y, off, w, pm, prior_var, log_bounds, tol,
                                method=method, use_prior=use_prior, max_iter=max_iter)
 
     if chunk >= m:
@@ -238,56 +240,96 @@ def nb_dispersion(X, Y, offset, weights, prior_mean, prior_var, log_bounds, tol,
     return jax.tree_util.tree_map(lambda a: a.reshape((k * chunk,) + a.shape[2:])[:m], out)
 
 
-class _Design(NamedTuple):
-    X: jax.Array      # (n, p)
-    XX: jax.Array     # (n, p*p): row i is vec(x_i x_i')
-    p: int
+def _weighted_qr(X, s):
+    """Thin QR of diag(s_k) X for every row s_k of s (c, n): Q (c, p, n) with orthonormal
+    rows, R (c, p, p) upper triangular with R_kk >= 0, by classical Gram-Schmidt with one
+    reorthogonalization, vectorized over c (no LAPACK).
+
+    QR rather than the Gram matrix X' diag(s^2) X: where a group of means runs to 0 (a
+    condition with only zero counts) the Gram matrix's condition number is the square of
+    the weighted design's, and its inverse loses every digit long before the estimate has
+    converged."""
+    c, n = s.shape
+    p = X.shape[1]
+    if p > 16:
+        return _weighted_qr_loop(X, s)
+    qs, rows = [], []
+    for k in range(p):
+        v = s * X[:, k][None, :]
+        r = [jnp.zeros((c,), s.dtype) for _ in range(p)]
+        for _ in range(2 if k else 0):
+            coef = [jnp.sum(q * v, axis=1) for q in qs]
+            for j, q in enumerate(qs):
+                v = v - coef[j][:, None] * q
+                r[j] = r[j] + coef[j]
+        norm = jnp.sqrt(jnp.sum(v * v, axis=1))
+        r[k] = norm
+        qs.append(v / jnp.where(norm > 0, norm, 1.0)[:, None])
+        rows.append(jnp.stack(r, axis=1))
+    return jnp.stack(qs, axis=1), jnp.stack(rows, axis=2)
 
 
-def _design_constants(X):
-    n, p = X.shape
-    return _Design(X, (X[:, :, None] * X[:, None, :]).reshape(n, p * p), p)
+def _weighted_qr_loop(X, s):
+    """`_weighted_qr` as a loop over the columns (wide designs: a small program)."""
+    c, n = s.shape
+    p = X.shape[1]
+    eye = jnp.eye(p, dtype=s.dtype)
+
+    def column(k, carry):
+        Q, R = carry
+        v = s * jax.lax.dynamic_index_in_dim(X, k, axis=1, keepdims=False)[None, :]
+        r = jnp.zeros((c, p), s.dtype)
+        for _ in range(2):                       # rows >= k of Q are still 0
+            coef = jnp.sum(Q * v[:, None, :], axis=2)
+            v = v - jnp.sum(coef[:, :, None] * Q, axis=1)
+            r = r + coef
+        norm = jnp.sqrt(jnp.sum(v * v, axis=1))
+        q = v / jnp.where(norm > 0, norm, 1.0)[:, None]
+        Q = jax.lax.dynamic_update_index_in_dim(Q, q, k, axis=1)
+        R = jax.lax.dynamic_update_index_in_dim(R, r + norm[:, None] * eye[k], k, axis=2)
+        return Q, R
+
+    init = (jnp.zeros((c, p, n), s.dtype), jnp.zeros((c, p, p), s.dtype))
+    return jax.lax.fori_loop(0, p, column, init)
 
 
-def _gram(d, v):
-    """X' diag(v_k) X for every row v_k of v (c, n): (c, p, p), one matrix product."""
-    return (v @ d.XX).reshape(v.shape[0], d.p, d.p)
+def _qt(Q, v):
+    """Q' v for each problem: (c, p)."""
+    return jnp.sum(Q * v[:, None, :], axis=2)
 
 
-def _sweep_inverse(A):
-    """Inverse and log-determinant of each SPD matrix in A (c, p, p) by Gauss-Jordan sweeps
-    (vectorized over c, no LAPACK); ok is False where a pivot is not positive."""
-    c, p, _ = A.shape
-    eye = jnp.eye(p, dtype=A.dtype)
-    # a pivot may be tiny and still exact (a group whose means run to 0); only a pivot that
-    # is not positive means the matrix is not positive definite (X is checked for full rank)
-    tiny = jnp.finfo(A.dtype).tiny
+def _solve_upper(R, b):
+    """x with R x = b for each problem (back substitution, vectorized over c)."""
+    p = R.shape[1]
+    diag = jnp.diagonal(R, axis1=1, axis2=2)
+    diag = jnp.where(diag > 0, diag, 1.0)
 
-    def sweep(k, carry):
-        A, logdet, ok = carry
-        e = eye[k]
-        d = A[:, k, k]
-        ok = ok & (d > tiny)
-        d = jnp.where(d > tiny, d, tiny)
-        col = A[:, :, k]
-        row = A[:, k, :]
-        off_col = col * (1 - e)          # column k without its pivot
-        off_row = row * (1 - e)
-        A = A - off_col[:, :, None] * off_row[:, None, :] / d[:, None, None]
-        # row/column k: divided by the pivot, pivot -> -1/d
-        A = A * (1 - e)[None, :, None] * (1 - e)[None, None, :] + (
-            (off_col / d[:, None])[:, :, None] * e[None, None, :]
-            + (off_row / d[:, None])[:, None, :] * e[None, :, None]
-            - (1 / d)[:, None, None] * (e[:, None] * e[None, :])[None])
-        return A, logdet + jnp.log(d), ok
+    def row(i, x):
+        k = p - 1 - i
+        rk = jax.lax.dynamic_index_in_dim(R, k, axis=1, keepdims=False)
+        bk = jax.lax.dynamic_index_in_dim(b, k, axis=1, keepdims=False)
+        dk = jax.lax.dynamic_index_in_dim(diag, k, axis=1, keepdims=False)
+        xk = (bk - jnp.sum(rk * x, axis=1)) / dk    # x_k is still 0 in the sum
+        return jax.lax.dynamic_update_index_in_dim(x, xk, k, axis=1)
 
-    A, logdet, ok = jax.lax.fori_loop(
-        0, p, sweep, (A, jnp.zeros((c,), A.dtype), jnp.ones((c,), bool)))
-    return -A, logdet, ok
+    return jax.lax.fori_loop(0, p, row, jnp.zeros_like(b), unroll=p <= 16)
 
 
-def _matvec(A, v):
-    return jnp.einsum("cij,cj->ci", A, v)
+def _full_rank(R):
+    return jnp.all(jnp.diagonal(R, axis1=1, axis2=2) > 0, axis=1)
+
+
+def _newton_parts(X, w, y, mu, u, a, other):
+    """The Newton system of the coefficients at (alpha, beta) through the QR of
+    diag(sqrt(D)) X, D = w mu (1 + alpha y) / (1 + alpha mu)^2 the observed information:
+    returns R, Q'(s / sqrt D) (s = w (y - mu) / (1 + alpha mu), the score), and
+    Q'(v / sqrt D) for `other` v (None: skipped)."""
+    sd = jnp.sqrt(w * mu * (1 + a * y)) * u
+    Q, R = _weighted_qr(X, sd)
+    inv = jnp.where(sd > 0, 1 / jnp.where(sd > 0, sd, 1.0), 0.0)
+    e_s = _qt(Q, w * (y - mu) * u * inv)
+    e_o = None if other is None else _qt(Q, other * inv)
+    return R, e_s, e_o
 
 
 def _shifted_sums(x):
@@ -342,129 +384,117 @@ class _Chunk(NamedTuple):
     status: jax.Array     # (c,) int32
     it: jax.Array         # () iterations run
     n_it: jax.Array       # (c,) iterations per problem
+    frozen: jax.Array     # (c,) bool: a coefficient ran off to infinity and was stopped
 
 
-def _estimate_chunk(d, y, off, w, pm, pv, log_bounds, tol, *, method, use_prior, max_iter):
+def _estimate_chunk(X, y, off, w, pm, pv, log_bounds, tol, *, method, use_prior, max_iter):
     dtype = y.dtype
-    X, p = d.X, d.p
     c, n = y.shape
     t_lo, t_hi = log_bounds[0], log_bounds[1]
     zero = jnp.sum(w * y, axis=1) <= 0                  # all-zero response: no estimate
     y = jnp.where(zero[:, None], 1.0, y).astype(dtype)  # a harmless stand-in, overwritten
     cox_reid = method == "cox-reid"
 
-    def eta_of(beta):
-        return beta @ X.T + off
+    def mean(beta):
+        return jnp.exp(jnp.minimum(beta @ X.T + off, 700.0))
 
-    # 1. Start: weighted least squares of log(y + 0.1) - offset, then Poisson-like Newton
-    #    steps (alpha at its lower bound) on the coefficients.
-    z = jnp.log(y + 0.1) - off
-    G0, _, _ = _sweep_inverse(_gram(d, w))
-    beta = _matvec(G0, (w * z) @ X)
-    a_lo = jnp.exp(t_lo)
+    # 1. Start: weighted least squares of log(y + 0.1) - offset; log(alpha) at the moment
+    #    estimate from those means.
+    sw = jnp.sqrt(w)
+    Q0, R0 = _weighted_qr(X, sw)
+    beta = _solve_upper(R0, _qt(Q0, sw * (jnp.log(y + 0.1) - off)))
+    a_mom = _moment_estimate(y, w, mean(beta), X.shape[1])
+    t_start = jnp.clip(jnp.log(jnp.maximum(a_mom, 1e-300)), t_lo, t_hi - 1.0)
 
-    def beta_newton(beta, _):
-        mu = jnp.exp(jnp.minimum(eta_of(beta), 700.0))
-        u = 1 / (1 + a_lo * mu)
-        Dinv, _, _ = _sweep_inverse(_gram(d, w * mu * (1 + a_lo * y) * u * u))
-        step = _matvec(Dinv, (w * (y - mu) * u) @ X)
-        return beta + _capped(step, X), None
-
-    beta, _ = jax.lax.scan(beta_newton, beta, None, length=6)
-
-    # 2. Joint Newton in (beta, t), the first iteration at the lower bound.
+    # 2. Joint Newton in (beta, t).
     def quantities(t, beta):
         a = jnp.exp(t)[:, None]
         r = 1 / a
-        eta = eta_of(beta)
-        mu = jnp.exp(jnp.minimum(eta, 700.0))
+        mu = mean(beta)
         u = 1 / (1 + a * mu)
         amu = a * mu
-        wres = w * (y - mu)
-        s = wres * u                                      # score per row (eta)
-        D = w * mu * (1 + a * y) * u * u                  # observed information (eta)
-        cvec = -wres * amu * u * u                        # d score / dt
+        cvec = -w * (y - mu) * amu * u * u                # d score / dt
+        R, e_s, e_c = _newton_parts(X, w, y, mu, u, a, cvec)
+        ok = _full_rank(R)
         d1, d2 = _psi_differences(y, r)
         lgap = jnp.log1p(amu) - d1
-        l_t = w * (r * lgap + (y - mu) * u)
-        l_tt = w * (-r * lgap + r * r * d2 + mu * u - (y - mu) * amu * u * u)
-        Dinv, _, ok = _sweep_inverse(_gram(d, D))
-        score = s @ X
-        xc = cvec @ X
-        dbdt = _matvec(Dinv, xc)
-        g = jnp.sum(l_t, axis=1)
-        K = jnp.sum(l_tt, axis=1)
+        g = jnp.sum(w * (r * lgap + (y - mu) * u), axis=1)
+        K = jnp.sum(w * (-r * lgap + r * r * d2 + mu * u - (y - mu) * amu * u * u), axis=1)
+        dbdt = _solve_upper(R, e_c)
         if cox_reid:
-            V = w * mu * u
-            V1 = -V * amu * u
-            V2 = V1 * (1 - amu) * u
-            Binv, _, ok_b = _sweep_inverse(_gram(d, V))
-            ok = ok & ok_b
-            h = Binv.reshape(c, p * p) @ d.XX.T          # h_i = x_i' B^-1 x_i
-            B1 = _gram(d, V1)
-            M = jnp.einsum("cij,cjk->cik", Binv, B1)
-            cr_b = -0.5 * ((h * w * mu * u * u) @ X)
-            g = g - 0.5 * jnp.sum(h * V1, axis=1) + jnp.sum(cr_b * dbdt, axis=1)
-            K = K - 0.5 * (jnp.sum(h * V2, axis=1) - jnp.einsum("cij,cji->c", M, M))
+            # -1/2 log det(X'VX), V = w mu u: leverages and traces from the QR of sqrt(V) X
+            QV, RV = _weighted_qr(X, jnp.sqrt(w * mu * u))
+            ok = ok & _full_rank(RV)
+            lev = jnp.sum(QV * QV, axis=1)               # h_i V_i
+            rho1 = -amu * u                               # (dV/dt) / V
+            rho2 = rho1 * (1 - amu) * u                   # (d2V/dt2) / V
+            M = jnp.einsum("cjn,ckn->cjk", QV * rho1[:, None, :], QV)
+            # the implicit term dCR/dbeta . dbeta/dt, dCR/deta_i = -1/2 h_i V_i u_i
+            cr_b = -0.5 * jnp.sum(lev * u * (dbdt @ X.T), axis=1)
+            g = g - 0.5 * jnp.sum(lev * rho1, axis=1) + cr_b
+            K = K - 0.5 * (jnp.sum(lev * rho2, axis=1) - jnp.sum(M * M, axis=(1, 2)))
         if use_prior:
             g = g - (t - pm) / pv
             K = K - 1 / pv
         # profile (Schur complement) gradient and curvature for the joint step
-        Dscore = _matvec(Dinv, score)
-        g_prof = g + jnp.sum(xc * Dscore, axis=1)
-        K_prof = K + jnp.sum(xc * dbdt, axis=1)
-        decrement = jnp.sum(score * Dscore, axis=1)
+        Dscore = _solve_upper(R, e_s)
+        g_prof = g + jnp.sum(e_c * e_s, axis=1)
+        K_prof = K + jnp.sum(e_c * e_c, axis=1)
+        decrement = jnp.sum(e_s * e_s, axis=1)
         return g_prof, K_prof, Dscore, dbdt, decrement, ok
 
-    a_mom = _moment_estimate(X, y, w, jnp.exp(jnp.minimum(eta_of(beta), 700.0)), p)
-    t_start = jnp.clip(jnp.log(jnp.maximum(a_mom, 1e-300)), t_lo + 1.0, t_hi - 1.0)
-
-    def beta_step(t, beta):
-        """One Newton step on the coefficients at t; returns it and its Newton decrement."""
-        a = jnp.exp(t)[:, None]
-        mu = jnp.exp(jnp.minimum(eta_of(beta), 700.0))
-        u = 1 / (1 + a * mu)
-        Dinv, _, _ = _sweep_inverse(_gram(d, w * mu * (1 + a * y) * u * u))
-        score = (w * (y - mu) * u) @ X
-        step = _matvec(Dinv, score)
-        return beta + _capped(step, X), jnp.sum(score * step, axis=1)
+    def moves(dec, step):
+        """False where the coefficients' Newton step would gain less than tol in
+        log-likelihood yet move a linear predictor by more than 0.1: a coefficient whose
+        estimate is infinite (a group of zero counts, whose means each step divides by e)
+        stops running off there, before the QR of its vanishing weights runs out of
+        digits. Near an ordinary optimum a step that small in log-likelihood moves every
+        linear predictor by far less."""
+        far = jnp.max(jnp.abs(step @ X.T), axis=1) > 0.1
+        return ~((dec <= tol) & far)
 
     def cond(s):
         return (s.it < max_iter) & ~jnp.all(s.done)
 
     def body(s):
-        # a Newton step on beta first: the gradient in t below is then taken at a beta
-        # whose error is the square of the previous one ("trusted" once that was < tol)
-        beta, dec_before = beta_step(s.t, s.beta)
-        g, K, Dscore, dbdt, dec, ok = quantities(s.t, beta)
-        trusted = dec_before <= tol
-        first = s.it == 0
+        g, K, Dscore, dbdt, dec, ok = quantities(s.t, s.beta)
+        move = moves(dec, Dscore)
+        frozen = s.frozen | ~move
+        # the sign of the gradient is trusted (for the bracket and the bound) where the
+        # coefficients' error is negligible: a Newton decrement below tol^2 (below tol
+        # where a coefficient is at infinity and the decrement stays at the stopping point)
+        trusted = dec <= jnp.where(frozen, tol, tol * tol)
         finite = jnp.isfinite(g) & jnp.isfinite(K) & jnp.all(jnp.isfinite(Dscore), axis=1)
         lower = jnp.where(trusted & (g > 0), jnp.maximum(s.lower, s.t), s.lower)
         upper = jnp.where(trusted & (g <= 0), jnp.minimum(s.upper, s.t), s.upper)
         newton = s.t - g / jnp.where(K < 0, K, -1.0)
         inside = (K < 0) & (newton > lower) & (newton < upper)
-        # outside the bracket: bisect it where the gradient is trusted, else stay at t
-        # and let the coefficients converge first
-        t_new = jnp.where(inside, newton, jnp.where(trusted, 0.5 * (lower + upper), s.t))
-        t_new = jnp.where(first, jnp.maximum(t_start, lower), t_new)
-        t_new = jnp.clip(t_new, t_lo, t_hi)
-        dt = t_new - s.t
-        at_lo = (s.t <= t_lo) & (g <= 0)
-        at_hi = (s.t >= t_hi) & (g >= 0)
-        converged = ~first & trusted & (K < 0) & (jnp.abs(newton - s.t) <= tol)
-        bound = (at_lo | at_hi) & trusted
-        stop = ~s.done & (converged | bound | ~finite | ~ok)
-        dt = jnp.where(converged, jnp.clip(newton, t_lo, t_hi) - s.t, dt)
-        beta_next = beta + _capped(Dscore + dbdt * dt[:, None], X)
+        # outside the bracket: bisect it where the gradient is trusted (toward a lower bound
+        # no point has beaten yet: the bound itself, where the test for an estimate at the
+        # bound is made), else stay at t while the coefficients converge
+        toward_lo = jnp.where(K < 0, newton <= lower, g < 0)
+        fallback = jnp.where(toward_lo & (lower <= t_lo), t_lo, 0.5 * (lower + upper))
+        t_new = jnp.clip(jnp.where(inside, newton, jnp.where(trusted, fallback, s.t)),
+                         t_lo, t_hi)
+        at_bound = (((s.t <= t_lo) & (g <= 0)) | ((s.t >= t_hi) & (g >= 0))) & trusted
+        # with a coefficient at infinity, the zero rows' means stop at ~tol, and alpha is
+        # their limit's to ~sqrt(tol)
+        t_tol = jnp.where(frozen, jnp.sqrt(tol), tol)
+        converged = trusted & (K < 0) & (jnp.abs(newton - s.t) <= t_tol)
+        stop = ~s.done & (converged | at_bound | ~finite | ~ok)
         # a converged problem takes its last (tiny) Newton step; a bound one keeps its t
-        t_next = jnp.where(bound | ~finite, s.t,
-                           jnp.where(converged, jnp.clip(newton, t_lo, t_hi), t_new))
+        t_new = jnp.where(converged, jnp.clip(newton, t_lo, t_hi), t_new)
+        t_next = jnp.where(at_bound | ~finite, s.t, t_new)
+        dt = t_next - s.t
+        beta_next = s.beta + _capped(jnp.where(move[:, None], Dscore, 0.0)
+                                     + dbdt * dt[:, None], X)
         beta_next = jnp.where(finite[:, None], beta_next, s.beta)
         new_status = jnp.where(
             ~finite, int(Status.NON_FINITE),
             jnp.where(~ok, int(Status.SINGULAR),
-                      jnp.where(bound, int(Status.AT_BOUND), int(Status.CONVERGED))))
+                      jnp.where(at_bound, int(Status.AT_BOUND),
+                                jnp.where(frozen, int(Status.NO_FINITE_ESTIMATE),
+                                          int(Status.CONVERGED)))))
         keep = s.done
         return _Chunk(
             t=jnp.where(keep, s.t, t_next),
@@ -475,22 +505,24 @@ def _estimate_chunk(d, y, off, w, pm, pv, log_bounds, tol, *, method, use_prior,
             status=jnp.where(stop, new_status, s.status).astype(jnp.int32),
             it=s.it + 1,
             n_it=jnp.where(keep, s.n_it, s.n_it + 1),
+            frozen=jnp.where(keep, s.frozen, frozen),
         )
 
-    state = _Chunk(t=jnp.full((c,), t_lo, dtype), beta=beta, lower=jnp.full((c,), t_lo, dtype),
+    state = _Chunk(t=t_start, beta=beta, lower=jnp.full((c,), t_lo, dtype),
                    upper=jnp.full((c,), t_hi, dtype), done=zero,
                    status=jnp.where(zero, int(Status.NO_FINITE_ESTIMATE),
                                     int(Status.MAX_ITER)).astype(jnp.int32),
-                   it=jnp.asarray(0, jnp.int32), n_it=jnp.zeros((c,), jnp.int32))
+                   it=jnp.asarray(0, jnp.int32), n_it=jnp.zeros((c,), jnp.int32),
+                   frozen=jnp.zeros((c,), bool))
     state = jax.lax.while_loop(cond, body, state)
 
     # 3. Report: the criterion at the estimate; no estimate for an all-zero response.
     alpha = jnp.exp(state.t)
-    mu = jnp.exp(jnp.minimum(eta_of(state.beta), 700.0))
-    crit = jnp.sum(w * NegativeBinomial(alpha=alpha[:, None]).log_prob(y, mu), axis=1)
+    mu = mean(state.beta)
+    crit = _nb_loglik(y, mu, alpha[:, None], w)
     if cox_reid:
-        _, logdet, _ = _sweep_inverse(_gram(d, w * mu / (1 + alpha[:, None] * mu)))
-        crit = crit - 0.5 * logdet
+        _, RV = _weighted_qr(X, jnp.sqrt(w * mu / (1 + alpha[:, None] * mu)))
+        crit = crit - jnp.sum(jnp.log(jnp.diagonal(RV, axis1=1, axis2=2)), axis=1)
     if use_prior:
         crit = crit - 0.5 * (state.t - pm) ** 2 / pv
     return NBDispersion(
@@ -503,6 +535,11 @@ def _estimate_chunk(d, y, off, w, pm, pv, log_bounds, tol, *, method, use_prior,
     )
 
 
+def _nb_loglik(y, mu, alpha, w):
+    """sum_i w_i log p(y_i | mu_i, alpha), the NB2 log-likelihood (the family's log_prob)."""
+    return jnp.sum(w * NegativeBinomial(alpha=alpha).log_prob(y, mu), axis=1)
+
+
 def _capped(step, X, limit=5.0):
     """A coefficient step scaled so that no linear predictor moves by more than `limit`
     (a far start would otherwise overshoot exp's range)."""
@@ -510,7 +547,7 @@ def _capped(step, X, limit=5.0):
     return step * jnp.minimum(1.0, limit / jnp.maximum(move, 1e-300))[:, None]
 
 
-def _moment_estimate(X, y, w, mu, p):
-    """sum_i w_i ((y_i - mu_i)^2 - mu_i) / mu_i^2 / (sum_i w_i - p), the start of t."""
+def _moment_estimate(y, w, mu, p):
+    """sum_i w_i ((y_i - mu_i)^2 - mu_i) / mu_i^2 / (sum_i w_i - p), the start of alpha."""
     dof = jnp.maximum(jnp.sum(w, axis=1) - p, 1.0)
     return jnp.sum(w * ((y - mu) ** 2 - mu) / mu**2, axis=1) / dof
