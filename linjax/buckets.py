@@ -9,6 +9,8 @@ is computed later from the caller's own, unpadded data. Under a caller's `jit`/`
 (traced inputs) shapes are the caller's and nothing is padded.
 """
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 #: Row counts below this are used as they are.
@@ -59,9 +61,6 @@ def pad_fit_inputs(X, y, weights, offset):
     shapes) or sharded over several devices, or when X is too large to copy cheaply.
     Padding builds host arrays for data on the CPU and device arrays elsewhere.
     """
-    import jax
-    import jax.numpy as jnp
-
     arrays = (X, y, weights, offset)
     if any(isinstance(a, jax.core.Tracer) for a in arrays):
         return arrays

@@ -17,14 +17,24 @@ fix it), 1 an internal error (a bug: please report it with the traceback).
 
 import argparse
 import ast
+import csv
+import importlib.metadata
 import json
 import math
 import operator
 import pathlib
+import platform
 import re
 import sys
+import traceback
 
+import jax
+import numpy as np
+
+import linjax as lj
+from linjax import demo, inference, paths, selection, validation
 from linjax._cache import CACHE_ENV, default_cache_dir, enable_persistent_cache  # noqa: F401
+from linjax.cli_model import ModelFileError, load_model, save_model, to_jsonable
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE = 0, 1, 2
 
@@ -40,8 +50,6 @@ def setup_jax():
 
     Returns the cache directory in use, or None.
     """
-    import jax
-
     jax.config.update("jax_enable_x64", True)
     return enable_persistent_cache()
 
@@ -117,8 +125,6 @@ def _handle_missing(table, columns, mode):
 
 def _check_finite_features(design, dropped):
     """Name the column and row of the first inf (or NaN) among the features."""
-    import numpy as np
-
     bad = ~np.isfinite(design.X)
     if not bad.any():
         return
@@ -472,8 +478,6 @@ class Design:
 
 def formula_design(table, formula_text, extra_columns, missing):
     """Parse, check columns / missing / text columns, and build the design with formulaic."""
-    import numpy as np
-
     formulaic = _require_formulaic()
     formula, lhs, rhs = parse_formula(formula_text)
     outcome = sorted(lhs.required_variables)
@@ -521,8 +525,6 @@ def formula_design(table, formula_text, extra_columns, missing):
 
 
 def columns_design(table, y_col, x_cols, extra_columns, missing, fit_intercept):
-    import numpy as np
-
     if not y_col:
         raise CLIError("name the outcome: --formula 'y ~ x1 + x2' or --y COLUMN --x col1,col2.")
     _check_columns(table, [y_col] + x_cols + list(extra_columns))
@@ -540,8 +542,6 @@ def columns_design(table, y_col, x_cols, extra_columns, missing, fit_intercept):
 
 
 def offset_from(table, args):
-    import numpy as np
-
     if args.offset and args.exposure:
         raise CLIError("give either --offset or --exposure, not both (exposure E is the offset "
                        "log(E)).")
@@ -560,8 +560,6 @@ def offset_from(table, args):
 # -- penalties and cross-validation --------------------------------------------------------
 
 def make_penalty(alpha, l1_ratio):
-    import linjax as lj
-
     if alpha is None or (alpha == 0 and l1_ratio in (None, 0)):
         return None
     r = 0.0 if l1_ratio is None else float(l1_ratio)
@@ -575,8 +573,6 @@ def make_penalty(alpha, l1_ratio):
 def alpha_grid(X, y, family, l1_ratio, weights=None, offset=None, fit_intercept=True,
                n_alphas=30, ratio=1e-3):
     """A log grid from the smallest alpha that zeroes every coefficient (`linjax.paths`)."""
-    from linjax import paths
-
     return paths.alpha_grid(X, y, family, max(float(l1_ratio or 0.0), 1e-3), n_alphas, ratio,
                             weights, offset, fit_intercept=fit_intercept)
 
@@ -588,10 +584,6 @@ def cv_path(X, y, family, alphas, l1_ratio=1.0, weights=None, offset=None, fit_i
     Returns (coefs (n_alphas, p) on all data, intercepts (n_alphas,), mean held-out
     deviance (n_alphas,), its standard error (n_alphas,)).
     """
-    import numpy as np
-
-    from linjax import selection
-
     n = X.shape[0]
     if folds < 2 or folds > n:
         raise CLIError(f"--cv {folds}: the number of folds must be between 2 and the number of "
@@ -605,15 +597,11 @@ def cv_path(X, y, family, alphas, l1_ratio=1.0, weights=None, offset=None, fit_i
 # -- output --------------------------------------------------------------------------------
 
 def _float(x):
-    import numpy as np
-
     x = float(np.asarray(x))
     return None if not np.isfinite(x) else x
 
 
 def summary_dict(summary):
-    import numpy as np
-
     names = list(summary.names)
     params, bse = np.asarray(summary.params), np.asarray(summary.bse)
     stat, pv, ci = np.asarray(summary.statistic), np.asarray(summary.pvalues), \
@@ -639,10 +627,6 @@ def summary_dict(summary):
 
 
 def summary_csv(summary, stream):
-    import csv
-
-    import numpy as np
-
     stat = "t" if summary.use_t else "z"
     writer = csv.writer(stream)
     header = ["term", "estimate", "std_error", f"{stat}_value", "p_value", "conf_low",
@@ -663,8 +647,6 @@ def summary_csv(summary, stream):
 # -- subcommands ---------------------------------------------------------------------------
 
 def _family(args):
-    import linjax as lj
-
     try:
         return lj.families.get_family(args.family, link=args.link)
     except ValueError as err:
@@ -676,11 +658,6 @@ def _split(cols):
 
 
 def cmd_fit(args):
-    import numpy as np
-
-    import linjax as lj
-    from linjax import inference
-
     table = read_table(args.data)
     extra = [c for c in (args.weights, args.offset, args.exposure) if c]
     if args.formula:
@@ -701,8 +678,6 @@ def cmd_fit(args):
     # check the data against the family before any compilation
     _check_finite_features(design, dropped)
     try:
-        from linjax import validation
-
         validation.fit_inputs(design.X, design.y, family, weights, offset, None,
                               design.fit_intercept)
     except ValueError as err:
@@ -786,10 +761,6 @@ def _data_message(message, design):
 
 
 def _save(args, design, result, family, alpha, l1_ratio):
-    import numpy as np
-
-    from linjax.cli_model import save_model, to_jsonable
-
     meta = dict(design.spec)
     if "formula" in meta:
         _, _, rhs = parse_formula(meta["formula"])
@@ -831,8 +802,6 @@ def _save(args, design, result, family, alpha, l1_ratio):
 
 
 def _rebuild_family(meta):
-    import linjax as lj
-
     fam, link = meta["family"], meta["link"]
     if link["name"] == "power":
         link_obj = lj.links.Power(**link["params"])
@@ -856,8 +825,6 @@ def predict_design(meta, table, missing):
     Returns (X, table, missing): X and table hold the rows without missing values in
     the columns the model uses; `missing` marks the others (only with --missing drop).
     """
-    import numpy as np
-
     extra = [c for c in (meta.get("offset"), meta.get("exposure")) if c]
     if "formula" not in meta:
         cols = list(meta["x"])
@@ -948,11 +915,6 @@ def _basis_width(call):
 
 
 def cmd_predict(args):
-    import numpy as np
-
-    import linjax as lj
-    from linjax.cli_model import ModelFileError, load_model
-
     if not pathlib.Path(args.model).is_file():
         raise CLIError(f"MODEL: no such file: {args.model}")
     try:
@@ -996,20 +958,13 @@ def cmd_predict(args):
 
 
 def cmd_info(args, cache_dir):
-    import importlib.metadata
-    import platform
-
-    import jax
-
-    import linjax
-
     def version(name):
         try:
             return importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             return "not installed"
 
-    print(f"linjax     {linjax.__version__}")
+    print(f"linjax     {lj.__version__}")
     print(f"python     {platform.python_version()} ({sys.executable})")
     for name in ("jax", "jaxlib", "numpy", "optax", "scipy", "pandas", "formulaic", "pyarrow",
                  "matplotlib", "scikit-learn", "statsmodels"):
@@ -1024,8 +979,6 @@ def cmd_info(args, cache_dir):
 
 
 def cmd_demo(args):
-    from linjax import demo
-
     figure = None if args.no_figure else args.figure
     demo.run(figure=figure)
     return EXIT_OK
@@ -1165,7 +1118,6 @@ def main(argv=None):
     except BrokenPipeError:
         return EXIT_OK
     except Exception:  # a bug: show it
-        import traceback
 
         traceback.print_exc()
         print(f"linjax {args.command}: internal error (a bug in linjax); please report it with "

@@ -12,10 +12,17 @@ Needs only numpy and JAX (pandas, formulaic and matplotlib are optional); with
 matplotlib it saves a PNG figure of the four models.
 """
 
+import os
 import sys
 import time
 
+import jax
 import numpy as np
+
+import linjax as lj
+from linjax import paths, selection
+from linjax.datasets import load_coffee_shops
+from linjax.inference import summarize
 
 REGIONS = ["downtown", "suburb", "campus", "airport"]  # downtown is the baseline
 
@@ -61,12 +68,7 @@ def _title(text, out):
 
 def run(figure="linjax-demo.png", out=sys.stdout, folds=5):
     """Run the demo, print its tables to `out`; save the figure to `figure` (None: skip)."""
-    import jax
-
     jax.config.update("jax_enable_x64", True)
-    import linjax as lj
-    from linjax.datasets import load_coffee_shops
-    from linjax.inference import summarize
 
     t0 = time.perf_counter()
     data = load_coffee_shops().data
@@ -141,8 +143,6 @@ def run(figure="linjax-demo.png", out=sys.stdout, folds=5):
 
 def _lasso(lj, data, y1, progress, folds, out):
     """Section 2; returns (alphas, coefs, cv deviance, chosen index, names) or None."""
-    from linjax.cli import alpha_grid, cv_path
-
     if not hasattr(lj.solvers, "CoordinateDescent"):  # L1 needs the CD/proximal solvers
         _title("2. Lasso path: skipped, this linjax has no L1 solver", out)
         return None
@@ -153,8 +153,10 @@ def _lasso(lj, data, y1, progress, folds, out):
         mean2, sd2 = X2.mean(0), X2.std(0)
         Z = (X2 - mean2) / sd2
         family = lj.families.Gaussian()
-        alphas = alpha_grid(Z, y1, family, 1.0, n_alphas=40)
-        coefs, _, cvdev, cvse = cv_path(Z, y1, family, alphas, 1.0, folds=folds)
+        alphas = paths.alpha_grid(Z, y1, family, 1.0, 40, 1e-3)
+        fold = np.random.default_rng(0).permutation(len(y1)) % folds
+        cv = selection.cv_path(Z, y1, family, 1.0, np.asarray(alphas, float), fold)
+        coefs, cvdev, cvse = np.asarray(cv.path.coef), cv.mean, cv.se
         best = int(np.argmin(cvdev))
         within = np.flatnonzero(cvdev <= cvdev[best] + cvse[best])
         one_se = int(within.min())  # the largest alpha within one SE (glmnet's lambda.1se)
@@ -231,6 +233,5 @@ def _figure(path, data, X1, y1, s1, lasso, s3, y4, months, mu4):
         return f"Figure: could not save {path} ({err})."
     finally:
         plt.close(fig)
-    import os
 
     return f"Figure: saved to {os.path.abspath(path)}"

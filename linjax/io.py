@@ -30,8 +30,11 @@ import re
 import zipfile
 import zlib
 
+import jax
 import jax.numpy as jnp
 import numpy as np
+
+from linjax.result import FitResult
 
 FORMAT = "linjax"
 VERSION = 1
@@ -165,8 +168,6 @@ class _Writer:
         return {"__array__": name, "kind": kind}
 
     def encode(self, value):
-        import jax
-
         if isinstance(value, np.generic):
             return self.array(value, "scalar")
         if value is None or isinstance(value, bool | str):
@@ -300,8 +301,6 @@ class _Reader:
 
 def _check_numeric_leaves(obj, what):
     """Every pytree leaf of a rebuilt linjax object is a number (not, say, a string)."""
-    import jax
-
     for path, leaf in jax.tree_util.tree_leaves_with_path(obj):
         kind = "U" if isinstance(leaf, str | bytes) else np.asarray(leaf).dtype.kind
         if kind not in "biufc":
@@ -357,8 +356,6 @@ def save(path, obj):
     Raises ValueError for objects or attributes that cannot be stored safely (for
     example object arrays holding mixed types).
     """
-    from linjax.fit import FitResult
-
     writer = _Writer()
     if isinstance(obj, FitResult):
         meta = {"kind": "fit_result", "value": writer.encode(obj)}
@@ -446,8 +443,6 @@ def _load_archive(zf, path):
     reader = _Reader(arrays)
     kind = meta.get("kind")
     if kind == "fit_result":
-        from linjax.fit import FitResult
-
         out = reader.decode(meta["value"])
         if not isinstance(out, FitResult) or not isinstance(out.params, dict):
             raise UnsafeFileError("load: the file does not hold a FitResult.")

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 
 from linjax.families import Gaussian, get_family
 from linjax.penalties import AbstractPenalty, NoPenalty
+from linjax.validation import check_penalty
 
 
 def init_params(n_features, dtype=float, n_outputs=None):
@@ -60,7 +61,5 @@ def objective(params, X, y, family=None, penalty=None, weights=None, offset=None
     family = Gaussian() if family is None else get_family(family)
     penalty = NoPenalty() if penalty is None else penalty
     if not isinstance(penalty, AbstractPenalty):
-        from linjax.validation import check_penalty  # raises the message naming `penalty`
-
-        check_penalty(penalty)
+        check_penalty(penalty)  # raises the message naming `penalty`
     return mean_loss(params, X, y, family, weights, offset) + penalty.value(params["coef"])

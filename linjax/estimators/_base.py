@@ -22,14 +22,24 @@ except ImportError:  # pragma: no cover - scikit-learn < 1.6
 
 from linjax import families as F
 from linjax import links as L
-from linjax import preprocessing as P
+from linjax import transforms as P
 from linjax._pytree import replace
 from linjax.diagnostics import SeparationWarning  # noqa: F401 (re-exported, one class for all)
-from linjax.fit import FitResult, choose_solver, fit
+from linjax.fit import fit
+from linjax.inference import summarize
 from linjax.penalties import L1, L2, ElasticNet, NoPenalty
+from linjax.result import FitResult
+from linjax.solver_choice import choose_solver
 from linjax.solvers import LeastSquares, Status
 
 #: scikit-learn solver names accepted as aliases of linjax's (see `solver` in the docstrings).
+#: The dtypes the estimators fit in (scikit-learn's `dtype=` of check_array / validate_data).
+FLOATS = [np.float64, np.float32]
+
+#: What the estimators' separation warning recommends (`linjax.separation`).
+SEPARATION_REMEDY = ("add a penalty (a finite C for LogisticRegression, alpha > 0 for GLM) or "
+                     "use Firth's bias-reduced logistic regression (linjax.firth)")
+
 SOLVER_ALIASES = {"newton-cholesky": "newton", "newton-cg": "newton", "cholesky": "lstsq",
                   "liblinear": "cd", "saga": "proximal", "sag": "proximal"}
 
@@ -367,8 +377,6 @@ class LinjaxMixin:
         conventions of `linjax.inference` (posterior covariance for ridge, active set
         for L1). Statistical output needs float64 (`jax_enable_x64`).
         """
-        from linjax.inference import summarize
-
         check_is_fitted(self)
         self._check_summary_supported()
         X, y, w, off = self._summary_data(X, y, sample_weight, offset)

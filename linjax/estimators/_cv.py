@@ -17,10 +17,12 @@ A chosen penalty at an end of its grid warns (`linjax.selection.GridEdgeWarning`
 """
 
 import numbers
+import warnings
 
 import numpy as np
 from scipy.special import expit, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import check_cv
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
@@ -29,15 +31,20 @@ from linjax import families as F
 from linjax import paths as P
 from linjax import selection as S
 from linjax.estimators._base import (
+    FLOATS,
     check_choice,
     family_from,
     family_target_tags,
     validate_data,
     validate_fit_data,
 )
-from linjax.estimators._logistic import check_class_weight, class_weights
-
-_FLOATS = (np.float64, np.float32)
+from linjax.estimators._logistic import (
+    LogisticRegression,
+    balanced_or_dict,
+    check_class_weight,
+    class_weights,
+)
+from linjax.plotting import plot_cv
 
 
 def _progress(items, verbose, desc):
@@ -98,7 +105,7 @@ class _PathCV(RegressorMixin, BaseEstimator):
     def fit(self, X, y, sample_weight=None, offset=None, groups=None):
         """Cross-validate the path on X (n, p), y (n,); refit on all rows; returns self."""
         self._check()
-        X, y = validate_fit_data(self, X, y, dtype=_FLOATS, y_numeric=True)
+        X, y = validate_fit_data(self, X, y, dtype=FLOATS, y_numeric=True)
         y = np.asarray(y, X.dtype)
         family = self._family()
         err = family.support_error(y) if hasattr(family, "support_error") else None
@@ -142,9 +149,6 @@ class _PathCV(RegressorMixin, BaseEstimator):
         self.alphas_ = alphas[0] if single else alphas
         status = np.asarray(best.path.status)
         if np.any(status != 0):
-            import warnings
-
-            from sklearn.exceptions import ConvergenceWarning
             warnings.warn(f"{type(self).__name__}: the full-data path did not converge at "
                           f"{int((status != 0).sum())} alpha(s); increase max_iter or tol.",
                           ConvergenceWarning, stacklevel=2)
@@ -152,7 +156,7 @@ class _PathCV(RegressorMixin, BaseEstimator):
 
     def predict(self, X, offset=None):
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=_FLOATS, reset=False)
+        X = validate_data(self, X, dtype=FLOATS, reset=False)
         eta = X @ self.coef_ + self.intercept_
         if offset is not None:
             eta = eta + np.asarray(offset, eta.dtype)
@@ -160,8 +164,6 @@ class _PathCV(RegressorMixin, BaseEstimator):
 
     def plot(self, ax=None):
         """CV curve with error bars and alpha_ / alpha_1se_ marked (`linjax.plotting`)."""
-        from linjax.plotting import plot_cv
-
         check_is_fitted(self)
         k = [float(r) for r in self._l1_ratios()].index(self.l1_ratio_)
         return plot_cv(self.cv_results_[k], ax=ax)
@@ -287,7 +289,7 @@ class RidgeCV(RegressorMixin, BaseEstimator):
         self.alpha_per_target = alpha_per_target
 
     def fit(self, X, y, sample_weight=None, groups=None):
-        X, y = validate_fit_data(self, X, y, dtype=_FLOATS, y_numeric=True)
+        X, y = validate_fit_data(self, X, y, dtype=FLOATS, y_numeric=True)
         y = np.asarray(y, X.dtype)
         alphas = np.asarray(self.alphas, float).reshape(-1)
         if alphas.size == 0 or np.any(alphas <= 0) or not np.all(np.isfinite(alphas)):
@@ -358,7 +360,7 @@ class RidgeCV(RegressorMixin, BaseEstimator):
 
     def predict(self, X):
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=_FLOATS, reset=False)
+        X = validate_data(self, X, dtype=FLOATS, reset=False)
         return X @ self.coef_ + self.intercept_
 
 
@@ -436,7 +438,7 @@ class LogisticRegressionCV(ClassifierMixin, BaseEstimator):
     def fit(self, X, y, sample_weight=None, groups=None):
         """Cross-validate C (and l1_ratio) on X (n, p) and labels y (n,); returns self."""
         scoring, Cs = self._check_params()
-        X, y = validate_fit_data(self, X, y, dtype=_FLOATS)
+        X, y = validate_fit_data(self, X, y, dtype=FLOATS)
         check_classification_targets(y)
         classes, y_idx = np.unique(y, return_inverse=True)
         if len(classes) < 2:
@@ -462,8 +464,6 @@ class LogisticRegressionCV(ClassifierMixin, BaseEstimator):
             for k in range(K):
                 yk = (y_idx == k).astype(X.dtype)
                 if self.class_weight == "balanced":
-                    from linjax.estimators._logistic import balanced_or_dict
-
                     wk = w * balanced_or_dict("balanced", np.array([0.0, 1.0]), yk,
                                               w)[yk.astype(int)]
                 else:
@@ -533,8 +533,6 @@ class LogisticRegressionCV(ClassifierMixin, BaseEstimator):
                 "n_iter": int(res.path.n_iter[j]), "results": results}
 
     def _softmax_fit(self, C, l1_ratio, X, y_idx, w, previous=None):
-        from linjax.estimators._logistic import LogisticRegression
-
         est = LogisticRegression(C=C, l1_ratio=l1_ratio, tol=self.tol, max_iter=self.max_iter,
                                  fit_intercept=self.fit_intercept, multi_class="multinomial",
                                  warm_start=previous is not None)
@@ -576,7 +574,7 @@ class LogisticRegressionCV(ClassifierMixin, BaseEstimator):
     def decision_function(self, X):
         """Linear predictor: (n,) for two classes (log odds of classes_[1]), else (n, K)."""
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=_FLOATS, reset=False)
+        X = validate_data(self, X, dtype=FLOATS, reset=False)
         scores = X @ self.coef_.T + self.intercept_
         return scores[:, 0] if scores.shape[1] == 1 else scores
 

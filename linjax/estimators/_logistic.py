@@ -12,7 +12,6 @@ k the weight sum(w) / (n_classes * sum of w over class k) with the sample weight
 """
 
 import numbers
-import warnings
 
 import numpy as np
 from scipy.special import expit, log_expit, log_softmax, softmax
@@ -23,35 +22,18 @@ from sklearn.utils.validation import check_array, check_is_fitted
 
 from linjax import families as F
 from linjax.estimators._base import (
+    FLOATS,
+    SEPARATION_REMEDY,
     LinjaxMixin,
-    SeparationWarning,
     check_choice,
     check_number,
     fit_dtype,
     penalty_from,
     result_to_numpy,
+    validate_data,
     validate_fit_data,
 )
-from linjax.estimators._regression import _FLOATS, validate_data
-
-#: |eta| above which a fit without a penalty is checked for separation.
-SEPARATION_ETA = 15.0
-
-
-def warn_if_separated(est, X, y01, w, eta, owner):
-    """Warn (SeparationWarning) when fitted probabilities hit 0/1 and the data separate."""
-    if not np.any(np.abs(eta[w > 0]) > SEPARATION_ETA):
-        return
-    from linjax.diagnostics import check_separation
-
-    sep = check_separation(np.asarray(X, float), np.asarray(y01, float),
-                           fit_intercept=est.fit_intercept, weights=w)
-    if sep.separated:
-        warnings.warn(
-            f"{owner}: the classes are {sep.kind}ly separated by the features, so the maximum "
-            "likelihood estimate does not exist (coefficients grow without bound). Add a "
-            "penalty (a finite C for LogisticRegression, alpha > 0 for GLM) or use Firth's "
-            "bias-reduced logistic regression (linjax.firth).", SeparationWarning, stacklevel=3)
+from linjax.separation import warn_if_separated
 
 
 def check_class_weight(owner, class_weight):
@@ -140,7 +122,7 @@ class LogisticRegression(LinjaxMixin, ClassifierMixin, BaseEstimator):
     def fit(self, X, y, sample_weight=None, offset=None):
         """Fit on X (n, p) and labels y (n,) of any type; returns self."""
         self._check_params()
-        X, y = validate_fit_data(self, X, y, dtype=_FLOATS)
+        X, y = validate_fit_data(self, X, y, dtype=FLOATS)
         check_classification_targets(y)
         classes, y_idx = np.unique(y, return_inverse=True)
         if len(classes) < 2:
@@ -201,15 +183,16 @@ class LogisticRegression(LinjaxMixin, ClassifierMixin, BaseEstimator):
             self.result_ = result_to_numpy(result)
             self._train = (X, target, wt, off)
             if mode == "binary" and float(np.asarray(penalty.alpha)) == 0.0:
-                warn_if_separated(self, X, target, wt, X @ coef + intercept,
-                                  "LogisticRegression")
+                warn_if_separated(X, target, wt, {"coef": coef, "intercept": intercept}, off,
+                                  family, self.fit_intercept, "LogisticRegression",
+                                  SEPARATION_REMEDY)
         self._mode = mode
         self._stats = stats
         return self
 
     # -- prediction ---------------------------------------------------------------------
     def _validate_X(self, X):
-        X = validate_data(self, X, reset=False, dtype=_FLOATS)
+        X = validate_data(self, X, reset=False, dtype=FLOATS)
         return X.astype(self.coef_.dtype, copy=False)
 
     def decision_function(self, X, offset=None):

@@ -4,9 +4,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
-from linjax import preprocessing as P
-from linjax.estimators._base import check_bool, check_number, fit_dtype
-from linjax.estimators._regression import _FLOATS, validate_data
+from linjax import transforms as P
+from linjax.estimators._base import FLOATS, check_bool, check_number, fit_dtype, validate_data
 
 
 class StandardScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
@@ -24,7 +23,7 @@ class StandardScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     def fit(self, X, y=None, sample_weight=None):
         check_bool("StandardScaler", "with_mean", self.with_mean)
         check_bool("StandardScaler", "with_std", self.with_std)
-        X = validate_data(self, X, dtype=_FLOATS)
+        X = validate_data(self, X, dtype=FLOATS)
         dtype = fit_dtype(X)
         X = X.astype(dtype, copy=False)
         w = _check_sample_weight(sample_weight, X, dtype=dtype, ensure_non_negative=True)
@@ -39,12 +38,12 @@ class StandardScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     def transform(self, X):
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=_FLOATS)
+        X = validate_data(self, X, reset=False, dtype=FLOATS)
         return np.asarray(P.standardize(X.astype(fit_dtype(X), copy=False), self.stats_))
 
     def inverse_transform(self, X):
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=_FLOATS)
+        X = validate_data(self, X, reset=False, dtype=FLOATS)
         return np.asarray(P.unstandardize(X.astype(fit_dtype(X), copy=False), self.stats_))
 
     def __sklearn_tags__(self):
@@ -70,7 +69,7 @@ class PolynomialFeatures(TransformerMixin, BaseEstimator):
         check_number("PolynomialFeatures", "degree", self.degree, low=0, integer=True)
         check_bool("PolynomialFeatures", "interaction_only", self.interaction_only)
         check_bool("PolynomialFeatures", "include_bias", self.include_bias)
-        X = validate_data(self, X, dtype=_FLOATS)
+        X = validate_data(self, X, dtype=FLOATS)
         self.powers_ = P.polynomial_powers(X.shape[1], self.degree, self.interaction_only,
                                            self.include_bias)
         self.n_output_features_ = self.powers_.shape[0]
@@ -78,7 +77,7 @@ class PolynomialFeatures(TransformerMixin, BaseEstimator):
 
     def transform(self, X):
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=_FLOATS)
+        X = validate_data(self, X, reset=False, dtype=FLOATS)
         X = X.astype(fit_dtype(X), copy=False)
         return np.asarray(P.polynomial_features(X, self.degree, self.interaction_only,
                                                 self.include_bias))

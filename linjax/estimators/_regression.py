@@ -22,6 +22,8 @@ from sklearn.utils.validation import _check_sample_weight, check_array, check_is
 from linjax import families as F
 from linjax import links as L
 from linjax.estimators._base import (
+    FLOATS,
+    SEPARATION_REMEDY,
     LinjaxMixin,
     check_choice,
     check_number,
@@ -35,8 +37,7 @@ from linjax.estimators._base import (
 )
 from linjax.penalties import L1, L2
 from linjax.penalties import ElasticNet as ElasticNetPenalty
-
-_FLOATS = [np.float64, np.float32]
+from linjax.separation import warn_if_separated
 
 
 class _LinjaxRegressor(LinjaxMixin, RegressorMixin, BaseEstimator):
@@ -46,7 +47,7 @@ class _LinjaxRegressor(LinjaxMixin, RegressorMixin, BaseEstimator):
         self._validate_common()
 
     def _validate_X(self, X):
-        X = validate_data(self, X, reset=False, dtype=_FLOATS)
+        X = validate_data(self, X, reset=False, dtype=FLOATS)
         return X.astype(self.coef_.dtype, copy=False)
 
     def fit(self, X, y, sample_weight=None, offset=None):
@@ -56,7 +57,7 @@ class _LinjaxRegressor(LinjaxMixin, RegressorMixin, BaseEstimator):
         message. Refitting on data of the same shape and dtype reuses the compiled fit.
         """
         self._check_params()
-        X, y = validate_fit_data(self, X, y, dtype=_FLOATS, y_numeric=True,
+        X, y = validate_fit_data(self, X, y, dtype=FLOATS, y_numeric=True,
                                  multi_output=False)
         dtype = fit_dtype(X)
         X = X.astype(dtype, copy=False)
@@ -101,7 +102,7 @@ class _GLMScoreMixin:
     def score(self, X, y, sample_weight=None):
         """D^2 = 1 - deviance(y, predict(X)) / deviance(y, weighted mean of y)."""
         mu = self.predict(X)
-        y = np.asarray(check_array(y, ensure_2d=False, dtype=_FLOATS, input_name="y"),
+        y = np.asarray(check_array(y, ensure_2d=False, dtype=FLOATS, input_name="y"),
                        mu.dtype)
         w = _check_sample_weight(sample_weight, mu.reshape(-1, 1), dtype=mu.dtype)
         family = self._family()
@@ -375,10 +376,9 @@ class GLM(_GLMRegressor):
         super().fit(X, y, sample_weight=sample_weight, offset=offset)
         family = self._family()
         if isinstance(family, F.Binomial) and float(self.alpha) == 0.0:
-            from linjax.estimators._logistic import warn_if_separated
-
             X, y, w, off = self._train
-            warn_if_separated(self, X, y, w, X @ self.coef_ + self.intercept_, "GLM")
+            warn_if_separated(X, y, w, {"coef": self.coef_, "intercept": self.intercept_}, off,
+                              family, self.fit_intercept, "GLM", SEPARATION_REMEDY)
         return self
 
     def __sklearn_tags__(self):

@@ -30,7 +30,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from linjax import links
 from linjax._pytree import pytree_dataclass, static_field
+from linjax.families import Binomial, Gaussian
 from linjax.solvers import linalg
 from linjax.solvers._common import Composite, is_glm, require_smooth, resolve_tol
 from linjax.solvers.engine import AbstractSolver, iterate
@@ -40,9 +42,6 @@ from linjax.solvers.status import Status, code
 
 def lipschitz_bound(problem):
     """A Lipschitz constant of the gradient of the data loss (plus ridge), or a ValueError."""
-    from linjax import links
-    from linjax.families import Binomial, Gaussian
-
     family = getattr(problem, "family", None)
     if isinstance(family, Gaussian) and isinstance(family.link, links.Identity):
         c = 1.0

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from linjax._pytree import pytree_dataclass, static_field
-from linjax.solvers._common import halving_search
+from linjax.solvers._common import halving_search, require_smooth, require_unbounded
 from linjax.solvers.engine import AbstractSolver
 from linjax.solvers.gram import prefers_single
 from linjax.solvers.linalg import psd_solver
@@ -145,8 +145,6 @@ class Newton(AbstractSolver):
         return "auto"
 
     def init(self, problem, params):
-        from linjax.solvers._common import require_smooth, require_unbounded
-
         require_smooth(problem, "Newton")
         require_unbounded(problem, "Newton")
         eta = problem.eta(params) if getattr(problem, "dense_rows", False) else None
