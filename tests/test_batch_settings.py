@@ -84,9 +84,13 @@ def test_multinomial_batch_matches_fit_loop():
 
 
 def test_negative_binomial_without_alpha_is_refused_with_the_way_out():
+    """Estimated per problem for a shared X without a penalty (tests/test_batch_per_problem);
+    refused, naming the ways out, with stacked designs or a penalty."""
     X, Y = _data()
     with pytest.raises(ValueError, match=r"NegativeBinomial\(alpha=None\).*lj\.fit"):
-        lj.fit_batch(X, Y, family=F.NegativeBinomial(alpha=None))
+        lj.fit_batch(np.stack([X] * M), Y, family=F.NegativeBinomial(alpha=None))
+    with pytest.raises(ValueError, match=r"without a penalty"):
+        lj.fit_batch(X, Y, family=F.NegativeBinomial(alpha=None), penalty=P.L2(0.1))
 
 
 def test_grad_through_fit_batch_equals_per_problem_grad_and_finite_differences():

@@ -67,15 +67,16 @@ def test_paths_and_chunking_agree(gram):
 @pytest.mark.parametrize("groups", [2, 3])
 def test_cpu_groups_on_threads_equal_one_call(monkeypatch, groups):
     """The CPU path that fits groups of problems from concurrent threads gives the one-call
-    result, per-problem offsets, weights and starts included, also when the last group
-    overlaps the one before (41 problems); singular problems (a repeated column) get the
-    same minimum-norm steps from the LAPACK-free eigen fallback."""
+    result, per-problem offsets, weights, starts and L2 strengths included, also when the
+    last group overlaps the one before (41 problems); singular problems (a repeated column)
+    get the same minimum-norm steps from the LAPACK-free eigen fallback."""
     X, Y, offset = poisson_batch(m=41)
     rng = np.random.default_rng(2)
     weights = rng.uniform(0.5, 2.0, size=Y.shape)
     init = {"coef": rng.normal(scale=0.1, size=(41, P)), "intercept": np.zeros(41)}
     Xs = np.column_stack([X, X[:, 0]])
-    calls = [dict(X=X, Y=Y, family="poisson", offset=offset, weights=weights, init=init),
+    calls = [dict(X=X, Y=Y, family="poisson", offset=offset, weights=weights, init=init,
+                  penalty=L2(alpha=np.geomspace(1e-4, 1e-1, 41))),
              dict(X=Xs, Y=Y, family="poisson", offset=offset[0])]
     for kw in calls:
         monkeypatch.setattr(batch, "cpu_groups", lambda m: 1)
@@ -114,7 +115,7 @@ def test_cpu_groups_compile_no_lapack_kernel():
     X, Y, _ = poisson_batch(m=8)
     args = (jnp.asarray(X), jnp.asarray(Y), None, None, None, Poisson(), lj.penalties.NoPenalty(),
             lj.solvers.Newton(), True)
-    static = dict(batch_size=None, use_pairs=True, axes=(None, None, None, None, (), ()))
+    static = dict(batch_size=None, use_pairs=True, axes=(None, None, None, None, (), (), None))
     grouped = batch._fit_batch.lower(*args, lo=0, group_size=4, **static).as_text()
     one = batch._fit_batch.lower(*args, **static).as_text()
     assert "lapack" in one.lower() and "lapack" not in grouped.lower()
@@ -188,7 +189,7 @@ def test_batch_validation_names_the_problem():
         fit_batch(X, bad, family="poisson")
     nan = Y.copy()
     nan[1, 2] = np.nan
-    with pytest.raises(ValueError, match="Y: 1 non-finite"):
+    with pytest.raises(ValueError, match=r"Y\[1\] \(problem 1\): non-finite"):
         fit_batch(X, nan, family="poisson")
     w = np.ones_like(Y)
     w[4] = 0.0

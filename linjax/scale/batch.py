@@ -22,12 +22,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from linjax import _programs, validation
+from linjax import _programs, buckets, validation
 from linjax.families import Gaussian, get_family
-from linjax.fit import FitResult, _fit, choose_solver
+from linjax.fit import (
+    FitResult,
+    _fit,
+    choose_solver,
+    no_finite_estimate,
+    weights_beyond_resolution,
+)
 from linjax.penalties import NoPenalty
 from linjax.scale import shared_newton
 from linjax.solvers import Newton
+from linjax.solvers.status import Status, code
 
 #: The shared-design path is used automatically while its pair-product matrix stays below this.
 PAIRS_MAX_BYTES = 1 << 28
@@ -68,7 +75,7 @@ def _broadcast_leaves(tree, m):
 
 
 def _fit_pairs(X, Y, weights, offset, init, family, penalty, solver, fit_intercept,
-               batch_size, fam_ax, lapack=True):
+               batch_size, fam_ax, pen_ax, lapack=True):
     """The shared-design path: explicitly batched Newton (`linjax.scale.shared_newton`).
 
     Shared weights and offsets stay (1, n) rows (no (m, n) copies); no offset is None.
@@ -83,6 +90,9 @@ def _fit_pairs(X, Y, weights, offset, init, family, penalty, solver, fit_interce
     O = None if offset is None else offset.reshape((-1, n))
     leaves, treedef = jax.tree_util.tree_flatten(family)
     batched = [jnp.asarray(leaf) for leaf, a in zip(leaves, fam_ax, strict=True) if a == 0]
+    pen_leaves, pen_def = jax.tree_util.tree_flatten(penalty)
+    pen_batched = [jnp.asarray(leaf) for leaf, a in zip(pen_leaves, pen_ax, strict=True)
+                   if a == 0]
 
     B0 = None
     if init is not None:
@@ -92,17 +102,34 @@ def _fit_pairs(X, Y, weights, offset, init, family, penalty, solver, fit_interce
             b0 = jnp.broadcast_to(jnp.asarray(init.get("intercept", 0.0), dtype), (m,))
             B0 = jnp.concatenate([b0[:, None], coef], axis=1)
 
-    def run(Yc, Wc, Oc, fam_c, B0c):
+    def run(Yc, Wc, Oc, fam_c, B0c, pen_c):
         it = iter(fam_c)
         fam = jax.tree_util.tree_unflatten(treedef, [
             leaf if a is None else next(it)[:, None] for leaf, a in
             zip(leaves, fam_ax, strict=True)])
-        model = shared_newton.make_model(X, Yc, Wc, Oc, fam, penalty, fit_intercept, solver,
-                                         lapack=lapack)
-        return shared_newton.newton(model, B0c, solver)
+        it = iter(pen_c)
+        pen = jax.tree_util.tree_unflatten(pen_def, [
+            leaf if a is None else next(it) for leaf, a in zip(pen_leaves, pen_ax, strict=True)])
+        model = shared_newton.make_model(X, Yc, Wc, Oc, fam, pen, fit_intercept, solver,
+                                         lapack=lapack, penalty_axes=pen_ax)
+        B, value, n_iter, status, state = shared_newton.newton(model, B0c, solver)
+        status = _single_fit_status(status, Yc, Wc, fam_c, fit_intercept)
+        return B, value, n_iter, status, state
+
+    def _single_fit_status(status, Yc, Wc, fam_c, fit_intercept):
+        """The statuses `lj.fit` sets after its solver, per problem (`linjax.fit._fit`)."""
+        def one(y, w, fam_row):
+            it = iter(fam_row)
+            fam = jax.tree_util.tree_unflatten(treedef, [
+                leaf if a is None else next(it) for leaf, a in zip(leaves, fam_ax, strict=True)])
+            return weights_beyond_resolution(w), no_finite_estimate(fam, y, w, fit_intercept)
+
+        beyond, no_estimate = jax.vmap(one)(Yc, jnp.broadcast_to(Wc, Yc.shape), fam_c)
+        status = jnp.where(beyond & (status == Status.CONVERGED), code(Status.SINGULAR), status)
+        return jnp.where(no_estimate, code(Status.NO_FINITE_ESTIMATE), status)
 
     if batch_size is None or batch_size >= m:
-        B, value, n_iter, status, state = run(Y, W, O, batched, B0)
+        B, value, n_iter, status, state = run(Y, W, O, batched, B0, pen_batched)
     else:
         chunks = -(-m // batch_size)
         pad = chunks * batch_size - m
@@ -122,12 +149,13 @@ def _fit_pairs(X, Y, weights, offset, init, family, penalty, solver, fit_interce
         shared = {"W": None if per_problem(W) else W, "O": None if per_problem(O) else O}
 
         def run_chunk(c):
-            Yc, Wc, Oc, fam_c, B0c = c
+            Yc, Wc, Oc, fam_c, B0c, pen_c = c
             return run(Yc, shared["W"] if Wc is None else Wc,
-                       shared["O"] if Oc is None else Oc, fam_c, B0c)
+                       shared["O"] if Oc is None else Oc, fam_c, B0c, pen_c)
 
         out = jax.lax.map(run_chunk, (blocks(Y), blocks(W), blocks(O),
-                                      [blocks(b) for b in batched], blocks(B0)))
+                                      [blocks(b) for b in batched], blocks(B0),
+                                      [blocks(b) for b in pen_batched]))
         B, value, n_iter, status, state = jax.tree_util.tree_map(unblock, out)
     if fit_intercept:
         params = {"coef": B[:, 1:], "intercept": B[:, 0]}
@@ -148,24 +176,30 @@ def _group_rows(tree, ax, lo, size):
         lambda a: jax.lax.dynamic_slice_in_dim(jnp.asarray(a), lo, size, axis=0), tree)
 
 
+def _group_leaves(tree, tree_ax, lo, size):
+    """A family or penalty with its per-problem leaves cut to rows lo .. lo + size."""
+    leaves, treedef = jax.tree_util.tree_flatten(tree)
+    return jax.tree_util.tree_unflatten(treedef, [
+        _group_rows(leaf, a, lo, size) for leaf, a in zip(leaves, tree_ax, strict=True)])
+
+
 @_programs.jit(static_argnames=("fit_intercept", "batch_size", "use_pairs",
                                              "axes", "group_size"))
 def _fit_batch(X, Y, weights, offset, init, family, penalty, solver, fit_intercept,
-               batch_size, use_pairs, axes, lo=0, group_size=None):
+               batch_size, use_pairs, axes, lo=0, group_size=None, bounds=None):
     """The compiled batch; with group_size, only the problems lo .. lo + group_size, and no
     LAPACK kernel (the Jacobi eigen fallback; the groups predate `linalg.sequential_on_cpu`,
     which makes batched LAPACK calls safe in concurrent calls too)."""
-    x_ax, w_ax, o_ax, init_ax, fam_ax, pen_ax = axes
+    x_ax, w_ax, o_ax, init_ax, fam_ax, pen_ax, bounds_ax = axes
     if group_size is not None:
         X, Y, weights, offset, init = (
             _group_rows(a, ax, lo, group_size) for a, ax in
             zip((X, Y, weights, offset, init), (x_ax, 0, w_ax, o_ax, init_ax), strict=True))
-        leaves, treedef = jax.tree_util.tree_flatten(family)
-        family = jax.tree_util.tree_unflatten(treedef, [
-            _group_rows(leaf, a, lo, group_size) for leaf, a in zip(leaves, fam_ax, strict=True)])
+        family, penalty = (_group_leaves(tree, tree_ax, lo, group_size) for tree, tree_ax in
+                           ((family, fam_ax), (penalty, pen_ax)))
     if use_pairs:
         return _fit_pairs(X, Y, weights, offset, init, family, penalty, solver, fit_intercept,
-                          batch_size, fam_ax, lapack=group_size is None)
+                          batch_size, fam_ax, pen_ax, lapack=group_size is None)
     fam_leaves, fam_def = jax.tree_util.tree_flatten(family)
     fam_ax_leaves = list(fam_ax)
     pen_leaves, pen_def = jax.tree_util.tree_flatten(penalty)
@@ -175,7 +209,7 @@ def _fit_batch(X, Y, weights, offset, init, family, penalty, solver, fit_interce
         return value if ax == 0 else None
 
     mapped = {"y": Y, "x": pick(X, x_ax), "w": pick(weights, w_ax), "o": pick(offset, o_ax),
-              "init": pick(init, init_ax),
+              "init": pick(init, init_ax), "bounds": pick(bounds, bounds_ax),
               "fam": [leaf if a == 0 else None for leaf, a in zip(fam_leaves, fam_ax_leaves,
                                                                   strict=True)],
               "pen": [leaf if a == 0 else None for leaf, a in zip(pen_leaves, pen_ax,
@@ -192,7 +226,8 @@ def _fit_batch(X, Y, weights, offset, init, family, penalty, solver, fit_interce
         pen = jax.tree_util.tree_unflatten(pen_def, [
             leaf if a is None else b for leaf, a, b in zip(pen_leaves, pen_ax, args["pen"],
                                                            strict=True)])
-        return _fit(x, args["y"], w, o, start, fam, pen, solver, fit_intercept)
+        bnd = bounds if bounds_ax is None else args["bounds"]
+        return _fit(x, args["y"], w, o, start, fam, pen, solver, fit_intercept, bnd)
 
     if batch_size is None or batch_size >= Y.shape[0]:
         return jax.vmap(one)(mapped)
@@ -261,14 +296,38 @@ def _check_batch(name, a, m, n, dtype):
     if a.ndim != 2 or a.shape != (m, n):
         raise ValueError(f"{name}: expected shape ({n},) (shared by every problem) or ({m}, {n}) "
                          f"(one row per problem), got shape {tuple(a.shape)}.")
-    validation._check_finite(name, a)
+    _check_finite_rows(name, a)
     return jnp.asarray(a, dtype), 0
 
 
-def _row_error(name, bad_rows, message):
-    i = int(bad_rows[0])
-    more = f" ({bad_rows.size} problems in all)" if bad_rows.size > 1 else ""
-    return ValueError(f"{name}[{i}] (problem {i}{more}): {message}")
+#: Problems listed by index in an error message at most (then a count of the others).
+LISTED_PROBLEMS = 20
+
+
+def problem_list(bad_rows, m=None):
+    """'problem 3' or 'problems 1, 4, 9' (the first `LISTED_PROBLEMS`, then how many more)."""
+    rows = [int(i) for i in np.asarray(bad_rows).reshape(-1)]
+    shown = ", ".join(str(i) for i in rows[:LISTED_PROBLEMS])
+    more = f" and {len(rows) - LISTED_PROBLEMS} more" if len(rows) > LISTED_PROBLEMS else ""
+    total = f" ({len(rows)} of {m})" if m is not None and len(rows) > 1 else ""
+    return f"problem{'s' if len(rows) > 1 else ''} {shown}{more}{total}"
+
+
+def _row_error(name, bad_rows, message, m=None):
+    i = int(np.asarray(bad_rows).reshape(-1)[0])
+    return ValueError(f"{name}[{i}] ({problem_list(bad_rows, m)}): {message}")
+
+
+def _check_finite_rows(name, a, what="value(s)"):
+    """Refuse non-finite entries of a per-problem array (leading axis m), listing the
+    problems that hold them."""
+    if validation.is_traced(a) or validation._all_finite_fast(a):
+        return
+    a = np.asarray(a)
+    bad = np.flatnonzero(~np.isfinite(a.reshape(a.shape[0], -1)).all(axis=1))
+    if bad.size:
+        raise _row_error(name, bad, f"non-finite {what} (NaN or inf); remove or impute them, "
+                         "or leave those problems out of the batch.", a.shape[0])
 
 
 def batch_inputs(X, Y, family, weights, offset, penalty, fit_intercept):
@@ -288,9 +347,7 @@ def batch_inputs(X, Y, family, weights, offset, penalty, fit_intercept):
         if X.shape[:2] != (m, n):
             raise ValueError(f"X: stacked designs must have shape ({m}, {n}, p) to match Y "
                              f"{tuple(Y.shape)}, got {tuple(X.shape)}.")
-        for i in range(m) if not validation.is_traced(X) else []:
-            if not np.all(np.isfinite(np.asarray(X[i]))):
-                validation.check_design(X[i], name=f"X[{i}]")
+        _check_finite_rows("X", X)
     else:
         validation.check_design(X)
         if X.shape[0] != n:
@@ -303,7 +360,7 @@ def batch_inputs(X, Y, family, weights, offset, penalty, fit_intercept):
     # per-problem family parameters (Tweedie power (m,)): checked row by row below
     y_ok = _family_rows(family, m) is None and validation.y_in_support_fast(Y, family)
     if not y_ok:
-        validation._check_finite("Y", Y)
+        _check_finite_rows("Y", Y)
     X = jnp.asarray(X, dtype)
     Y = jnp.asarray(Y, dtype)
     w_ax = o_ax = None
@@ -315,18 +372,18 @@ def batch_inputs(X, Y, family, weights, offset, penalty, fit_intercept):
         w = np.asarray(weights).reshape(-1, n)
         neg = np.flatnonzero((w < 0).any(axis=1))
         if neg.size:
-            raise _row_error("weights", neg, "negative weight(s); weights must be >= 0.")
+            raise _row_error("weights", neg, "negative weight(s); weights must be >= 0.", m)
         empty = np.flatnonzero(~(w > 0).any(axis=1))
         if empty.size:
             raise _row_error("weights", empty, "all weights are zero; every problem needs at "
-                             "least one observation with positive weight.")
+                             "least one observation with positive weight.", m)
         if isinstance(penalty, NoPenalty):
             short = np.flatnonzero((w > 0).sum(axis=1) < p + int(fit_intercept))
             if short.size:
                 raise _row_error("weights", short, f"fewer observations with positive weight "
                                  f"than the {p + int(fit_intercept)} coefficients; the "
                                  "unpenalized fit is not identifiable. Add a penalty or give "
-                                 "the problem more rows.")
+                                 "the problem more rows.", m)
     elif isinstance(penalty, NoPenalty) and p + int(fit_intercept) > n:
         raise ValueError(f"X: {p + int(fit_intercept)} coefficients but only {n} observations; "
                          "the unpenalized fits are not identifiable. Add a penalty (L2).")
@@ -357,7 +414,7 @@ def _check_support(Y, family, m):
         if message:
             bad = [j for j in rows if (family if per_row is None else per_row(j))
                    .support_error(Y[j])]
-            raise _row_error("Y", np.asarray(bad), f"{message} (family {fam!r}).")
+            raise _row_error("Y", np.asarray(bad), f"{message} (family {fam!r}).", m)
 
 
 def _init_axes(init, m):
@@ -412,8 +469,126 @@ def _differentiated(tree):
                for leaf in jax.tree_util.tree_leaves(tree))
 
 
+def _check_penalty_rows(penalty, m):
+    """Per-problem penalty strengths: alpha >= 0, l1_ratio in [0, 1], weights finite and
+    >= 0, each error listing the problems at fault."""
+    rules = {"alpha": (lambda v: np.isfinite(v) & (v >= 0), "must be finite and >= 0"),
+             "l1_ratio": (lambda v: (v >= 0) & (v <= 1), "must be in [0, 1]"),
+             "weights": (lambda v: np.isfinite(v) & (v >= 0),
+                         "must be finite and >= 0 (0 leaves a coefficient unpenalized)")}
+    for field, (good, rule) in rules.items():
+        value = getattr(penalty, field, None)
+        if value is None or validation.is_traced(value) or np.ndim(value) == 0:
+            continue
+        v = np.asarray(value)
+        if v.shape[0] != m or (field == "weights" and v.ndim < 2):
+            continue                                   # shared; `penalty_axes` checks shapes
+        bad = np.flatnonzero(~good(v).reshape(m, -1).all(axis=1))
+        if bad.size:
+            raise _row_error(f"penalty {field}", bad, f"{rule}; got {v[bad[0]]!r}.", m)
+
+
+def _batch_bounds(bounds, m, p, dtype):
+    """(lower, upper) of the coefficients and their axis: scalars or (p,) shared by every
+    problem (axis None), or (m, p) per problem on either side (axis 0, both sides (m, p))."""
+    if bounds is None:
+        return None, None
+    if not (isinstance(bounds, tuple | list) and len(bounds) == 2):
+        raise ValueError("bounds: expected a pair (lower, upper) of scalars, (p,) arrays shared "
+                         "by every problem or (m, p) arrays, one row per problem; use "
+                         "-np.inf / np.inf (or None) for no bound on a side.")
+    sides = []
+    for side, b, fill in (("lower", bounds[0], -np.inf), ("upper", bounds[1], np.inf)):
+        b = validation.as_numeric(f"bounds {side}", fill if b is None else b)
+        if np.shape(b) not in ((), (p,), (m, p)):
+            raise ValueError(f"bounds: {side} must be a scalar, shape ({p},) shared by every "
+                             f"problem or ({m}, {p}) one row per problem, got shape "
+                             f"{tuple(np.shape(b))}.")
+        sides.append(b)
+    per_problem = any(np.ndim(b) == 2 for b in sides)
+    shape = (m, p) if per_problem else (p,)
+    lo, hi = (jnp.broadcast_to(jnp.asarray(b, dtype), shape) for b in sides)
+    if not (validation.is_traced(lo) or validation.is_traced(hi)):
+        lo_np, hi_np = np.atleast_2d(lo), np.atleast_2d(hi)
+        for side, b in (("lower", lo_np), ("upper", hi_np)):
+            bad = np.flatnonzero(np.isnan(b).any(axis=1))
+            if bad.size:
+                raise _row_error(f"bounds {side}", bad, "contains NaN.", m) if per_problem \
+                    else ValueError(f"bounds: {side} contains NaN.")
+        bad = np.flatnonzero((lo_np > hi_np).any(axis=1))
+        if bad.size:
+            message = "some lower bound exceeds its upper bound."
+            raise _row_error("bounds", bad, message, m) if per_problem \
+                else ValueError(f"bounds: {message}")
+    return (lo, hi), (0 if per_problem else None)
+
+
+#: Per-problem inputs of at most this many bytes in all are padded to a bucket of m
+#: (`linjax.buckets.bucket_rows`); larger batches are fitted at their own m (copying them
+#: costs a noticeable part of the fit, and compilation a small part of its first call).
+MAX_PADDED_BYTES = buckets.MAX_PADDED_BYTES
+
+
+def _per_problem_leaves(args, axes):
+    """The arrays of `args` that carry the problem axis (those whose axis is 0)."""
+    return [leaf for a, ax in zip(args, axes, strict=True) if ax == 0
+            for leaf in jax.tree_util.tree_leaves(a)]
+
+
+def pad_problems(args, axes, m):
+    """(args, m_to): the per-problem arguments (axis 0) padded along their first axis to the
+    bucket of m with copies of problem 0, whose fit is then computed and discarded; unchanged
+    (m_to = m) when any argument is traced (a caller's jit/vmap/grad owns the shapes),
+    sharded, or the per-problem arrays exceed `MAX_PADDED_BYTES`.
+
+    args and axes run in parallel; an argument's axis is 0, None or, for the family and the
+    penalty, a tuple with one axis per leaf."""
+    flat = [(leaf, 0 if ax == 0 else None) for a, axs in zip(args, axes, strict=True)
+            for leaf, ax in zip(jax.tree_util.tree_leaves(a),
+                                axs if isinstance(axs, tuple) else
+                                [axs] * len(jax.tree_util.tree_leaves(a)), strict=True)]
+    m_to = buckets.bucket_rows(m)
+    leaves = [leaf for leaf, _ in flat]
+    if m_to == m or any(isinstance(leaf, jax.core.Tracer) for leaf in leaves):
+        return args, m
+    if any(isinstance(leaf, jax.Array) and (not leaf.is_fully_addressable
+                                            or len(leaf.sharding.device_set) > 1)
+           for leaf in leaves):
+        return args, m
+    if sum(np.size(leaf) * np.dtype(getattr(leaf, "dtype", np.float64)).itemsize
+           for leaf, ax in flat if ax == 0) > MAX_PADDED_BYTES:
+        return args, m
+
+    def pad(leaf):
+        on_cpu = not isinstance(leaf, jax.Array) or all(
+            d.platform == "cpu" for d in leaf.devices())
+        lib = np if on_cpu else jnp
+        (out,) = buckets.pad_rows(m_to, np.asarray(leaf) if on_cpu else leaf, lib=lib)
+        return jnp.asarray(out)
+
+    def pad_tree(tree, axs):
+        leaves, treedef = jax.tree_util.tree_flatten(tree)
+        axs = axs if isinstance(axs, tuple) else (axs,) * len(leaves)
+        return jax.tree_util.tree_unflatten(treedef, [
+            pad(leaf) if ax == 0 else leaf for leaf, ax in zip(leaves, axs, strict=True)])
+
+    return tuple(pad_tree(a, ax) for a, ax in zip(args, axes, strict=True)), m_to
+
+
+def first_problems(result, m):
+    """The result of problems 0 .. m - 1 of a batch padded to more problems (host slices on
+    the CPU: no program per m)."""
+    def cut(a):
+        if not hasattr(a, "shape") or not a.shape or a.shape[0] <= m:
+            return a
+        if isinstance(a, jax.Array) and all(d.platform == "cpu" for d in a.devices()):
+            return jnp.asarray(np.asarray(a)[:m])
+        return a[:m]
+    return jax.tree_util.tree_map(cut, result)
+
+
 def fit_batch(X, Y, family=None, penalty=None, solver="auto", weights=None, offset=None,
-              fit_intercept=True, init=None, batch_size=None, gram="auto"):
+              fit_intercept=True, init=None, batch_size=None, gram="auto", bounds=None):
     """Fit m independent GLMs in one compiled call.
 
     X: a shared design (n, p) or stacked designs (m, n, p); Y: (m, n), one problem per row.
@@ -421,8 +596,11 @@ def fit_batch(X, Y, family=None, penalty=None, solver="auto", weights=None, offs
     family, penalty, solver, fit_intercept: as `lj.fit`, shared by every problem; numeric
     family and penalty parameters may be per-problem arrays of shape (m,) (a negative
     binomial `alpha` per gene, a Tweedie `power`, a penalty `alpha` or `l1_ratio`; penalty
-    `weights` (m, p)). Multinomial takes labels (m, n).
+    `weights` (m, p), e.g. a feature mask per problem). Their values are data: new values
+    reuse the compiled program. Multinomial takes labels (m, n).
     init: {"coef": (p,) or (m, p), "intercept": () or (m,)}.
+    bounds: (lower, upper) on the coefficients as `lj.fit` (scalars or (p,) shared), or
+    (m, p) arrays, one row per problem.
     batch_size: fit the problems in chunks of this many (`lax.map`), bounding memory; None
     fits all at once, except on CPU: the generic path uses chunks of `CPU_GENERIC_CHUNK`
     (its LAPACK calls run one problem at a time on CPU, `linalg.sequential_on_cpu`: jaxlib
@@ -434,26 +612,33 @@ def fit_batch(X, Y, family=None, penalty=None, solver="auto", weights=None, offs
     ("pairs": from column-pair products of X, one matrix product for every problem;
     "auto" uses it for Newton while the pair matrix stays under 256 MiB).
 
+    Eager calls pad m to its bucket (`linjax.buckets.bucket_rows`) with copies of problem 0,
+    fitted and dropped, so a new m in a compiled bucket compiles nothing (`pad_problems`).
+    Each problem's status is its own (`linjax.solvers.status.messages`): one that fails,
+    stops at max_iter or has no finite estimate leaves the others' answers unchanged.
+    Differentiable (jax.grad, jvp) in X, Y, weights, offset and the numeric family and
+    penalty parameters by implicit differentiation at each optimum, as `lj.fit`.
+
     Returns a `FitResult` whose leaves carry a leading axis of length m
     (`params["coef"]` (m, p), `converged` (m,), `status` (m,), `n_iter` (m,)).
     """
     family = Gaussian() if family is None else get_family(family)
     penalty = NoPenalty() if penalty is None else penalty
+    if not validation.is_traced(Y) and np.ndim(Y) == 2:
+        _check_penalty_rows(penalty, np.shape(Y)[0])
     validation.check_penalty(penalty)
     if getattr(family, "alpha", 0.0) is None:
-        raise ValueError(
-            "family: fit_batch does not estimate alpha (NegativeBinomial(alpha=None)). Pass "
-            "alpha, a number or one per problem (shape (m,)), or estimate it per problem with "
-            "lj.fit(X, y, family=NegativeBinomial(alpha=None)) in a loop and pass the "
-            "estimates as NegativeBinomial(alpha=alphas).")
+        return _fit_nb_estimated(X, Y, family, penalty, solver, weights, offset, fit_intercept,
+                                 init, batch_size, gram, bounds)
     X, Y, weights, offset, w_ax, o_ax = batch_inputs(X, Y, family, weights, offset, penalty,
                                                      fit_intercept)
     m, n = Y.shape
     family = _with_classes(family, Y)
     pen_ax = penalty_axes(penalty, m, X.shape[-1])
+    bounds, bounds_ax = _batch_bounds(bounds, m, X.shape[-1], X.dtype)
     if batch_size is not None and (int(batch_size) != batch_size or batch_size < 1):
         raise ValueError(f"batch_size: expected a positive integer or None, got {batch_size!r}.")
-    solver = choose_solver(solver, family, penalty, X.shape[-2:])
+    solver = choose_solver(solver, family, penalty, X.shape[-2:], bounded=bounds is not None)
     x_ax = 0 if X.ndim == 3 else None
     init, init_ax = _init_axes(init, m)
     if gram not in ("auto", "pairs", "vmap"):
@@ -461,19 +646,33 @@ def fit_batch(X, Y, family=None, penalty=None, solver="auto", weights=None, offs
     k = X.shape[-1] + int(fit_intercept)
     # the shared-design Newton has no implicit-differentiation rule: under jax.grad/jvp the
     # generic path (lj.fit's body, differentiated through its optimum) answers
-    differentiated = _differentiated((X, Y, weights, offset, init, family, penalty))
+    differentiated = _differentiated((X, Y, weights, offset, init, family, penalty, bounds))
     pairs_ok = (x_ax is None and isinstance(solver, Newton) and penalty.smooth
                 and not getattr(family, "multiclass", False) and X.shape[-1] > 0
-                and not any(a == 0 for a in pen_ax) and not differentiated)
+                and bounds is None and not differentiated)
     if gram == "pairs" and not pairs_ok:
         raise ValueError("gram='pairs' needs a shared X (n, p) with p >= 1, the Newton solver, "
-                         "a smooth penalty shared by every problem, a single-output family "
-                         "and no jax.grad around fit_batch; use gram='auto' or 'vmap'.")
+                         "a smooth penalty, no bounds, a single-output family and no jax.grad "
+                         "around fit_batch; use gram='auto' or 'vmap'.")
     use_pairs = pairs_ok and (gram == "pairs" or (
         gram == "auto" and n * k * (k + 1) // 2 * X.dtype.itemsize <= PAIRS_MAX_BYTES))
     fam_ax = tuple(0 if (np.ndim(a) >= 1 and np.shape(a)[0] == m) else None
                    for a in jax.tree_util.tree_leaves(family))
-    axes = (x_ax, w_ax, o_ax, init_ax, fam_ax, pen_ax)
+    # numpy leaves as device arrays, as padding makes them: one call signature either way
+    family, penalty, bounds = jax.tree_util.tree_map(
+        lambda a: jnp.asarray(a) if isinstance(a, np.ndarray) else a, (family, penalty, bounds))
+    (X, Y, weights, offset, init, family, penalty, bounds), m_fit = pad_problems(
+        (X, Y, weights, offset, init, family, penalty, bounds),
+        (x_ax, 0, w_ax, o_ax, init_ax, fam_ax, pen_ax, bounds_ax), m)
+    axes = (x_ax, w_ax, o_ax, init_ax, fam_ax, pen_ax, bounds_ax)
+    result = _run_batch(X, Y, weights, offset, init, family, penalty, solver, fit_intercept,
+                        batch_size, use_pairs, axes, bounds, m_fit, n, k)
+    return result if m_fit == m else first_problems(result, m)
+
+
+def _run_batch(X, Y, weights, offset, init, family, penalty, solver, fit_intercept,
+               batch_size, use_pairs, axes, bounds, m, n, k):
+    """`_fit_batch` with the CPU defaults of `fit_batch`'s batch_size (chunks, groups)."""
     if batch_size is None and jax.default_backend() == "cpu":
         if not use_pairs and m > CPU_GENERIC_CHUNK:
             batch_size = CPU_GENERIC_CHUNK
@@ -487,4 +686,43 @@ def fit_batch(X, Y, family=None, penalty=None, solver="auto", weights=None, offs
                                                solver, fit_intercept), axes)
             batch_size = pairs_chunk(m, n, X.dtype.itemsize)
     return _fit_batch(X, Y, weights, offset, init, family, penalty, solver, fit_intercept,
-                      None if batch_size is None else int(batch_size), use_pairs, axes)
+                      None if batch_size is None else int(batch_size), use_pairs, axes,
+                      bounds=bounds)
+
+
+def _fit_nb_estimated(X, Y, family, penalty, solver, weights, offset, fit_intercept, init,
+                      batch_size, gram, bounds):
+    """NegativeBinomial(alpha=None): alpha per problem by maximum likelihood (as `lj.fit`,
+    MASS::glm.nb; or the family's `method`, e.g. "cox-reid", and `prior`, where it has
+    them) from `linjax.dispersion.estimate_nb_dispersion`, then the coefficients at each
+    estimate by `fit_batch`. The estimate is in `result.family.alpha` (m,); a problem whose
+    estimate did not converge or sits at a bound of alpha keeps that status
+    (`Status.AT_BOUND`, ...). Shared X, no penalty or bounds, outside jit/grad."""
+    operands = jax.tree_util.tree_leaves((X, Y, weights, offset, init))
+    if (np.ndim(X) != 2 or not isinstance(penalty, NoPenalty) or bounds is not None
+            or any(validation.is_traced(a) for a in operands)):
+        raise ValueError(
+            "family: fit_batch estimates alpha (NegativeBinomial(alpha=None)) for a shared "
+            "X (n, p) without a penalty or bounds, outside jit/grad. Otherwise pass alpha, a "
+            "number or one per problem (shape (m,)), e.g. estimated first with "
+            "linjax.dispersion.estimate_nb_dispersion or lj.fit(X, y, family="
+            "NegativeBinomial(alpha=None)) per problem: NegativeBinomial(alpha=alphas).")
+    from linjax.dispersion import estimate_nb_dispersion
+
+    X = validation.check_design(X)
+    design = np.column_stack([np.ones(X.shape[0]), X]) if fit_intercept else X
+    prior = getattr(family, "prior", None)
+    prior_mean, prior_var = (None, None) if prior is None else prior
+    est = estimate_nb_dispersion(design, Y, offset=offset, weights=weights,
+                                 method=getattr(family, "method", "ml"),
+                                 prior_mean=prior_mean, prior_var=prior_var)
+    alpha = jnp.where(jnp.isfinite(est.alpha) & (est.alpha > 0), est.alpha, 1.0)
+    fixed = dataclasses.replace(family, alpha=alpha)
+    result = fit_batch(X, Y, family=fixed, penalty=penalty, solver=solver, weights=weights,
+                       offset=offset, fit_intercept=fit_intercept, init=init,
+                       batch_size=batch_size, gram=gram)
+    status = jnp.where((est.status != Status.CONVERGED) & (result.status == Status.CONVERGED),
+                       est.status.astype(result.status.dtype), result.status)
+    family_out = dataclasses.replace(result.family, alpha=est.alpha)
+    return dataclasses.replace(result, status=status, converged=status == Status.CONVERGED,
+                               family=family_out)

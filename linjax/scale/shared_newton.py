@@ -413,14 +413,23 @@ class SharedDesign:
             eta = eta + intercept[:, None]
         return eta if self.O is None else eta + self.O
 
+    #: vmap axes of the penalty's leaves (a pytree like it, 0 for a per-problem leaf of
+    #: leading length m, None for a shared one); None: every leaf shared. `make_model` sets it.
+    penalty_axes = None
+
+    def per_problem_penalty(self, method, coef):
+        """penalty.method(coef[i]) for every problem, each with its own penalty leaves."""
+        return jax.vmap(lambda pen, c: getattr(pen, method)(c),
+                        in_axes=(self.penalty_axes, 0))(self.penalty, coef)
+
     def penalty_value(self, B):
-        return jax.vmap(self.penalty.value)(self.split(B)[0])
+        return self.per_problem_penalty("value", self.split(B)[0])
 
     def penalty_terms(self, B):
         """(gradient (m, k), Hessian diagonal (m, k)) of the smooth penalty."""
         coef, _ = self.split(B)
-        grad = jax.vmap(self.penalty.smooth_grad)(coef)
-        diag = jax.vmap(self.penalty.smooth_hess_diag)(coef)
+        grad = self.per_problem_penalty("smooth_grad", coef)
+        diag = self.per_problem_penalty("smooth_hess_diag", coef)
         if self.fit_intercept:
             grad = jnp.concatenate([jnp.zeros_like(grad[:, :1]), grad], axis=1)
             diag = jnp.concatenate([jnp.zeros_like(diag[:, :1]), diag], axis=1)
@@ -452,6 +461,10 @@ class SharedDesign:
             return a if a is None or a.shape[0] == 1 else a[idx]
 
         sub.Y, sub.W, sub.O = self.Y[idx], rows(self.W), rows(self.O)
+        if self.penalty_axes is not None:
+            sub.penalty = jax.tree_util.tree_map(
+                lambda leaf, ax: leaf if ax is None else leaf[idx], self.penalty,
+                self.penalty_axes, is_leaf=lambda a: a is None)
         for name in self._per_problem:
             setattr(sub, name, rows(getattr(self, name)))
         return sub
@@ -659,15 +672,20 @@ CANONICAL = {(Poisson, L.Log): PoissonLog, (Binomial, L.Logit): BinomialLogit,
 
 
 def make_model(X, Y, W, O, family, penalty, fit_intercept, solver, closed_form=True,
-               lapack=True):
+               lapack=True, penalty_axes=None):
     """The batched model for `family`: closed form for `CANONICAL` pairs (where observed and
     expected curvature coincide, so any `solver.fisher` gives the same iteration), autodiff
-    otherwise. lapack=False: no LAPACK kernel in the compiled code (`eigen_solve`)."""
+    otherwise. lapack=False: no LAPACK kernel in the compiled code (`eigen_solve`).
+    penalty_axes: 0 or None per penalty leaf (in `jax.tree_util.tree_leaves` order): 0 for a
+    leaf that holds one value (alpha) or one row (weights) per problem."""
     fisher = solver.fisher if solver.fisher is not None else (
         False if family.is_canonical else "auto")
     cls = CANONICAL.get((type(family), type(family.link))) if closed_form else None
     model = (cls or SharedDesign)(X, Y, W, O, family, penalty, fit_intercept, fisher)
     model.lapack = lapack
+    if penalty_axes is not None and any(a == 0 for a in penalty_axes):
+        model.penalty_axes = jax.tree_util.tree_unflatten(
+            jax.tree_util.tree_structure(penalty), list(penalty_axes))
     return model
 
 
