@@ -7,6 +7,11 @@ first row with weight 0: they are in the family's support, contribute nothing to
 objective, its gradient or curvature (sum_i w_i nll_i / sum_i w_i), and every statistic
 is computed later from the caller's own, unpadded data. Under a caller's `jit`/`vmap`
 (traced inputs) shapes are the caller's and nothing is padded.
+
+Large designs (over `MAX_PADDED_BYTES`) are padded only once a second row count of the same
+bucket shows up: copying X costs a few percent of each fit, which a caller who fits one
+data set again and again should not pay, while a loop over sizes shares one program after
+its second size.
 """
 
 import jax
@@ -15,9 +20,12 @@ import numpy as np
 
 #: Row counts below this are used as they are.
 EXACT_BELOW = 16
-#: Designs larger than this (bytes of X) are not padded: copying them costs a noticeable
-#: part of the fit, and the compilation is a small part of a large fit's first call.
+#: Designs larger than this (bytes of X) are padded only from the second row count of a
+#: bucket on (`padded_size`): copying them costs a noticeable part of a warm fit.
 MAX_PADDED_BYTES = 1 << 23
+#: Row counts remembered per (entry point, columns, dtype, bucket) for large designs.
+_seen_rows = {}
+_MAX_REMEMBERED = 4096
 
 
 def bucket_rows(n):
@@ -32,12 +40,20 @@ def bucket_rows(n):
     return -((-n) >> shift) << shift  # ceil(n / 2^shift) * 2^shift
 
 
-def padded_size(X):
-    """The row count to pad X to (its own when it is traced or too large to copy cheaply)."""
+def padded_size(X, entry="fit"):
+    """The row count to pad X to for a call of `entry`: its bucket, except for a design over
+    `MAX_PADDED_BYTES` whose bucket has seen no other row count yet (then its own n, and the
+    same choice again whenever that n comes back, so its program is reused)."""
     n = X.shape[0]
-    if X.size * X.dtype.itemsize > MAX_PADDED_BYTES:
-        return n
-    return bucket_rows(n)
+    bucket = bucket_rows(n)
+    if bucket == n or X.size * X.dtype.itemsize <= MAX_PADDED_BYTES:
+        return bucket
+    if len(_seen_rows) > _MAX_REMEMBERED:
+        _seen_rows.clear()
+    seen = _seen_rows.setdefault((entry, X.shape[1:], str(X.dtype), bucket), {})
+    if n not in seen:
+        seen[n] = bucket if seen else n
+    return seen[n]
 
 
 def pad_rows(n_to, *arrays, lib=np):
@@ -54,11 +70,11 @@ def padded_weights(weights, n, n_to, dtype, lib=np):
     return lib.concatenate([w, lib.zeros(n_to - n, dtype)])
 
 
-def pad_fit_inputs(X, y, weights, offset):
-    """(X, y, weights, offset) of an eager fit padded to the bucket of its row count.
+def pad_fit_inputs(X, y, weights, offset, entry="fit"):
+    """(X, y, weights, offset) of an eager call of `entry` padded to `padded_size` rows.
 
     Returned unchanged when any input is traced (the caller's `jit`/`vmap` owns the
-    shapes) or sharded over several devices, or when X is too large to copy cheaply.
+    shapes) or sharded over several devices.
     Padding builds host arrays for data on the CPU and device arrays elsewhere.
     """
     arrays = (X, y, weights, offset)
@@ -68,7 +84,7 @@ def pad_fit_inputs(X, y, weights, offset):
                                          or len(a.sharding.device_set) > 1) for a in arrays):
         return arrays  # sharded rows: their layout is the caller's
     n = X.shape[0]
-    n_to = padded_size(X)
+    n_to = padded_size(X, entry)
     if n_to == n:
         return arrays
     on_cpu = all(d.platform == "cpu" for a in arrays if isinstance(a, jax.Array)
@@ -77,4 +93,6 @@ def pad_fit_inputs(X, y, weights, offset):
     host = [None if a is None else (np.asarray(a) if on_cpu else a) for a in arrays]
     Xp, yp, op = pad_rows(n_to, host[0], host[1], host[3], lib=lib)
     wp = padded_weights(host[2], n, n_to, host[0].dtype, lib=lib)
-    return tuple(None if a is None else jnp.asarray(a) for a in (Xp, yp, wp, op))
+    # device_put, not jnp.asarray: that would compile a small program per shape (jax 0.10)
+    return tuple(None if a is None else (jax.device_put(a) if on_cpu else a)
+                 for a in (Xp, yp, wp, op))

@@ -59,7 +59,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from linjax import _programs, links, validation
+from linjax import _programs, buckets, links, validation
 from linjax.families import Gaussian, eta_derivatives, get_family
 from linjax.penalties import ElasticNet
 from linjax.solvers._common import halving_search
@@ -722,9 +722,10 @@ def make_control(dtype, tol=None, max_iter=100, max_sweeps=10000, max_rounds=20)
     if not float(tol) > 0:
         raise ValueError(f"tol: must be > 0, got {tol}.")
     tol = max(float(tol), TOL_FLOOR_EPS * float(jnp.finfo(dtype).eps))
-    i32 = jnp.int32
-    return Control(jnp.asarray(tol, dtype), jnp.asarray(max_iter, i32),
-                   jnp.asarray(max_sweeps, i32), jnp.asarray(max_rounds, i32))
+    i32 = np.int32
+    return Control(*(validation.to_device(v, t) for v, t in ((tol, dtype), (max_iter, i32),
+                                                             (max_sweeps, i32),
+                                                             (max_rounds, i32))))
 
 
 def make_config(family, shape, fit_intercept=True, method="auto"):
@@ -752,7 +753,12 @@ def make_config(family, shape, fit_intercept=True, method="auto"):
                    bool(not family.is_canonical))
 
 
-def _inputs(X, y, family, l1_ratio, weights, offset, penalty_weights, fit_intercept):
+def path_inputs(X, y, family, l1_ratio, weights, offset, penalty_weights, fit_intercept,
+                pad=True):
+    """Validated inputs of a path (shared with `linjax.selection`): (family, X, y, weights
+    (ones when None), offset (zeros when None), penalty factors (p,), l1_ratio as an array).
+    With `pad`, eager inputs come back with their rows padded to `buckets.bucket_rows(n)`
+    (zero-weight copies of the first row, which every path computation weighs by w)."""
     family = Gaussian() if family is None else get_family(family)
     validation.check_penalty(ElasticNet(alpha=0.0, l1_ratio=l1_ratio))
     X, y, weights, offset = validation.fit_inputs(X, y, family, weights, offset,
@@ -764,10 +770,10 @@ def _inputs(X, y, family, l1_ratio, weights, offset, penalty_weights, fit_interc
                          "intercept-only model is the same at every alpha: fit it with "
                          "lj.fit(X, y, family=...).")
     dtype = X.dtype
-    w = jnp.ones((n,), dtype) if weights is None else weights
-    off = jnp.zeros((n,), dtype) if offset is None else offset
+    w = validation.to_device(np.ones(n, dtype)) if weights is None else weights
+    off = validation.to_device(np.zeros(n, dtype)) if offset is None else offset
     if penalty_weights is None:
-        pf = jnp.ones((p,), dtype)
+        pf = validation.to_device(np.ones(p, dtype))
     else:
         shape = tuple(jnp.shape(penalty_weights))
         if shape not in ((), (p,), (p, 1)):
@@ -776,7 +782,10 @@ def _inputs(X, y, family, l1_ratio, weights, offset, penalty_weights, fit_interc
         pf = validation.check_vector("penalty_weights", penalty_weights, p, dtype)
         if not validation.is_traced(pf) and np.any(np.asarray(pf) < 0):
             raise ValueError("penalty_weights: must be >= 0 (0 leaves a feature unpenalized).")
-    return family, X, y, w, off, pf, jnp.asarray(l1_ratio, dtype)
+    # rows padded to their bucket with zero weights: a new n reuses a compiled program
+    if pad:
+        X, y, w, off = buckets.pad_fit_inputs(X, y, w, off, entry="path")
+    return family, X, y, w, off, pf, validation.to_device(l1_ratio, dtype)
 
 
 def alpha_max(X, y, family=None, l1_ratio=1.0, weights=None, offset=None, penalty_weights=None,
@@ -786,8 +795,10 @@ def alpha_max(X, y, family=None, l1_ratio=1.0, weights=None, offset=None, penalt
     max_{f_j > 0} |g_j| / (l1_ratio f_j), g the gradient of the mean loss at the null fit
     (intercept, offset and unpenalized features fitted); inf when l1_ratio = 0.
     """
-    family, X, y, w, off, pf, r = _inputs(X, y, family, l1_ratio, weights, offset,
-                                          penalty_weights, fit_intercept)
+    # unpadded: the grid's first point is where coefficients enter, and its rounding then
+    # matches a direct computation on the caller's rows (a small program in any case)
+    family, X, y, w, off, pf, r = path_inputs(X, y, family, l1_ratio, weights, offset,
+                                              penalty_weights, fit_intercept, pad=False)
     ctl = make_control(X.dtype, tol)
     if validation.is_traced(pf) or np.any(np.asarray(pf) <= 0):
         # unpenalized features enter the null fit: one step of the path's own solver
@@ -868,8 +879,8 @@ def path(X, y, family=None, l1_ratio=1.0, alphas=None, *, n_alphas=100, eps=None
         alphas = alpha_grid(X, y, family, l1_ratio, n_alphas, eps, weights, offset,
                             penalty_weights, fit_intercept)
     alphas = check_alphas(alphas)
-    family, X, y, w, off, pf, r = _inputs(X, y, family, l1_ratio, weights, offset,
-                                          penalty_weights, fit_intercept)
+    family, X, y, w, off, pf, r = path_inputs(X, y, family, l1_ratio, weights, offset,
+                                              penalty_weights, fit_intercept)
     cfg = make_config(family, X.shape, fit_intercept, method)
     ctl = make_control(X.dtype, tol, max_iter, max_sweeps)
     return _path_jit(X, y, w, off, pf, jnp.asarray(alphas, X.dtype), r, ctl, cfg)

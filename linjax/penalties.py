@@ -26,9 +26,15 @@ def _factors(weights, coef):
     return w.reshape(w.shape + (1,) * (coef.ndim - w.ndim))
 
 
-def soft_threshold(x, threshold):
-    """sign(x) * max(|x| - threshold, 0)."""
-    return jnp.sign(x) * jnp.maximum(jnp.abs(x) - threshold, 0.0)
+def soft_threshold(x, threshold, rounding=None):
+    """sign(x) * max(|x| - threshold, 0). With `rounding` (a count of ulps), an excess
+    |x| - threshold within rounding * eps * max(|x|, threshold) counts as zero, so that a
+    path's alpha_max itself gives exactly zero coefficients (`linjax.paths`)."""
+    excess = jnp.abs(x) - threshold
+    if rounding is None:
+        return jnp.sign(x) * jnp.maximum(excess, 0.0)
+    noise = rounding * jnp.finfo(x.dtype).eps * jnp.maximum(jnp.abs(x), threshold)
+    return jnp.sign(x) * jnp.where(excess > noise, excess, 0.0)
 
 
 def _check_number(owner, field, value):

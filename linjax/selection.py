@@ -39,7 +39,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from linjax import _programs
+from linjax import _programs, validation
 from linjax import paths as P
 from linjax.inference import log_likelihood
 
@@ -305,23 +305,28 @@ def _cv_jit(X, y, train_w, test_w, off, pf, alphas, l1_ratio, ctl, blocks, test_
     else:
         res = jax.lax.map(lambda a: P.path_core(X, y, a[0], off, pf, a[1], l1_ratio, ctl,
                                                 cfg), (train_w, alphas))
+    def split(res):  # (full-data path, fold paths): sliced here, not by eager indexing
+        return (jax.tree_util.tree_map(lambda x: x[0], res),
+                jax.tree_util.tree_map(lambda x: x[1:], res))
+
     if test_blocks is not None:
-        return res, _held_out_scores(X, y, off, res, test_blocks, jnp.sum(test_w[1:], -1),
-                                     cfg.family, scoring)
+        return split(res), _held_out_scores(X, y, off, res, test_blocks,
+                                            jnp.sum(test_w[1:], -1), cfg.family, scoring)
     # overlapping test sets: held-out scores of the K fold paths over every row
     eta = jnp.einsum("np,kmp->kmn", X, res.coef[1:]) + res.intercept[1:, :, None] + off
     mu = cfg.family.link.inverse(eta)
     metric = _metric(scoring, cfg.family, y, mu)                       # (K, m, n)
     tw = test_w[1:, None, :]
     scores = jnp.sum(jnp.where(tw > 0, tw * metric, 0.0), -1) / jnp.sum(test_w[1:], -1)[:, None]
-    return res, scores
+    return split(res), scores
 
 
 def _device_blocks(blocks, dtype):
     if blocks is None:
         return None
     idx, wts, start = blocks
-    return jnp.asarray(idx), jnp.asarray(wts, dtype), jnp.asarray(start)
+    return tuple(validation.to_device(a, t) for a, t in ((idx, None), (wts, dtype),
+                                                          (start, None)))
 
 
 class CVPath(NamedTuple):
@@ -410,10 +415,12 @@ def cv_path(X, y, family=None, l1_ratio=1.0, alphas=None, folds=5, *, n_alphas=1
     if alphas is None:
         alphas = P.alpha_grid(X, y, family, l1_ratio, n_alphas, eps, weights, offset,
                               penalty_weights, fit_intercept)
-    family, Xj, yj, w, off, pf, r = P._inputs(X, y, family, l1_ratio, weights, offset,
-                                              penalty_weights, fit_intercept)
+    family, Xj, yj, w, off, pf, r = P.path_inputs(X, y, family, l1_ratio, weights,
+                                                  offset, penalty_weights, fit_intercept)
     n = Xj.shape[0]
-    train, test = fold_masks(folds, n)
+    n_data = np.shape(y)[0]   # the caller's rows; Xj has zero-weight padding below n
+    train, test = (np.pad(np.asarray(m), ((0, 0), (0, n - n_data)))
+                   for m in fold_masks(folds, n_data))
     K = train.shape[0]
     a = np.asarray(alphas, float)
     if a.ndim == 1:
@@ -429,8 +436,8 @@ def cv_path(X, y, family=None, l1_ratio=1.0, alphas=None, folds=5, *, n_alphas=1
         raise ValueError(f"scoring: {scoring!r} needs the Binomial family.")
     dtype = Xj.dtype
     w_np = np.asarray(w)
-    train_w = jnp.asarray(np.vstack([np.ones((1, n)), train]) * w_np, dtype)
-    test_w = jnp.asarray(np.vstack([np.ones((1, n)), test]) * w_np, dtype)
+    train_w = validation.to_device(np.vstack([np.ones((1, n)), train]) * w_np, dtype)
+    test_w = validation.to_device(np.vstack([np.ones((1, n)), test]) * w_np, dtype)
     if np.any(np.asarray(test_w).sum(1) <= 0) or np.any(np.asarray(train_w).sum(1) <= 0):
         raise ValueError("folds: every fold needs rows with positive weight on both the "
                          "training and the held-out side.")
@@ -445,18 +452,17 @@ def cv_path(X, y, family=None, l1_ratio=1.0, alphas=None, folds=5, *, n_alphas=1
         removed = w_np[None, :] - np.asarray(train_w)[1:]
         kept = np.where((removed > 0).any(0), 0.0, w_np)
         blocks = _device_blocks(_fold_blocks(np.vstack([removed, kept[None]]), rows), dtype)
-    res, scores = _cv_jit(Xj, yj, train_w, test_w, off, pf, jnp.asarray(a, dtype), r, ctl,
-                          blocks, test_blocks, cfg, scoring)
+    (full, fold_paths), scores = _cv_jit(Xj, yj, train_w, test_w, off, pf,
+                                         validation.to_device(a, dtype), r, ctl, blocks,
+                                         test_blocks, cfg, scoring)
     scores = np.asarray(scores)
     mean = scores.mean(0)
     se = scores.std(0, ddof=1) / np.sqrt(K)
     best, one_se = choose(mean, se, SCORINGS[scoring])
-    full = jax.tree_util.tree_map(lambda x: x[0], res)
     if warn_edge:
         edge = grid_edge(best, a.shape[1], bool(np.asarray(full.df)[0] > 0))
         warn_grid_edge("cv_path", "alpha", float(a[0][best]), edge,
                        "Pass a wider grid (alphas, or a smaller eps).")
-    fold_paths = jax.tree_util.tree_map(lambda x: x[1:], res)
     return CVPath(a[0].copy(), float(l1_ratio), scores, mean, se, best, one_se,
                   float(a[0][best]), float(a[0][one_se]), full, fold_paths, scoring)
 
@@ -495,8 +501,8 @@ def information_criteria(path, X, y, family=None, weights=None, offset=None,
     dispersion from the deviance for Gaussian, Gamma, InverseGaussian) and k = nonzero
     coefficients + intercept (+ 1 for an estimated dispersion) -- the degrees of freedom
     of the lasso (Zou, Hastie and Tibshirani 2007)."""
-    family, X, y, w, off, _, _ = P._inputs(X, y, family, 1.0, weights, offset, None,
-                                           fit_intercept)
+    family, X, y, w, off, _, _ = P.path_inputs(X, y, family, 1.0, weights, offset, None,
+                                               fit_intercept)
     ll, k, nobs = _ic_jit(path.coef, path.intercept, path.df, X, y, w, off, family,
                           bool(fit_intercept))
     ll, k = np.asarray(ll), np.asarray(k)

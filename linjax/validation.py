@@ -23,6 +23,15 @@ from linjax.families import (
 from linjax.penalties import AbstractPenalty, NoPenalty
 
 
+def to_device(a, dtype=None):
+    """`jnp.asarray(a, dtype)` without compiling: host data goes by `jax.device_put` of a
+    numpy array (jax 0.10's `jnp.asarray` of a numpy array compiles a small program per shape
+    and dtype, ~30 ms each on a first call); JAX arrays and tracers pass through jnp."""
+    if isinstance(a, jax.Array | jax.core.Tracer):
+        return a if dtype is None or a.dtype == dtype else jnp.asarray(a, dtype)
+    return jax.device_put(np.asarray(a, dtype))
+
+
 def is_traced(x):
     """True when the values of `x` cannot be inspected on this host: a tracer, or a global
     array spread over several processes (checked where its pieces were made, for instance
@@ -201,7 +210,7 @@ def check_vector(name, a, n, dtype):
         raise ValueError(f"{name}: expected shape ({n},) to match the {n} rows of X, got "
                          f"shape {tuple(a.shape)}.")
     check_finite(name, a)
-    return jnp.asarray(a, dtype)
+    return to_device(a, dtype)
 
 
 def fit_inputs(X, y, family, weights=None, offset=None, penalty=None, fit_intercept=True):
@@ -211,7 +220,7 @@ def fit_inputs(X, y, family, weights=None, offset=None, penalty=None, fit_interc
     y_arr = as_numeric("y", y)
     dtype = float_dtype_of(X, y_arr if jnp.issubdtype(y_arr.dtype, jnp.floating) else None)
     n, p = X.shape
-    X = jnp.asarray(X, dtype)
+    X = to_device(X, dtype)
     y = check_vector("y", y_arr, n, dtype)
     weights = None if weights is None else check_vector("weights", weights, n, dtype)
     offset = None if offset is None else check_vector("offset", offset, n, dtype)

@@ -35,6 +35,15 @@ def test_pad_rows_repeats_the_first_row_and_weights_are_zero():
     np.testing.assert_array_equal(w, [1, 1, 1, 1, 1, 1, 0, 0, 0])
 
 
+def test_large_designs_share_their_bucket_from_the_second_row_count_on(monkeypatch):
+    monkeypatch.setattr(buckets, "MAX_PADDED_BYTES", 0)
+    monkeypatch.setattr(buckets, "_seen_rows", {})
+    sizes = [buckets.padded_size(np.zeros((n, 2)), "test") for n in (100, 99, 98, 100, 99)]
+    assert sizes == [100, 104, 104, 100, 104]  # first n as is, then the bucket of 97..104
+    assert buckets.padded_size(np.zeros((100, 3)), "test") == 100  # other columns: own key
+    assert buckets.padded_size(np.zeros((64, 2)), "test") == 64  # a bucket size itself
+
+
 def test_budget_frees_least_recently_used_programs(monkeypatch):
     monkeypatch.setenv(_programs.MAX_PROGRAMS_ENV, "3")
     first = _programs.jit(lambda x: jnp.sin(x) + 1.0)
@@ -64,6 +73,34 @@ def test_padded_fit_equals_the_unpadded_fit_and_uses_the_bucket_program():
     again = lj.fit(X[:-1], y[:-1], family="poisson")  # n = 54: the same bucket
     assert fit_program.cache_size() == before
     assert np.isfinite(np.asarray(again.coef)).all()
+
+
+def test_paths_and_cross_validation_pad_rows_to_their_bucket():
+    from linjax import paths, selection
+
+    rng = np.random.default_rng(4)
+    n = 55  # bucket 56, as 53
+    X = rng.normal(size=(n, 4))
+    y = rng.poisson(np.exp(0.2 + X @ np.array([0.3, -0.2, 0.0, 0.1]))).astype(float)
+    alphas = np.geomspace(0.3, 0.003, 6)
+    padded = lj.path(X, y, "poisson", alphas=alphas)
+    exact = jax.jit(lambda X, y: paths.path(X, y, "poisson", alphas=alphas))(X, y)  # traced: n
+    np.testing.assert_allclose(padded.coef, exact.coef, atol=1e-9)
+    np.testing.assert_allclose(padded.deviance, exact.deviance, rtol=1e-10)
+    path_program = paths._path_jit
+    before = path_program.cache_size()
+    lj.path(X[:-2], y[:-2], "poisson", alphas=alphas)  # n = 53: the same bucket
+    assert path_program.cache_size() == before
+
+    folds = np.arange(n) % 3
+    cv = lj.cv_path(X, y, "poisson", alphas=alphas, folds=folds)
+    traces = selection.trace_count()
+    # each fold's path equals the path of its own training rows (weights, not padding)
+    for k in range(3):
+        own = lj.path(X[folds != k], y[folds != k], "poisson", alphas=alphas)
+        np.testing.assert_allclose(cv.fold_paths.coef[k], own.coef, atol=1e-8)
+    lj.cv_path(X[:-2], y[:-2], "poisson", alphas=alphas, folds=folds[:-2])  # same bucket
+    assert selection.trace_count() == traces
 
 
 STRESS = textwrap.dedent("""
