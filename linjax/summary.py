@@ -88,11 +88,6 @@ class Summary:
         return jax.tree_util.tree_map(lambda a: a[index], self)
 
     # -- output ---------------------------------------------------------------------------
-    def _check_single(self):
-        if np.ndim(self.params) != 1:
-            raise ValueError(f"this Summary holds a batch of {np.shape(self.params)[0]} fits; "
-                             "print summary[i] for fit i.")
-
     @property
     def n_problems(self):
         """m for a batch of summaries (leading axis m), None for one fit."""

@@ -15,6 +15,7 @@ from linjax import inference
 from tests import zoo
 
 warnings.filterwarnings("ignore", module="statsmodels")
+warnings.filterwarnings("ignore", message="score test has not been verified")
 
 M = 3
 STATS = ("params", "bse", "statistic", "pvalues", "conf_int", "cov_params", "llf", "deviance",
@@ -97,28 +98,33 @@ LJ_FAMILIES = {"poisson": lambda: F.Poisson(), "gamma": lambda: F.Gamma(link="lo
 C2 = np.array([[0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]])  # x2 = x3 = 0: full vs reduced
 
 
-def _sm_fits(name, X, y):
+def _sm_fits(name, X, y, w, off):
     fam = SM_FAMILIES[name]
-    full = sm.GLM(y, sm.add_constant(X), family=fam()).fit(tol=1e-13)
-    reduced = sm.GLM(y, sm.add_constant(X[:, :1]), family=fam()).fit(tol=1e-13)
+    full = sm.GLM(y, sm.add_constant(X), family=fam(), var_weights=w, offset=off).fit(tol=1e-13)
+    reduced = sm.GLM(y, sm.add_constant(X[:, :1]), family=fam(), var_weights=w,
+                     offset=off).fit(tol=1e-13)
     return full, reduced
 
 
 @pytest.mark.parametrize("name", ["poisson", "gamma"])
 def test_single_fit_tests_match_statsmodels_and_r(name):
-    X, y, _, _ = zoo.problem(name)
+    """Problem 0 of the batch tests below (so the compiled programs are shared)."""
+    X, y, w, off = zoo.problem(name)
     family = LJ_FAMILIES[name]()
-    full, reduced = lj.fit(X, y, family=family), lj.fit(X[:, :1], y, family=family)
-    sm_full, sm_reduced = _sm_fits(name, X, y)
+    data = {"weights": w, "offset": off}
+    full = lj.fit(X, y, family=family, **data)
+    reduced = lj.fit(X[:, :1], y, family=family, **data)
+    sm_full, sm_reduced = _sm_fits(name, X, y, w, off)
     estimated = name == "gamma"
 
     for use_f in (False, True):  # statsmodels' wald_test, with value c != 0 for one row
         ref = sm_full.wald_test((C2, [0.1, 0.0]), use_f=use_f, scalar=True)
-        got = hypothesis.wald_test(full, C2, X, y, value=[0.1, 0.0], use_f=use_f)
+        got = hypothesis.wald_test(full, C2, X, y, value=[0.1, 0.0], use_f=use_f,
+                                   **data)
         np.testing.assert_allclose(got.statistic, ref.statistic, rtol=1e-7)
         np.testing.assert_allclose(got.pvalue, ref.pvalue, rtol=1e-6)
         assert got.distribution == ("F" if use_f else "chi2") and float(got.df) == 2
-    default = hypothesis.wald_test(full, C2[1], X, y)
+    default = hypothesis.wald_test(full, C2[1], X, y, **data)
     assert default.distribution == ("F" if estimated else "chi2")  # F where phi is estimated
     ref = sm_full.wald_test(C2[1:], use_f=estimated, scalar=True)
     np.testing.assert_allclose(default.statistic, ref.statistic, rtol=1e-7)
@@ -126,27 +132,27 @@ def test_single_fit_tests_match_statsmodels_and_r(name):
     # R's anova(reduced, full, test=): D = deviance difference, phi = the full model's
     deviance = sm_reduced.deviance - sm_full.deviance
     phi = sm_full.pearson_chi2 / sm_full.df_resid if estimated else 1.0
-    chisq = hypothesis.lr_test(full, reduced, X, X[:, :1], y, test="chisq")
+    chisq = hypothesis.lr_test(full, reduced, X, X[:, :1], y, test="chisq", **data)
     np.testing.assert_allclose(chisq.deviance, deviance, rtol=1e-7)
     np.testing.assert_allclose(chisq.statistic, deviance / phi, rtol=1e-7)
     np.testing.assert_allclose(chisq.pvalue, scipy.stats.chi2.sf(deviance / phi, 2), rtol=1e-6)
     if not estimated:  # 2 (llf_full - llf_reduced), statsmodels' likelihood ratio
         np.testing.assert_allclose(chisq.statistic, 2 * (sm_full.llf - sm_reduced.llf),
                                    rtol=1e-7)
-    f_test = hypothesis.lr_test(full, reduced, X, X[:, :1], y, test="F")
+    f_test = hypothesis.lr_test(full, reduced, X, X[:, :1], y, test="F", **data)
     df2 = sm_full.df_resid if estimated else np.inf
     f_value = deviance / 2 / phi
     np.testing.assert_allclose(f_test.statistic, f_value, rtol=1e-7)
     f_tail = (scipy.stats.f.sf(f_value, 2, df2) if estimated  # R: pf(F, 2, Inf) below
               else scipy.stats.chi2.sf(2 * f_value, 2))
     np.testing.assert_allclose(f_test.pvalue, f_tail, rtol=1e-6)
-    default = hypothesis.lr_test(full, reduced, X, X[:, :1], y)
+    default = hypothesis.lr_test(full, reduced, X, X[:, :1], y, **data)
     assert default.distribution == ("F" if estimated else "chi2")
 
     # statsmodels' score test with the expected information (R's Rao; equal to the observed
     # one for Poisson's canonical link), dispersion of the reduced model
     ref = sm_reduced.score_test(exog_extra=X[:, 1:], observed=False)
-    got = hypothesis.score_test(reduced, X[:, :1], X, y)
+    got = hypothesis.score_test(reduced, X[:, :1], X, y, **data)
     np.testing.assert_allclose(got.statistic, ref.statistic[0], rtol=1e-7)
     np.testing.assert_allclose(got.pvalue, ref.pvalue[0], rtol=1e-6)
     assert float(got.df) == 2
