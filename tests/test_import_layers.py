@@ -17,7 +17,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "linjax"
 
 #: The layer table (docs/architecture.md), bottom first. An entry ending in ".*" is a
-#: subpackage: its __init__ and every module in it.
+#: subpackage: its __init__ and every module in it not named in a lower layer.
 LAYERS = [
     ("base", ["linjax._pytree", "linjax._programs", "linjax._cache", "linjax.buckets",
               "linjax.solvers.status", "linjax.solvers.linalg", "linjax.solvers.gram",
@@ -30,7 +30,7 @@ LAYERS = [
                  "linjax.solvers.coordinate", "linjax.solvers.gradient", "linjax.solvers.lbfgs",
                  "linjax.solvers.lstsq", "linjax.solvers.projected", "linjax.solvers.proximal",
                  "linjax.solvers", "linjax.implicit", "linjax.solver_choice", "linjax.starting",
-                 "linjax.designs", "linjax.designs.fitting"]),
+                 "linjax.designs.*"]),
     ("statistics", ["linjax.inference", "linjax.hypothesis", "linjax.diagnostics",
                     "linjax.separation"]),
     ("variants", ["linjax.firth", "linjax.nb", "linjax.dispersion"]),
