@@ -61,7 +61,7 @@ import numpy as np
 
 from linjax import _programs, buckets, links, validation
 from linjax.families import Gaussian, eta_derivatives, get_family
-from linjax.penalties import ElasticNet
+from linjax.penalties import ElasticNet, soft_threshold
 from linjax.solvers._common import halving_search
 from linjax.solvers.gram import sum_row_blocks
 from linjax.solvers.status import Status
@@ -116,12 +116,9 @@ class Control(NamedTuple):
     max_rounds: jax.Array    # KKT rounds per alpha
 
 
-def _soft(z, t):
-    """Soft-thresholding that treats an excess within rounding of the threshold as zero
-    (so that alpha_max itself gives exactly zero coefficients)."""
-    excess = jnp.abs(z) - t
-    noise = 64 * jnp.finfo(z.dtype).eps * jnp.maximum(jnp.abs(z), t)
-    return jnp.sign(z) * jnp.where(excess > noise, excess, 0.0)
+#: Ulps within which the kernels' soft-thresholding treats an excess over the threshold as
+#: zero (so that alpha_max itself gives exactly zero coefficients).
+SOFT_ROUNDING = 64
 
 
 def _safe_sum(w, values):
@@ -387,7 +384,7 @@ def _gram_solve(d, l1, l2, b, u, mask, always, ctl, cfg):
     def update(j, got, carry):
         b, u = carry
         bj, uj = got
-        new = _soft(c[j] - uj + diag[j] * bj, l1[j]) * inv[j]
+        new = soft_threshold(c[j] - uj + diag[j] * bj, l1[j], SOFT_ROUNDING) * inv[j]
         return b.at[j].set(new), u + G[j] * (new - bj)
 
     def sweep(state, order):
@@ -457,7 +454,7 @@ def _naive_solve(d, l1, l2, b, b0, mask, always, ctl, cfg):
         def update(j, got, carry):
             b, r = carry
             bj, xr = got
-            new = _soft(xv2[j] * bj + xr, l1[j]) * inv[j]
+            new = soft_threshold(xv2[j] * bj + xr, l1[j], SOFT_ROUNDING) * inv[j]
             return b.at[j].set(new), r - XT[j] * (new - bj)
 
         def sweep(state, order):
