@@ -1,6 +1,7 @@
 """linjax: generalized linear models in JAX."""
 
 from linjax import (
+    designs,
     diagnostics,
     dispersion,
     families,
@@ -15,6 +16,7 @@ from linjax import (
     tuning,
 )
 from linjax._cache import compilation_cache_dir, enable_persistent_cache
+from linjax.designs.formula import glm
 from linjax.fit import FitResult, fit
 from linjax.model import init_params, linear_predictor, objective, predict
 from linjax.paths import alpha_grid, alpha_max, path
@@ -29,7 +31,7 @@ __all__ = [
     "inference", "diagnostics", "summary", "firth", "nb", "dispersion",
     "fit_batch", "fit_streaming", "shard_rows", "paths", "selection",
     "path", "alpha_max", "alpha_grid", "cv_path", "tuning", "implicit", "datasets",
-    "compilation_cache_dir",
+    "compilation_cache_dir", "designs", "glm",
 ]
 
 # Compiled programs persist on disk across processes unless LINJAX_COMPILATION_CACHE=off

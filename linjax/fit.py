@@ -22,7 +22,7 @@ import warnings
 import jax.numpy as jnp
 import numpy as np
 
-from linjax import _programs, buckets, implicit, validation
+from linjax import _programs, buckets, designs, implicit, validation
 from linjax._pytree import replace
 from linjax.estimability import no_finite_estimate
 from linjax.families import Binomial, Gaussian, get_family
@@ -163,14 +163,21 @@ def fit(X, y, family=None, penalty=None, solver="auto", weights=None, offset=Non
         family, "multiclass", False) else None)
     if bounds is not None:
         bounds = check_bounds(bounds, X.shape[1], X.dtype)
-    solver = choose_solver(solver, family, penalty, X.shape, bounded=bounds is not None)
+    structured = designs.is_design(X)  # sparse / categorical: linjax.designs.fitting
+    if structured:
+        solver = designs.fitting.solver_for(solver, family, penalty, X.shape,
+                                            bounds is not None, choose_solver)
+    else:
+        solver = choose_solver(solver, family, penalty, X.shape, bounded=bounds is not None)
     validation.check_solver_params(solver)
-    padded = (X, y, weights, offset) if isinstance(solver, SGD) else \
+    padded = (X, y, weights, offset) if isinstance(solver, SGD) or structured else \
         buckets.pad_fit_inputs(X, y, weights, offset)  # SGD draws its batches from the rows
     result = fit_validated(*padded, init, family, penalty, solver, fit_intercept, bounds)
     _warn_if_weights_unresolved(weights)
-    _warn_if_separated(result, X, y, weights, offset, family, penalty)
-    _warn_if_rank_deficient(result, X, y, weights, offset, family, penalty)
+    X = designs.fitting.dense_for_checks(X)  # None: a large design skips the next two
+    if X is not None:
+        _warn_if_separated(result, X, y, weights, offset, family, penalty)
+        _warn_if_rank_deficient(result, X, y, weights, offset, family, penalty)
     return result
 
 

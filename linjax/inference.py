@@ -71,6 +71,7 @@ from jax.scipy.stats import norm
 from linjax import _programs, validation
 from linjax import families as F
 from linjax._pytree import replace
+from linjax.batch_checks import batch_inputs  # the validation of fit_batch
 from linjax.families import eta_derivatives
 from linjax.penalties import L2, NoPenalty
 from linjax.solvers.newton import Newton
@@ -178,6 +179,8 @@ def summarize(result, X, y, family=None, weights=None, offset=None, cov_type="no
     names = _names(X, feature_names, fit_intercept)
     X, y, weights, offset = validation.fit_inputs(X, y, family, weights, offset,
                                                   result.penalty, fit_intercept)
+    if hasattr(X, "to_dense"):  # a linjax.designs object: the statistics need the matrix
+        X = X.to_dense()
     n = X.shape[0]
     p = np.shape(result.params["coef"])[0]
     if X.shape[1] != p:
@@ -265,8 +268,6 @@ def _summarize_batch(result, X, Y, family, weights, offset, cov_type, alpha, gro
     """`summarize` of every problem of a `lj.fit_batch` result (vmapped): each statistic gets
     a leading axis m; `summary[i]` is problem i's summary. X: shared (n, p) or stacked
     (m, n, p); Y: (m, n); weights, offset: (n,) or (m, n), as given to fit_batch."""
-    from linjax.scale.batch import batch_inputs  # validation shared with fit_batch
-
     coef = result.params["coef"]
     m, p = np.shape(coef)
     if np.ndim(X) not in (2, 3) or np.shape(X)[-1] != p:
@@ -302,6 +303,10 @@ def _normalize_cov_type(cov_type):
 
 
 def _names(X, feature_names, fit_intercept):
+    from linjax.designs import frames
+
+    if feature_names is None and frames.has_categories(X):  # `col[level]`, as lj.fit codes it
+        feature_names = frames.encode_frame(X, drop_first=fit_intercept)[1].names
     if feature_names is None:
         columns = getattr(X, "columns", None)
         if columns is not None:

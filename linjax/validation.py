@@ -184,8 +184,15 @@ def y_in_support_fast(Y, family):
     return family.support_error(np.array([lo, hi])) is None
 
 
-def check_design(X, name="X"):
-    """X as a floating 2-D array with at least one row and finite values."""
+def check_design(X, name="X", designs=False, fit_intercept=True):
+    """X as a floating 2-D array with at least one row and finite values. designs: pass
+    `linjax.designs` objects through, checked; scipy.sparse becomes `Sparse` and a frame
+    with category/string columns a `Split` (treatment coding with an intercept)."""
+    if designs:
+        from linjax.designs import fitting
+
+        if fitting.accepts(X):
+            return fitting.checked(X, name, fit_intercept)
     X = as_numeric(name, X)
     if X.ndim == 1:
         raise ValueError(f"{name}: expected a 2-D array (n_samples, n_features), got shape "
@@ -216,11 +223,11 @@ def check_vector(name, a, n, dtype):
 def fit_inputs(X, y, family, weights=None, offset=None, penalty=None, fit_intercept=True):
     """Validate and convert the inputs of `fit`: returns (X, y, weights, offset) as arrays."""
     check_fit_intercept(fit_intercept)
-    X = check_design(X)
+    X = check_design(X, designs=True, fit_intercept=fit_intercept)
     y_arr = as_numeric("y", y)
     dtype = float_dtype_of(X, y_arr if jnp.issubdtype(y_arr.dtype, jnp.floating) else None)
     n, p = X.shape
-    X = to_device(X, dtype)
+    X = X.astype(dtype) if hasattr(X, "rmatvec") else to_device(X, dtype)  # a design
     y = check_vector("y", y_arr, n, dtype)
     weights = None if weights is None else check_vector("weights", weights, n, dtype)
     offset = None if offset is None else check_vector("offset", offset, n, dtype)

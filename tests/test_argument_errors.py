@@ -75,10 +75,13 @@ def test_penalty_strengths_stay_traceable():
 
 
 def test_scipy_sparse_input_has_its_own_message():
+    """lj.fit takes scipy.sparse (linjax.designs.Sparse); entry points that need a dense X
+    (fit_batch) still refuse it with its own message."""
     sparse = pytest.importorskip("scipy.sparse")
+    np.testing.assert_allclose(_fit(X=sparse.csr_matrix(X)).coef, _fit().coef, atol=1e-10)
     with pytest.raises(ValueError, match=r"^X: scipy.sparse input is not supported yet; "
                        r"convert it with X.toarray\(\)"):
-        _fit(X=sparse.csr_matrix(X))
+        lj.fit_batch(sparse.csr_matrix(X), np.stack([Y, Y]), F.Poisson())
 
 
 def test_pandas_missing_values_are_named_as_missing():

@@ -78,8 +78,10 @@ def weighted_products(X, s, r=None, intercept=False, single=False):
     Gram's products in float32, accumulated in X's dtype. The Gram goes by row blocks on
     CPU when n spans two blocks or more (one product elsewhere); r' X is one matrix-vector
     product (in the blocked loop XLA:CPU's small vector-matrix products ran slower than
-    the whole pass).
+    the whole pass). A `linjax.designs` object forms them from its structure.
     """
+    if hasattr(X, "weighted_products"):  # a design (linjax.designs); arrays go on below
+        return X.weighted_products(s, r, intercept)
     work = jnp.float32 if single else X.dtype
     if X.shape[0] < 2 * block_rows(X.shape[1]):
         hess = _block_gram(X, s, intercept, work)

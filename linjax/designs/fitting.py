@@ -1,0 +1,101 @@
+"""What `lj.fit` does differently for a design object (the array path never comes here).
+
+- `checked`: a DataFrame with category/string columns becomes a `Split`
+  (`frames.encode_frame`), scipy.sparse becomes `Sparse`, `Dense` unwraps to its array
+  (the dense path), other designs are checked (rows, finite values, codes in range)
+  when concrete.
+- `solver_for`: "auto" picks Newton where it would pick LeastSquares (QR needs the dense
+  matrix); solvers that need the rows themselves (LeastSquares, SGD) are refused.
+- `dense_for_checks`: the dense matrix of a small design for the eager separation and
+  rank-deficiency checks (skipped above `CHECK_MAX_ELEMENTS`).
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from linjax.designs import frames
+from linjax.designs.types import AbstractDesign, Categorical, Dense, Sparse, Split
+
+#: Largest n * p for which `lj.fit` densifies a design for its eager warnings.
+CHECK_MAX_ELEMENTS = 1 << 22
+
+
+def is_scipy_sparse(a):
+    """A scipy.sparse matrix or array (recognised without importing scipy)."""
+    return type(a).__module__.startswith("scipy.sparse") and hasattr(a, "toarray")
+
+
+def accepts(X):
+    """True when `checked` takes X: a design, a scipy.sparse matrix, or a DataFrame with a
+    category or string column (an all-numeric frame stays on the array path)."""
+    return isinstance(X, AbstractDesign) or is_scipy_sparse(X) or frames.has_categories(X)
+
+
+def _concrete(a):
+    return not isinstance(a, jax.core.Tracer)
+
+
+def _check_finite(name, values):
+    if _concrete(values) and not bool(jnp.all(jnp.isfinite(values))):
+        bad = int(jnp.sum(~jnp.isfinite(values)))
+        raise ValueError(f"{name}: {bad} non-finite value(s) (NaN or inf) in its stored "
+                         "entries; remove or impute them before fitting.")
+
+
+def checked(X, name="X", fit_intercept=True):
+    """X as a design ready for `fit` (see the module docstring), or a ValueError. A frame's
+    categories are treatment-coded (first level dropped) when there is an intercept."""
+    if frames.is_frame(X):
+        X = frames.encode_frame(X, drop_first=fit_intercept)[0]
+    if is_scipy_sparse(X):
+        if len(X.shape) != 2:
+            raise ValueError(f"{name}: expected a 2-D sparse matrix, got shape {X.shape}.")
+        if np.issubdtype(X.dtype, np.complexfloating):
+            raise ValueError(f"{name}: complex values are not supported; pass real numbers.")
+        X = Sparse.from_scipy(X)
+    if isinstance(X, Dense):
+        return X.X
+    if X.shape[0] == 0:
+        raise ValueError(f"{name}: has 0 rows; at least one observation is needed.")
+    for block in X.blocks if isinstance(X, Split) else (X,):
+        if isinstance(block, Dense):
+            _check_finite(name, block.X)
+        elif isinstance(block, Sparse):
+            _check_finite(name, block.data)
+        elif isinstance(block, Categorical) and _concrete(block.codes):
+            codes = np.asarray(block.codes)
+            if codes.size and (codes.min() < 0 or codes.max() >= block.n_levels):
+                raise ValueError(f"{name}: a categorical block's codes must lie in "
+                                 f"0..{block.n_levels - 1}, got {codes.min()}..{codes.max()}.")
+    return X
+
+
+def solver_for(solver, family, penalty, shape, bounded, choose):
+    """`choose(solver, family, penalty, shape, bounded)` (linjax's solver choice) for a
+    design: "auto" never gives LeastSquares, and LeastSquares, SGD and multiclass
+    families are refused with the way out."""
+    from linjax.solvers import SGD, LeastSquares, Newton
+
+    if getattr(family, "multiclass", False):
+        raise ValueError("X: multiclass families need a dense X for now; pass "
+                         "X.to_dense() (or a numpy array) with Multinomial.")
+    auto = isinstance(solver, str) and solver.lower() == "auto"
+    chosen = choose(solver, family, penalty, shape, bounded=bounded)
+    if auto and isinstance(chosen, LeastSquares):
+        return Newton()
+    if isinstance(chosen, LeastSquares | SGD):
+        raise ValueError(f"solver: {type(chosen).__name__} needs the rows of a dense X; with a "
+                         "sparse or categorical design use solver='newton', 'lbfgs', 'cd' or "
+                         "'proximal' (or 'auto').")
+    return chosen
+
+
+def dense_for_checks(X):
+    """X itself for an array; a design's dense matrix when n * p <= CHECK_MAX_ELEMENTS
+    (the eager warnings work on arrays), else None (those checks are skipped)."""
+    if not isinstance(X, AbstractDesign):
+        return X
+    if X.size > CHECK_MAX_ELEMENTS or any(not _concrete(a) for a in jax.tree.leaves(X)):
+        return None
+    return X.to_dense()
