@@ -305,10 +305,14 @@ class NegativeBinomial(AbstractFamily):
 
     Default link: log (as R's MASS::glm.nb); the canonical link
     log(alpha mu / (1 + alpha mu)) is available as `canonical_link`.
+    `alpha=None` estimates alpha (`linjax.nb`): `method="ml"` (maximum likelihood, as
+    MASS::glm.nb) or `"cox-reid"` (the Cox-Reid adjusted profile likelihood, as edgeR and
+    DESeq2; docs/dispersion.md). `method` is static configuration.
     """
 
     alpha: float = 1.0
     link: L.AbstractLink = None
+    method: str = static_field(default="ml")
     name = "negative_binomial"
 
     def default_link(self):

@@ -11,6 +11,12 @@ alternation is one `lax.while_loop`, so `fit_nb` runs under jit and vmap, and th
 reported coefficients are exactly optimal for the reported alpha (which is within
 `tol` in log of its maximum-likelihood value given them).
 
+`NegativeBinomial(alpha=None, method="cox-reid")` (log link, no penalty) instead takes
+the alpha that maximizes the Cox-Reid adjusted profile likelihood (edgeR's, DESeq2's:
+l(alpha, beta_hat(alpha)) - 1/2 log det X'WX; `linjax.dispersion`, docs/dispersion.md),
+then fits the coefficients at that alpha with the same solver; `info.n_outer` counts its
+Newton iterations and `alpha_se` is the same joint-information formula as for "ml".
+
 Parametrization: V(mu) = mu + alpha mu^2, alpha = 1 / theta (R's theta).
 
 The result is a `FitResult` whose `family` is `NegativeBinomial(alpha=alpha_hat)`
@@ -31,8 +37,10 @@ from jax.flatten_util import ravel_pytree
 
 from linjax import _programs, validation
 from linjax._pytree import pytree_dataclass, replace
+from linjax.dispersion import METHODS, nb_dispersion
 from linjax.estimability import no_finite_estimate
 from linjax.families import NegativeBinomial, get_family
+from linjax.links import Log
 from linjax.model import linear_predictor
 from linjax.penalties import NoPenalty
 from linjax.result import FitResult
@@ -97,16 +105,31 @@ def fit_nb(X, y, family=None, penalty=None, weights=None, offset=None, fit_inter
         raise ValueError(f"family: fit_nb estimates the negative binomial alpha; got "
                          f"{family!r}.")
     family = replace(family, alpha=1.0)
+    method = getattr(family, "method", "ml")
+    if method not in METHODS:
+        raise ValueError(f"family: NegativeBinomial(method={method!r}); expected one of "
+                         f"{METHODS}.")
     penalty = NoPenalty() if penalty is None else penalty
     validation.check_penalty(penalty)
     if not getattr(penalty, "smooth", True):
         raise ValueError("penalty: estimating alpha supports smooth penalties (none, L2); "
                          "fix alpha with NegativeBinomial(alpha=...) for an L1 fit.")
+    if method == "cox-reid":
+        if not isinstance(penalty, NoPenalty):
+            raise ValueError("penalty: the Cox-Reid estimate of alpha is for unpenalized fits; "
+                             "use method='ml' with a penalty, or fix alpha.")
+        if not isinstance(family.link, Log):
+            raise ValueError(f"family: the Cox-Reid estimate of alpha uses the log link; got "
+                             f"{family.link!r}. Use method='ml' for other links.")
     X, y, weights, offset = validation.fit_inputs(X, y, family, weights, offset, penalty,
                                                   fit_intercept)
     solver = choose_solver(solver, family, penalty, X.shape)
     if weights is None:
         weights = jnp.ones_like(y)
+    if method == "cox-reid":
+        return _fit_nb_cox_reid(X, y, weights, offset, init, family, penalty, solver,
+                                jnp.asarray(1e-8 if X.dtype == jnp.float64 else 1e-4,
+                                            X.dtype), fit_intercept, 100)
     return _fit_nb(X, y, weights, offset, init, family, penalty, solver,
                    jnp.asarray(tol, X.dtype), fit_intercept, max_outer)
 
@@ -167,23 +190,67 @@ def _fit_nb(X, y, weights, offset, init, family, penalty, solver, tol, fit_inter
     fitted_family = replace(family, alpha=alpha)
 
     # 2. Standard error of alpha: joint observed information of (coefficients, alpha).
-    free = sol.params if fit_intercept else {"coef": sol.params["coef"]}
+    alpha_se = _alpha_se(X, y, weights, offset, family, penalty, sol.params, alpha,
+                         fit_intercept)
+    loglik = nb_loglik(y, mean(sol.params), alpha, weights)
+    info = NBInfo(alpha, alpha_se, 1.0 / alpha, alpha_se / alpha**2, n_outer, loglik,
+                  sol.state)
+    status = jnp.where(done, sol.status, code(Status.MAX_ITER))
+    status = jnp.where(no_finite_estimate(family, y, weights, fit_intercept),
+                       code(Status.NO_FINITE_ESTIMATE), status)
+    return FitResult(sol.params, sol.value, sol.n_iter, status, status == 0, fitted_family,
+                     penalty, info, fit_intercept, getattr(solver, "name", ""))
+
+
+def _alpha_se(X, y, weights, offset, family, penalty, params, alpha, fit_intercept):
+    """sqrt of the alpha entry of the inverse joint observed information of (coefficients,
+    alpha) (autodiff Hessian of the penalized negative log-likelihood)."""
+    free = params if fit_intercept else {"coef": params["coef"]}
     flat, unravel = ravel_pytree(free)
 
     def neg_joint(v):
         p = unravel(v[:-1])
         if not fit_intercept:
-            p = {"coef": p["coef"], "intercept": sol.params["intercept"]}
+            p = {"coef": p["coef"], "intercept": params["intercept"]}
         mu = family.link.inverse(linear_predictor(p, X, offset))
         return (-nb_loglik(y, mu, v[-1], weights)
                 + jnp.sum(weights) * penalty.value(p["coef"]))
 
     H = jax.hessian(neg_joint)(jnp.concatenate([flat, alpha[None]]))
-    alpha_se = jnp.sqrt(jnp.linalg.inv(H)[-1, -1])
-    loglik = nb_loglik(y, mean(sol.params), alpha, weights)
-    info = NBInfo(alpha, alpha_se, 1.0 / alpha, alpha_se / alpha**2, n_outer, loglik,
-                  sol.state)
-    status = jnp.where(done, sol.status, code(Status.MAX_ITER))
+    return jnp.sqrt(jnp.linalg.inv(H)[-1, -1])
+
+
+@_programs.jit(static_argnames=("fit_intercept", "max_iter"))
+def _fit_nb_cox_reid(X, y, weights, offset, init, family, penalty, solver, tol,
+                     fit_intercept, max_iter):
+    """alpha maximizing the Cox-Reid adjusted profile likelihood (`linjax.dispersion`), then
+    the coefficients at that alpha by the library's solver (warm from the estimate's)."""
+    dtype = X.dtype
+    n = X.shape[0]
+    design = jnp.concatenate([jnp.ones((n, 1), dtype), X], axis=1) if fit_intercept else X
+    off = jnp.zeros((n,), dtype) if offset is None else offset
+    est = nb_dispersion(design, y[None], off[None], weights[None], jnp.zeros((1,), dtype),
+                        jnp.ones((), dtype), jnp.asarray(LOG_ALPHA_RANGE, dtype), tol,
+                        method="cox-reid", max_iter=max_iter)
+    alpha = est.alpha[0]
+    fitted_family = replace(family, alpha=alpha)
+    coef = est.coef[0]
+    if init is None:
+        params = ({"coef": coef[1:], "intercept": coef[0]} if fit_intercept else
+                  {"coef": coef, "intercept": jnp.zeros((), dtype)})
+    else:
+        params = {"coef": jnp.asarray(init["coef"], dtype),
+                  "intercept": jnp.asarray(init.get("intercept", 0.0), dtype)}
+    problem = GLMProblem(X, y, normalized_weights(weights), offset, fitted_family, penalty,
+                         fit_intercept)
+    sol = solver.minimise(problem, params)
+    alpha_se = _alpha_se(X, y, weights, offset, family, penalty, sol.params, alpha,
+                         fit_intercept)
+    mu = family.link.inverse(linear_predictor(sol.params, X, offset))
+    info = NBInfo(alpha, alpha_se, 1.0 / alpha, alpha_se / alpha**2, est.iterations[0],
+                  nb_loglik(y, mu, alpha, weights), sol.state)
+    # the estimate's own status first (bound, no finite estimate), then the solver's
+    status = jnp.where(est.status[0] != 0, est.status[0], sol.status)
     status = jnp.where(no_finite_estimate(family, y, weights, fit_intercept),
                        code(Status.NO_FINITE_ESTIMATE), status)
     return FitResult(sol.params, sol.value, sol.n_iter, status, status == 0, fitted_family,

@@ -19,6 +19,7 @@ from statsmodels.discrete.tests.results.results_discrete import RandHIE
 import linjax as lj
 from linjax import families as F
 from linjax import nb
+from linjax._pytree import replace
 from tests import zoo
 
 warnings.filterwarnings("ignore", module="statsmodels")
@@ -86,3 +87,67 @@ def test_bad_inputs():
         lj.fit(X, y, family=F.NegativeBinomial(alpha=None), penalty=lj.penalties.L1(0.1))
     with pytest.raises(ValueError, match="y"):
         lj.fit(X, -y - 1, family=F.NegativeBinomial(alpha=None))
+
+
+# -- method="cox-reid": the Cox-Reid adjusted profile likelihood (linjax.dispersion) ------
+
+@pytest.fixture(scope="module")
+def zoo_cox_reid():
+    """lj.fit with NegativeBinomial(alpha=None, method="cox-reid") on the zoo problem and its
+    reverse, vmapped (one compilation)."""
+    X, y, _, off = zoo.problem("negative_binomial")
+    family = F.NegativeBinomial(alpha=None, method="cox-reid")
+    fits = jax.vmap(lambda yy: lj.fit(X, yy, family=family, offset=off))(
+        jnp.stack([jnp.asarray(y), jnp.asarray(y[::-1])]))
+    return X, y, off, fits
+
+
+def test_cox_reid_maximizes_the_adjusted_profile_likelihood(zoo_cox_reid):
+    from tests.test_dispersion import fd_derivative, ref_beta, ref_criterion
+
+    X, y, off, fits = zoo_cox_reid
+    design = np.c_[np.ones(len(y)), X]
+    w = np.ones(len(y))
+    for k, yy in enumerate((y, y[::-1])):
+        result = jax.tree_util.tree_map(lambda a, k=k: a[k], fits)
+        assert int(result.status) == 0 and bool(result.converged)
+        assert result.family.method == "cox-reid"
+        t = float(np.log(result.family.alpha))
+        np.testing.assert_allclose(result.info.alpha, result.family.alpha)
+        # the derivative of the reference criterion vanishes at the estimate
+        assert abs(fd_derivative(t, design, yy, off, w, "cox-reid")) < 1e-6
+        assert abs(fd_derivative(t + 1e-3, design, yy, off, w, "cox-reid")) > 1e-3
+        # the coefficients are the NB maximum likelihood ones at that alpha
+        beta = ref_beta(design, yy, np.exp(t), off, w)
+        np.testing.assert_allclose(result.params["intercept"], beta[0], rtol=1e-7)
+        np.testing.assert_allclose(result.params["coef"], beta[1:], rtol=1e-7)
+        np.testing.assert_allclose(result.info.loglik, ref_criterion(t, design, yy, off, w, "ml"),
+                                   rtol=1e-10)
+    # Cox-Reid's alpha exceeds the maximum likelihood one (the adjustment for the p fitted
+    # coefficients), here as in edgeR and DESeq2
+    ml = lj.fit(X, y, family=F.NegativeBinomial(alpha=None), offset=off)
+    assert float(fits.family.alpha[0]) > float(ml.info.alpha)
+
+
+def test_cox_reid_family_saves_and_loads(zoo_cox_reid, tmp_path):
+    X, y, off, fits = zoo_cox_reid
+    result = jax.tree_util.tree_map(lambda a: a[0], fits)
+    # (linjax.io does not list NBInfo among the classes it saves: the family alone here)
+    result = replace(result, info=None)
+    lj.io.save(tmp_path / "nb.zip", result)
+    back = lj.io.load(tmp_path / "nb.zip")
+    assert back.family.method == "cox-reid"
+    np.testing.assert_array_equal(back.family.alpha, result.family.alpha)
+    # method is static configuration, not a leaf
+    assert len(jax.tree_util.tree_leaves(result.family)) == 1
+
+
+def test_cox_reid_bad_inputs():
+    X, y, _, _ = zoo.problem("negative_binomial")
+    with pytest.raises(ValueError, match="method"):
+        lj.fit(X, y, family=F.NegativeBinomial(alpha=None, method="reml"))
+    with pytest.raises(ValueError, match="unpenalized"):
+        lj.fit(X, y, family=F.NegativeBinomial(alpha=None, method="cox-reid"),
+               penalty=lj.penalties.L2(0.1))
+    with pytest.raises(ValueError, match="log link"):
+        lj.fit(X, y, family=F.NegativeBinomial(alpha=None, method="cox-reid", link="sqrt"))
