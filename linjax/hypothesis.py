@@ -23,6 +23,7 @@ from jax.scipy.special import betainc, gammaincc
 from linjax import _programs, validation
 from linjax import inference as inf
 from linjax._pytree import pytree_dataclass, static_field
+from linjax.batch_checks import batch_inputs
 from linjax.penalties import NoPenalty
 from linjax.solvers import linalg
 from linjax.summary import Summary
@@ -302,8 +303,6 @@ def score_test(reduced, X_reduced, X_full, y, *, weights=None, offset=None, disp
     coef = reduced.params["coef"]
     batch = np.ndim(coef) == 2
     if batch:
-        from linjax.scale.batch import batch_inputs
-
         m = np.shape(coef)[0]
         if np.ndim(X_reduced) not in (2, 3) or np.shape(X_reduced)[-1] != np.shape(coef)[1]:
             raise ValueError(f"X_reduced: expected (n, {np.shape(coef)[1]}) or (m, n, "
