@@ -385,6 +385,9 @@ class _Chunk(NamedTuple):
     it: jax.Array         # () iterations run
     n_it: jax.Array       # (c,) iterations per problem
     frozen: jax.Array     # (c,) bool: a coefficient ran off to infinity and was stopped
+    t_prev: jax.Array     # (c,) the previous iterate (for backtracking the coefficients)
+    beta_prev: jax.Array  # (c, p)
+    ll_prev: jax.Array    # (c,) its log-likelihood's beta-dependent part
 
 
 def _estimate_chunk(X, y, off, w, pm, pv, log_bounds, tol, *, method, use_prior, max_iter):
@@ -395,8 +398,11 @@ def _estimate_chunk(X, y, off, w, pm, pv, log_bounds, tol, *, method, use_prior,
     y = jnp.where(zero[:, None], 1.0, y).astype(dtype)  # a harmless stand-in, overwritten
     cox_reid = method == "cox-reid"
 
+    def eta_of(beta):
+        return jnp.minimum(beta @ X.T + off, 700.0)
+
     def mean(beta):
-        return jnp.exp(jnp.minimum(beta @ X.T + off, 700.0))
+        return jnp.exp(eta_of(beta))
 
     # 1. Start: weighted least squares of log(y + 0.1) - offset; log(alpha) at the moment
     #    estimate from those means.
@@ -410,14 +416,18 @@ def _estimate_chunk(X, y, off, w, pm, pv, log_bounds, tol, *, method, use_prior,
     def quantities(t, beta):
         a = jnp.exp(t)[:, None]
         r = 1 / a
-        mu = mean(beta)
+        eta = eta_of(beta)
+        mu = jnp.exp(eta)
         u = 1 / (1 + a * mu)
         amu = a * mu
         cvec = -w * (y - mu) * amu * u * u                # d score / dt
         R, e_s, e_c = _newton_parts(X, w, y, mu, u, a, cvec)
         ok = _full_rank(R)
         d1, d2 = _psi_differences(y, r)
-        lgap = jnp.log1p(amu) - d1
+        log1p_amu = jnp.log1p(amu)
+        lgap = log1p_amu - d1
+        # the log-likelihood's part that depends on beta (for the step's backtracking)
+        ll = jnp.sum(w * (y * eta - (y + r) * log1p_amu), axis=1)
         g = jnp.sum(w * (r * lgap + (y - mu) * u), axis=1)
         K = jnp.sum(w * (-r * lgap + r * r * d2 + mu * u - (y - mu) * amu * u * u), axis=1)
         dbdt = _solve_upper(R, e_c)
@@ -441,7 +451,7 @@ def _estimate_chunk(X, y, off, w, pm, pv, log_bounds, tol, *, method, use_prior,
         g_prof = g + jnp.sum(e_c * e_s, axis=1)
         K_prof = K + jnp.sum(e_c * e_c, axis=1)
         decrement = jnp.sum(e_s * e_s, axis=1)
-        return g_prof, K_prof, Dscore, dbdt, decrement, ok
+        return g_prof, K_prof, Dscore, dbdt, decrement, ok, ll
 
     def moves(dec, step):
         """False where the coefficients' Newton step would gain less than tol in
@@ -457,7 +467,10 @@ def _estimate_chunk(X, y, off, w, pm, pv, log_bounds, tol, *, method, use_prior,
         return (s.it < max_iter) & ~jnp.all(s.done)
 
     def body(s):
-        g, K, Dscore, dbdt, dec, ok = quantities(s.t, s.beta)
+        g, K, Dscore, dbdt, dec, ok, ll = quantities(s.t, s.beta)
+        # a coefficient step at fixed t that lowered the likelihood (Newton overshoots
+        # where the NB log-likelihood flattens, at large means) is halved instead
+        worse = (s.t == s.t_prev) & (ll < s.ll_prev - 1e-12 * jnp.abs(s.ll_prev))
         move = moves(dec, Dscore)
         frozen = s.frozen | ~move
         # the sign of the gradient is trusted (for the bracket and the bound) where the
@@ -481,7 +494,7 @@ def _estimate_chunk(X, y, off, w, pm, pv, log_bounds, tol, *, method, use_prior,
         # their limit's to ~sqrt(tol)
         t_tol = jnp.where(frozen, jnp.sqrt(tol), tol)
         converged = trusted & (K < 0) & (jnp.abs(newton - s.t) <= t_tol)
-        stop = ~s.done & (converged | at_bound | ~finite | ~ok)
+        stop = ~s.done & ~worse & (converged | at_bound | ~finite | ~ok)
         # a converged problem takes its last (tiny) Newton step; a bound one keeps its t
         t_new = jnp.where(converged, jnp.clip(newton, t_lo, t_hi), t_new)
         t_next = jnp.where(at_bound | ~finite, s.t, t_new)
@@ -489,6 +502,10 @@ def _estimate_chunk(X, y, off, w, pm, pv, log_bounds, tol, *, method, use_prior,
         beta_next = s.beta + _capped(jnp.where(move[:, None], Dscore, 0.0)
                                      + dbdt * dt[:, None], X)
         beta_next = jnp.where(finite[:, None], beta_next, s.beta)
+        t_next = jnp.where(worse, s.t, t_next)
+        beta_next = jnp.where(worse[:, None], 0.5 * (s.beta + s.beta_prev), beta_next)
+        lower = jnp.where(worse, s.lower, lower)
+        upper = jnp.where(worse, s.upper, upper)
         new_status = jnp.where(
             ~finite, int(Status.NON_FINITE),
             jnp.where(~ok, int(Status.SINGULAR),
@@ -505,7 +522,10 @@ def _estimate_chunk(X, y, off, w, pm, pv, log_bounds, tol, *, method, use_prior,
             status=jnp.where(stop, new_status, s.status).astype(jnp.int32),
             it=s.it + 1,
             n_it=jnp.where(keep, s.n_it, s.n_it + 1),
-            frozen=jnp.where(keep, s.frozen, frozen),
+            frozen=jnp.where(keep | worse, s.frozen, frozen),
+            t_prev=jnp.where(keep | worse, s.t_prev, s.t),
+            beta_prev=jnp.where((keep | worse)[:, None], s.beta_prev, s.beta),
+            ll_prev=jnp.where(keep | worse, s.ll_prev, ll),
         )
 
     state = _Chunk(t=t_start, beta=beta, lower=jnp.full((c,), t_lo, dtype),
@@ -513,7 +533,8 @@ def _estimate_chunk(X, y, off, w, pm, pv, log_bounds, tol, *, method, use_prior,
                    status=jnp.where(zero, int(Status.NO_FINITE_ESTIMATE),
                                     int(Status.MAX_ITER)).astype(jnp.int32),
                    it=jnp.asarray(0, jnp.int32), n_it=jnp.zeros((c,), jnp.int32),
-                   frozen=jnp.zeros((c,), bool))
+                   frozen=jnp.zeros((c,), bool), t_prev=jnp.full((c,), jnp.inf, dtype),
+                   beta_prev=beta, ll_prev=jnp.full((c,), -jnp.inf, dtype))
     state = jax.lax.while_loop(cond, body, state)
 
     # 3. Report: the criterion at the estimate; no estimate for an all-zero response.
