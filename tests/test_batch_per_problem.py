@@ -197,18 +197,19 @@ def test_gradients_through_fit_batch_match_finite_differences():
         np.testing.assert_allclose(float(jnp.sum(g * e)), fd, rtol=2e-6, err_msg=f"arg {j}")
 
 
-def test_negative_binomial_alpha_estimated_per_problem_equals_fit():
-    """NegativeBinomial(alpha=None): alpha per problem as lj.fit's maximum likelihood
-    estimate (MASS::glm.nb's, checked against statsmodels in tests/test_nb.py), and the
-    coefficients of each problem equal lj.fit at that alpha."""
+@pytest.mark.parametrize("method", ["ml", "cox-reid"])
+def test_negative_binomial_alpha_estimated_per_problem_equals_fit(method):
+    """NegativeBinomial(alpha=None, method=...): alpha per problem as lj.fit's estimate
+    (maximum likelihood as MASS::glm.nb, checked against statsmodels in tests/test_nb.py, or
+    Cox-Reid), and the coefficients of each problem equal lj.fit at that alpha."""
     rng = np.random.default_rng(10)
     X = rng.normal(size=(N, 2))
     mu = np.exp(1.0 + X @ np.array([0.4, -0.3]))
     Y = rng.negative_binomial(2.0, 2.0 / (2.0 + mu), size=(4, N)).astype(float)
-    res = lj.fit_batch(X, Y, family=F.NegativeBinomial(alpha=None))
+    res = lj.fit_batch(X, Y, family=F.NegativeBinomial(alpha=None, method=method))
     assert res.family.alpha.shape == (4,)
     for i in range(4):
-        est = lj.fit(X, Y[i], family=F.NegativeBinomial(alpha=None))
+        est = lj.fit(X, Y[i], family=F.NegativeBinomial(alpha=None, method=method))
         np.testing.assert_allclose(res.family.alpha[i], est.family.alpha, rtol=1e-6)
         at = lj.fit(X, Y[i], family=F.NegativeBinomial(alpha=float(res.family.alpha[i])))
         np.testing.assert_allclose(res.coef[i], at.coef, rtol=1e-8, atol=1e-10)
