@@ -11,6 +11,7 @@ anything else as a possible separation that could not be checked.
 
 import warnings
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -31,7 +32,7 @@ def warn_if_separated(X, y, weights, params, offset, family, fit_intercept, owne
     """Warn (SeparationWarning, "{owner}: ...", ending with `remedy`) when a fitted binomial
     model's probabilities reach 0 or 1 because the data separate the classes. Eager only:
     X, y, weights (None: ones), params {"coef", "intercept"} and offset are concrete."""
-    w = jnp.ones(np.shape(y), X.dtype) if weights is None else weights
+    w = jax.device_put(np.ones(np.shape(y), X.dtype)) if weights is None else weights
     if isinstance(X, np.ndarray) and not _numpy_reaches(X, w, params, offset):
         return  # numpy data (the estimators): no program compiled for the common case
     linear, score, reaches = separation_screen(X, y, w, params, offset, family)
