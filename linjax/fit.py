@@ -19,6 +19,7 @@ CoordinateDescent, ProjectedNewton, and the projected GradientDescent and SGD.
 
 import warnings
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -214,5 +215,7 @@ def _warn_if_separated(result, X, y, weights, offset, family, penalty):
     if not isinstance(family, Binomial) or not isinstance(penalty, NoPenalty) or any(
             validation.is_traced(a) for a in (X, y, weights, offset, result.params["coef"])):
         return
+    if isinstance(X, jax.Array) and all(d.platform == "cpu" for d in X.devices()):
+        X = np.asarray(X)  # screened by a host product: no program compiled for most fits
     warn_if_separated(X, y, weights, result.params, offset, family, result.fit_intercept,
                       stacklevel=4)
