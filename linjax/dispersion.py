@@ -114,12 +114,41 @@ def estimate_nb_dispersion(X, Y, *, offset=None, weights=None, method="cox-reid"
     if int(max_iter) < 1:
         raise ValueError(f"max_iter: must be >= 1, got {max_iter}.")
     chunk = max(1, min(m, CHUNK_ENTRIES // n))
-    out = _estimate(X, Y_arr, offset, weights, prior_mean, prior_var,
-                    jnp.asarray([np.log(lo), np.log(hi)], dtype), jnp.asarray(tol, dtype),
-                    method=method, use_prior=use_prior, max_iter=int(max_iter), chunk=chunk)
+    settings = (prior_var, jnp.asarray([np.log(lo), np.log(hi)], dtype),
+                jnp.asarray(tol, dtype))
+    static = dict(method=method, use_prior=use_prior, chunk=chunk)
+    first = min(int(max_iter), FIRST_PASS_ITERATIONS)
+    out = _estimate(X, Y_arr, offset, weights, prior_mean, *settings, max_iter=first,
+                    **static)
+    if first < int(max_iter):
+        out = _finish_stragglers(out, X, Y_arr, offset, weights, prior_mean, settings,
+                                 static, int(max_iter))
     if single:
         out = jax.tree_util.tree_map(lambda a: a[0], out)
     return out
+
+
+#: Newton iterations of the first pass over every problem; the few problems still running
+#: then (a median problem takes 5) finish in a second call on their rows alone, so that one
+#: slow problem does not hold its whole chunk of problems in the loop.
+FIRST_PASS_ITERATIONS = 8
+
+
+def _finish_stragglers(out, X, Y, offset, weights, prior_mean, settings, static, max_iter):
+    """Rerun the problems that ended the first pass at MAX_ITER with the full max_iter, on
+    their rows alone (padded to a power of two, so few distinct programs compile)."""
+    rows = np.flatnonzero(np.asarray(out.status) == int(Status.MAX_ITER))
+    if rows.size == 0:
+        return out
+    size = max(8, 1 << int(np.ceil(np.log2(rows.size))))
+    idx = np.concatenate([rows, np.full(size - rows.size, rows[0])])
+
+    def take(a):
+        return a if a.shape[0] == 1 else a[idx]
+
+    again = _estimate(X, Y[idx], take(offset), take(weights), prior_mean[idx], *settings,
+                      max_iter=max_iter, **dict(static, chunk=min(static["chunk"], size)))
+    return jax.tree_util.tree_map(lambda a, b: a.at[rows].set(b[: rows.size]), out, again)
 
 
 # -- eager checks ------------------------------------------------------------------------
