@@ -439,7 +439,7 @@ def pad_problems(args, axes, m):
             d.platform == "cpu" for d in leaf.devices())
         lib = np if on_cpu else jnp
         (out,) = buckets.pad_rows(m_to, np.asarray(leaf) if on_cpu else leaf, lib=lib)
-        return jnp.asarray(out)
+        return jax.device_put(out) if on_cpu else out
 
     def pad_tree(tree, axs):
         leaves, treedef = jax.tree_util.tree_flatten(tree)
@@ -452,12 +452,13 @@ def pad_problems(args, axes, m):
 
 def first_problems(result, m):
     """The result of problems 0 .. m - 1 of a batch padded to more problems (host slices on
-    the CPU: no program per m)."""
+    the CPU put back by `jax.device_put`: no program per m, where `a[:m]` and even
+    `jnp.asarray` of a numpy array compile one per shape)."""
     def cut(a):
         if not hasattr(a, "shape") or not a.shape or a.shape[0] <= m:
             return a
         if isinstance(a, jax.Array) and all(d.platform == "cpu" for d in a.devices()):
-            return jnp.asarray(np.asarray(a)[:m])
+            return jax.device_put(np.asarray(a)[:m])
         return a[:m]
     return jax.tree_util.tree_map(cut, result)
 
