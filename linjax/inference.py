@@ -205,12 +205,11 @@ def summarize(result, X, y, family=None, weights=None, offset=None, cov_type="no
     use_t = bool(family.estimates_dispersion) if disp_mode == "family" else (
         disp_mode == "pearson")
     n_groups_codes = groups if groups is not None else jnp.zeros(n, jnp.int32)
-    codes = jnp.asarray([COV_TYPES.index(cov_type), int(information == "observed"),
-                         DISP_MODES.index(disp_mode), int(use_t),
-                         int(nb_alpha_se is not None)], jnp.int32)
     out = _summarize(result.params, X, y, weights, offset, family, result.penalty,
-                     n_groups_codes, jnp.asarray(alpha, X.dtype),
-                     jnp.asarray(disp_value, X.dtype), codes, fit_intercept)
+                     n_groups_codes, validation.to_device(alpha, X.dtype),
+                     validation.to_device(disp_value, X.dtype),
+                     validation.to_device(int(nb_alpha_se is not None), np.int32),
+                     fit_intercept, cov_type, information == "observed", disp_mode, use_t)
     notes = _notes(result.penalty, cov_type) + _dispersion_note(out["scale"], out["df_resid"])
     nb_alpha = family.alpha if nb_alpha_se is not None else None
     link = family.link
@@ -246,7 +245,7 @@ def _check_dispersion(dispersion):
 
 def _dispersion_note(scale, df_resid):
     """A note (and a warning) when the estimated dispersion is not a positive number."""
-    if validation.is_traced(scale) or np.ndim(scale) != 0:
+    if validation.is_traced(scale) or validation.is_traced(df_resid) or np.ndim(scale) != 0:
         return ()
     scale, df_resid = float(scale), float(df_resid)
     if np.isfinite(scale) and scale > 0:
@@ -545,27 +544,30 @@ def hat_diagonal(parts, bread):
     return parts["w"] * parts["h"] * jnp.sum((Xa @ bread) * Xa, axis=1)
 
 
-def robust_covariances(parts, bread, groups, nobs, k):
-    """Sandwich covariances B M B, stacked in the order HC0, HC1, HC2, HC3, cluster.
-
-    All five cost one n x k^2 product each; computing them together lets one compiled
-    function serve every `cov_type` (the choice is a run-time index).
-    """
+def robust_covariance(parts, bread, groups, nobs, k, cov_type):
+    """The sandwich covariance B M B of `cov_type` ("HC0", "HC1", "HC2", "HC3", "cluster";
+    static: a summary compiles only the one it reports). Meats, with s_i = w_i g_i x_i:
+    HC0 sum s_i s_i'; HC1 HC0 n / (n - k); HC2 and HC3 scale s_i s_i' by 1 / (1 - h_i) and
+    1 / (1 - h_i)^2; cluster sum_g S_g S_g' G / (G - 1) (n - 1) / (n - k), S_g the groups'
+    score sums."""
     Xa = jnp.where(parts["active"], parts["Xd"], 0.0)
     scores = (parts["w"] * parts["g"])[:, None] * Xa
-    hc0 = scores.T @ scores
-    h = hat_diagonal(parts, bread)
     pos = parts["w"] > 0
-    one_minus_h = jnp.where(pos, 1.0 - h, 1.0)
-    hc2 = scores.T @ (jnp.where(pos, 1.0 / one_minus_h, 0.0)[:, None] * scores)
-    hc3 = scores.T @ (jnp.where(pos, 1.0 / one_minus_h**2, 0.0)[:, None] * scores)
-    n = Xa.shape[0]
-    sums = jax.ops.segment_sum(scores, groups, num_segments=n)
-    counts = jax.ops.segment_sum(pos.astype(scores.dtype), groups, num_segments=n)
-    n_groups = jnp.sum(counts > 0)
-    cluster = sums.T @ sums * n_groups / (n_groups - 1.0) * (nobs - 1.0) / (nobs - k)
-    meats = jnp.stack([hc0, hc0 * nobs / (nobs - k), hc2, hc3, cluster])
-    return jnp.einsum("ij,mjk,kl->mil", bread, meats, bread)
+    if cov_type in ("HC0", "HC1"):
+        meat = scores.T @ scores
+        if cov_type == "HC1":
+            meat = meat * nobs / (nobs - k)
+    elif cov_type in ("HC2", "HC3"):
+        one_minus_h = jnp.where(pos, 1.0 - hat_diagonal(parts, bread), 1.0)
+        power = 1 if cov_type == "HC2" else 2
+        meat = scores.T @ (jnp.where(pos, 1.0 / one_minus_h**power, 0.0)[:, None] * scores)
+    else:
+        n = Xa.shape[0]
+        sums = jax.ops.segment_sum(scores, groups, num_segments=n)
+        counts = jax.ops.segment_sum(pos.astype(scores.dtype), groups, num_segments=n)
+        n_groups = jnp.sum(counts > 0)
+        meat = sums.T @ sums * n_groups / (n_groups - 1.0) * (nobs - 1.0) / (nobs - k)
+    return bread @ meat @ bread
 
 
 def null_mean(y, weights, offset, family, fit_intercept):
@@ -607,12 +609,14 @@ def log_likelihood(family, y, mu, w, deviance, nobs, scale):
     return jnp.sum(jnp.where(pos, w * lp, 0.0))
 
 
-@_programs.jit(static_argnames=("fit_intercept",))
+@_programs.jit(static_argnames=("fit_intercept", "cov_type", "observed", "disp_mode",
+                                "use_t"))
 def _summarize(params, X, y, weights, offset, family, penalty, groups, alpha, disp_value,
-               codes, fit_intercept):
-    """The traced core. `codes` = (cov_type index, observed information, dispersion mode,
-    use t, alpha estimated): run-time choices, so one compilation serves all of them."""
-    cov_index, observed, disp_mode, use_t, extra_k = (codes[i] for i in range(5))
+               extra_k, fit_intercept, cov_type, observed, disp_mode, use_t):
+    """The traced core. cov_type, observed (information), disp_mode and use_t (t or normal
+    reference) are static: each summary compiles only what it reports (a first summary's
+    compilation was larger than its fit's when every choice was compiled in). extra_k: 1
+    when the negative binomial alpha was estimated (counted in AIC/BIC)."""
     parts = information_parts(params, X, y, weights, offset, family, penalty, fit_intercept)
     aliased, beta = identified_coefficients(parts)
     parts = dict(parts, beta=beta, active=parts["active"] & ~aliased)
@@ -627,24 +631,29 @@ def _summarize(params, X, y, weights, offset, family, penalty, groups, alpha, di
     y_safe = jnp.where(pos, y, mu)
     deviance = jnp.sum(jnp.where(pos, w * family.unit_deviance(y_safe, mu), 0.0))
     pearson = jnp.sum(jnp.where(pos, w * (y_safe - mu) ** 2 / family.variance(mu), 0.0))
-    estimated = jnp.where(disp_mode == 0, bool(family.estimates_dispersion), disp_mode == 1)
-    scale = jnp.where(disp_mode == 2, disp_value,
-                      jnp.where(estimated, pearson / jnp.where(df_resid > 0, df_resid, jnp.nan),
-                                jnp.ones((), dtype)))
+    estimated = (bool(family.estimates_dispersion) if disp_mode == "family"
+                 else disp_mode == "pearson")
+    if disp_mode == "fixed":
+        scale = jnp.asarray(disp_value, dtype)
+    elif estimated:
+        scale = pearson / jnp.where(df_resid > 0, df_resid, jnp.nan)
+    else:
+        scale = jnp.ones((), dtype)
 
-    expected = inverse_information(parts)
-    bread = jnp.where(observed == 1, observed_inverse_information(parts, y, family), expected)
-    robust = robust_covariances(parts, bread, groups, nobs, k)
-    cov = jnp.where(cov_index == 0, scale * expected, robust[jnp.maximum(cov_index - 1, 0)])
+    if cov_type == "nonrobust" and not observed:
+        cov = scale * inverse_information(parts)
+    else:
+        bread = (observed_inverse_information(parts, y, family) if observed
+                 else inverse_information(parts))
+        cov = (scale * bread if cov_type == "nonrobust"
+               else robust_covariance(parts, bread, groups, nobs, k, cov_type))
     mask = active[:, None] & active[None, :]
     cov = jnp.where(mask, cov, jnp.nan)
     bse = jnp.sqrt(jnp.diag(cov))
     beta = jnp.where(aliased, jnp.nan, beta)
     stat = beta / bse
-    t_dist = use_t == 1
-    pvalues = jnp.where(t_dist, _two_sided_p(stat, df_resid, True),
-                        _two_sided_p(stat, df_resid, False))
-    q = jnp.where(t_dist, _quantile(alpha, df_resid, True), _quantile(alpha, df_resid, False))
+    pvalues = _two_sided_p(stat, df_resid, use_t)
+    q = _quantile(alpha, df_resid, use_t)
     conf_int = jnp.stack([beta - q * bse, beta + q * bse], axis=1)
 
     llf = log_likelihood(family, y_safe, mu, w, deviance, nobs, scale)
