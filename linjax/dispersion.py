@@ -42,6 +42,9 @@ from linjax.solvers.status import Status
 
 METHODS = ("ml", "cox-reid")
 
+#: The default range of alpha (alpha -> 0 is the Poisson limit).
+DEFAULT_BOUNDS = (1e-8, 1e4)
+
 #: Problems handled together in one chunk: about this many entries of Y per chunk, so the
 #: chunk's temporaries stay in cache (measured: 5x faster than whole (10,000 x 100) arrays).
 CHUNK_ENTRIES = 50_000
@@ -67,7 +70,7 @@ class NBDispersion(NamedTuple):
 
 
 def estimate_nb_dispersion(X, Y, *, offset=None, weights=None, method="cox-reid",
-                           prior_mean=None, prior_var=None, bounds=(1e-8, 1e4), tol=None,
+                           prior_mean=None, prior_var=None, bounds=DEFAULT_BOUNDS, tol=None,
                            max_iter=100):
     """Negative binomial dispersion and coefficients per row of Y (module docstring).
 

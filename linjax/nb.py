@@ -37,7 +37,7 @@ from jax.flatten_util import ravel_pytree
 
 from linjax import _programs, validation
 from linjax._pytree import pytree_dataclass, replace
-from linjax.dispersion import METHODS, nb_dispersion
+from linjax.dispersion import DEFAULT_BOUNDS, METHODS, nb_dispersion
 from linjax.estimability import no_finite_estimate
 from linjax.families import NegativeBinomial, get_family
 from linjax.links import Log
@@ -230,7 +230,7 @@ def _fit_nb_cox_reid(X, y, weights, offset, init, family, penalty, solver, tol,
     design = jnp.concatenate([jnp.ones((n, 1), dtype), X], axis=1) if fit_intercept else X
     off = jnp.zeros((n,), dtype) if offset is None else offset
     est = nb_dispersion(design, y[None], off[None], weights[None], jnp.zeros((1,), dtype),
-                        jnp.ones((), dtype), jnp.asarray(LOG_ALPHA_RANGE, dtype), tol,
+                        jnp.ones((), dtype), jnp.log(jnp.asarray(DEFAULT_BOUNDS, dtype)), tol,
                         method="cox-reid", max_iter=max_iter)
     alpha = est.alpha[0]
     fitted_family = replace(family, alpha=alpha)
