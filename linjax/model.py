@@ -6,8 +6,11 @@
 with nll_i half the unit deviance (docs/objective.md).
 """
 
+import jax
 import jax.numpy as jnp
+import numpy as np
 
+from linjax import _programs
 from linjax.families import Gaussian, get_family
 from linjax.penalties import AbstractPenalty, NoPenalty
 from linjax.validation import check_penalty
@@ -43,6 +46,16 @@ def linear_predictor(params, X, offset=None):
 def predict(params, X, family=None, offset=None):
     """The mean mu = link^{-1}(eta); `family` an instance or a name, as in `lj.fit`."""
     family = Gaussian() if family is None else get_family(family)
+    if not isinstance(X, jax.Array | jax.core.Tracer) and not hasattr(X, "rmatvec"):
+        X = np.asarray(X)  # a frame or a list: numbers, as jnp would take them
+    _check_columns(X, params["coef"])
+    # one compiled program per shape (eager, each operation would compile its own, outside
+    # linjax's program budget)
+    return _predict(params, X, family, offset)
+
+
+@_programs.jit
+def _predict(params, X, family, offset):
     return family.link.inverse(linear_predictor(params, X, offset))
 
 
