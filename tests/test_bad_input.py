@@ -163,7 +163,7 @@ CASES = [
     # -- fit_batch ----------------------------------------------------------------------
     ("batch-X-nan", lambda: fit_batch(X=_with(X, 1, np.nan)), r"^X: 1 non-finite"),
     ("batch-Y-nan", lambda: fit_batch(Y=np.stack([Y_COUNT, _with(Y_COUNT, 0, np.nan)])),
-     r"^Y: 1 non-finite"),
+     r"^Y\[1\] \(problem 1\): non-finite"),  # the problem at fault, by index
     ("batch-Y-1d", lambda: fit_batch(Y=Y_COUNT), r"^Y: expected shape \(m, n\).*lj.fit"),
     ("batch-Y-columns", lambda: fit_batch(Y=np.ones((2, N - 1))), r"^X: has 24 rows but Y"),
     ("batch-Y-support-row", lambda: fit_batch(Y=np.stack([Y_COUNT, Y_COUNT - 5])),
