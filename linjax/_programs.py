@@ -79,17 +79,20 @@ def live_programs():
 CPU_COMPILER_OPTIONS = {"xla_cpu_use_fusion_emitters": False}
 
 
-@functools.cache
+_options_refused = False  # set when the installed XLA rejected CPU_COMPILER_OPTIONS
+
+
 def compiler_options():
-    """`CPU_COMPILER_OPTIONS` when the default backend is the CPU and XLA accepts them."""
-    if jax.default_backend() != "cpu":
-        return None
-    try:
-        jax.jit(lambda x: x + 1, compiler_options=CPU_COMPILER_OPTIONS).lower(
-            jax.ShapeDtypeStruct((), "int32")).compile()
-    except Exception:  # noqa: BLE001  (an XLA without the option: its own defaults)
+    """`CPU_COMPILER_OPTIONS` when the default backend is the CPU (and XLA has not refused
+    them: see `BoundedJit.__call__`)."""
+    if _options_refused or jax.default_backend() != "cpu":
         return None
     return CPU_COMPILER_OPTIONS
+
+
+def _refused_options(error):
+    return "compile option" in str(error) and any(k in str(error)
+                                                  for k in CPU_COMPILER_OPTIONS)
 
 
 class BoundedJit:
@@ -120,7 +123,16 @@ class BoundedJit:
                for leaf in jax.tree_util.tree_leaves((args, kwargs))):
             return self._nested(*args, **kwargs)  # the caller's program compiles it
         before = self.cache_size()
-        out = self._jitted(*args, **kwargs)
+        try:
+            out = self._jitted(*args, **kwargs)
+        except Exception as error:  # noqa: BLE001  (an XLA without the option: its defaults)
+            global _options_refused
+            if not _refused_options(error):
+                raise
+            _options_refused = True
+            for f in _registry:
+                f._made = None if f._made is not f._nested else f._made
+            out = self._jitted(*args, **kwargs)
         self.last_used = next(_clock)
         if self.cache_size() > before:  # compiled (or loaded) a program: check the budget
             enforce_budget(keep=self)

@@ -44,6 +44,14 @@ def test_large_designs_share_their_bucket_from_the_second_row_count_on(monkeypat
     assert buckets.padded_size(np.zeros((64, 2)), "test") == 64  # a bucket size itself
 
 
+def test_compiler_options_an_xla_refuses_are_dropped(monkeypatch):
+    monkeypatch.setattr(_programs, "CPU_COMPILER_OPTIONS", {"xla_cpu_no_such_option": True})
+    monkeypatch.setattr(_programs, "_options_refused", False)
+    f = _programs.jit(lambda x: x * 3.0)
+    np.testing.assert_allclose(f(jnp.ones(3)), 3.0)  # refused, then compiled without it
+    assert _programs._options_refused and _programs.compiler_options() is None
+
+
 def test_budget_frees_least_recently_used_programs(monkeypatch):
     monkeypatch.setenv(_programs.MAX_PROGRAMS_ENV, "3")
     first = _programs.jit(lambda x: jnp.sin(x) + 1.0)
