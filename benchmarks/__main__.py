@@ -1,4 +1,5 @@
 """python -m benchmarks [workload ...] [--quick] [--no-float32] [--repeats 3] [--out DIR]
+python -m benchmarks first_call [case ...]     (first calls in fresh processes: compile costs)
 
 Runs the workloads of `benchmarks.registry` (default: all, plus float32 variants), prints
 each row as it finishes, and writes RESULTS.md and results.png (into benchmarks/, or
@@ -117,6 +118,10 @@ def chart(by, path):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["first_call"]:  # first calls in fresh processes (benchmarks/first_call.py)
+        from . import first_call
+        return first_call.main(argv[1:])
     ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     ap.add_argument("workloads", nargs="*", help=f"default: all of {list(R.WORKLOADS)}")
     ap.add_argument("--quick", action="store_true", help="about a tenth of the full sizes")
