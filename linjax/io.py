@@ -42,7 +42,7 @@ METADATA = "metadata.json"
 
 #: Modules whose dataclasses / NamedTuples may be rebuilt, and where estimators live.
 _ALLOWED_MODULES = ("linjax.families", "linjax.links", "linjax.penalties", "linjax.fit",
-                    "linjax.result", "linjax.transforms",
+                    "linjax.nb", "linjax.result", "linjax.transforms",
                     "linjax.preprocessing", "linjax.selection", "linjax.paths")
 _ALLOWED_PREFIXES = ("linjax.solvers.",)
 _ESTIMATOR_MODULE = "linjax.estimators"

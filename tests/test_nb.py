@@ -19,7 +19,6 @@ from statsmodels.discrete.tests.results.results_discrete import RandHIE
 import linjax as lj
 from linjax import families as F
 from linjax import nb
-from linjax._pytree import replace
 from tests import zoo
 
 warnings.filterwarnings("ignore", module="statsmodels")
@@ -132,12 +131,16 @@ def test_cox_reid_maximizes_the_adjusted_profile_likelihood(zoo_cox_reid):
 def test_cox_reid_family_saves_and_loads(zoo_cox_reid, tmp_path):
     X, y, off, fits = zoo_cox_reid
     result = jax.tree_util.tree_map(lambda a: a[0], fits)
-    # (linjax.io does not list NBInfo among the classes it saves: the family alone here)
-    result = replace(result, info=None)
-    lj.io.save(tmp_path / "nb.zip", result)
+    lj.io.save(tmp_path / "nb.zip", result)  # with its NBInfo (alpha, its standard error)
     back = lj.io.load(tmp_path / "nb.zip")
     assert back.family.method == "cox-reid"
     np.testing.assert_array_equal(back.family.alpha, result.family.alpha)
+    np.testing.assert_array_equal(back.info.alpha_se, result.info.alpha_se)
+    # the loaded fit summarizes as the fit did (alpha counted in AIC through its info)
+    before = lj.inference.summarize(result, X, y, offset=off)
+    after = lj.inference.summarize(back, X, y, offset=off)
+    np.testing.assert_array_equal(after.aic, before.aic)
+    np.testing.assert_array_equal(after.bse, before.bse)
     # method is static configuration, not a leaf
     assert len(jax.tree_util.tree_leaves(result.family)) == 1
 
