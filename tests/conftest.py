@@ -11,7 +11,7 @@ import jax  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 
-# No jax.clear_caches() between modules: the suite runs as a user's long process does, and
+# JAX's caches are not cleared between modules: the suite runs as a user's long process does, and
 # linjax keeps its own compiled programs within budget (linjax._programs, docs/caching.md).
 
 
