@@ -130,8 +130,8 @@ class BoundedJit:
             if not _refused_options(error):
                 raise
             _options_refused = True
-            for f in _registry:
-                f._made = None if f._made is not f._nested else f._made
+            for f in _registry:  # rebuilt at their next call, without the options
+                f._made = None
             out = self._jitted(*args, **kwargs)
         self.last_used = next(_clock)
         if self.cache_size() > before:  # compiled (or loaded) a program: check the budget
