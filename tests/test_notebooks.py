@@ -26,7 +26,7 @@ CELL_TIMEOUT = 300  # seconds per cell; each notebook takes well under a minute
 def test_notebooks_exist():
     names = [p.stem for p in NOTEBOOKS]
     expected = ["01_least_squares", "02_regularization", "03_logistic", "04_glm",
-                "05_jax_superpowers"]
+                "05_jax_superpowers", "06_differential_expression"]
     assert names == expected
 
 
