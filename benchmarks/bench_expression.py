@@ -50,6 +50,91 @@ def data(genes, samples, seed=2024):
     return gen, counts, table, X
 
 
+def workload(size, dtype):
+    """The `python -m benchmarks` workload "expression": the whole pipeline of linjax against
+    PyDESeq2 (in this process, two workers) and R's DESeq2 (an Rscript process: its time
+    includes R's start and package loading), each skipped with a note when not installed.
+
+    Every tool returns its log2 fold changes and adjusted p-values; the objective is the
+    fraction of genes called wrongly at padj < 0.1 against the generator's truth (a true
+    log2 fold change of +-1 on 10% of the genes), so equal calls give equal objectives.
+    Counts are integers, so `dtype` only names the variant (the pipeline runs in float64).
+    """
+    import numpy as np
+
+    from .registry import Tool, Workload, pick
+
+    genes, samples = pick(size, (10_000, 100), (2_000, 20), (300, 8))
+    gen = generator()
+    condition = np.array(["A"] * ((samples + 1) // 2) + ["B"] * (samples // 2))
+    X = np.column_stack([np.ones(samples), condition == "B"]).astype(float)
+    counts, beta, _, _ = gen.draw(np.random.default_rng(2024), genes, X)
+    truly_de = beta[:, 1] != 0
+    table = {"condition": condition}
+
+    def linjax_de():
+        from linjax.expression import differential_expression
+
+        res = differential_expression(counts, X, 1)
+        return {"log2FoldChange": np.asarray(res["log2FoldChange"]),
+                "padj": np.asarray(res["padj"])}
+
+    tools = [Tool("linjax differential_expression", linjax_de, linjax=True)]
+    if importlib.util.find_spec("pydeseq2") is None:
+        tools.append(Tool("PyDESeq2 (skipped: pydeseq2 not installed)", _skipped("pydeseq2")))
+    else:
+        spec = importlib.util.spec_from_file_location("run_pydeseq2",
+                                                      SCRIPTS / "run_pydeseq2.py")
+        py = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(py)
+
+        def pydeseq2():
+            import pandas as pd
+
+            frame = pd.DataFrame(counts.T, columns=[f"gene{i + 1}" for i in range(genes)],
+                                 index=[f"sample{j + 1}" for j in range(samples)])
+            meta = pd.DataFrame(table, index=frame.index)
+            _, res = py.run(frame, meta, "~condition", ["condition", "B", "A"], n_cpus=2)
+            return {"log2FoldChange": res["log2FoldChange"].to_numpy(),
+                    "padj": res["padj"].to_numpy()}
+        tools.append(Tool("PyDESeq2 deseq2() + summary(), 2 workers", pydeseq2, repeats=1))
+    if shutil.which("Rscript") is None:
+        tools.append(Tool("DESeq2 (skipped: Rscript not found)", _skipped("Rscript not found")))
+    else:
+        def deseq2():
+            import pandas as pd
+
+            why = r_available()  # here, not when the workload is built (R starts slowly)
+            if why:
+                raise RuntimeError(f"skipped: {why}")
+            with tempfile.TemporaryDirectory() as where:
+                paths = write_set(gen, counts, table, where)
+                out = os.path.join(where, "results.csv")
+                subprocess.run(["Rscript", str(SCRIPTS / "run_deseq2.R"), "--time", *paths,
+                                "--results", out],
+                               capture_output=True, text=True, cwd=ROOT, check=True)
+                res = pd.read_csv(out, na_values=["NA"])
+            return {"log2FoldChange": res["log2FoldChange"].to_numpy(),
+                    "padj": res["padj"].to_numpy()}
+        tools.append(Tool("DESeq2 DESeq() + results() (Rscript, R start included)", deseq2,
+                          repeats=1))
+
+    def objective(out):
+        called = np.nan_to_num(np.asarray(out["padj"], float), nan=1.0) < 0.1
+        return float(np.mean(called != truly_de))
+
+    return Workload("expression", f"differential expression {genes} genes x {samples} "
+                    "samples, two conditions (whole pipeline)", tools, objective,
+                    "objective: fraction of genes called wrongly at padj < 0.1 against the "
+                    "generator's truth")
+
+
+def _skipped(why):
+    def fn():
+        raise RuntimeError(f"skipped: {why}")
+    return fn
+
+
 FRESH = """
 import sys, time, resource
 import numpy as np

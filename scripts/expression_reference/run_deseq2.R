@@ -2,7 +2,9 @@
 #
 #   Rscript scripts/expression_reference/run_deseq2.R            # both committed data sets
 #   Rscript scripts/expression_reference/run_deseq2.R --time COUNTS SAMPLES [--gp-only]
-#       (benchmark peer: seconds of DESeq() + results() and of glmGamPoi's glm_gp)
+#       [--results CSV]
+#       (benchmark peer: seconds of DESeq() + results() and of glmGamPoi's glm_gp;
+#        --results writes DESeq2's log2FoldChange and padj per gene)
 #
 # Reads tests/data/expression/<name>_counts.csv.gz and <name>_samples.csv and writes
 # <name>_deseq2.csv.gz (one row per gene) and <name>_deseq2_summary.csv (size factors,
@@ -88,7 +90,7 @@ reference <- function(name, design, contrast_name, reduced = NULL) {
   cat(name, ": written\n")
 }
 
-time_peers <- function(counts_path, samples_path, deseq = TRUE) {
+time_peers <- function(counts_path, samples_path, deseq = TRUE, results_path = NULL) {
   d <- read_set(counts_path, samples_path)
   if (deseq) {
     t_deseq <- system.time({
@@ -97,6 +99,10 @@ time_peers <- function(counts_path, samples_path, deseq = TRUE) {
       res <- results(dds)
     })[["elapsed"]]
     cat(sprintf("DESeq2 %.3f\n", t_deseq))
+    if (!is.null(results_path)) {
+      write.csv(data.frame(log2FoldChange = res$log2FoldChange, padj = res$padj),
+                results_path, row.names = FALSE)
+    }
   }
   mm <- model.matrix(~ condition, d$samples)
   sf <- estimateSizeFactorsForMatrix(d$counts)  # glmGamPoi 1.10 has no "ratio" option
@@ -106,7 +112,9 @@ time_peers <- function(counts_path, samples_path, deseq = TRUE) {
 
 args <- commandArgs(trailingOnly = TRUE)
 if (length(args) >= 3 && args[1] == "--time") {
-  time_peers(args[2], args[3], deseq = !("--gp-only" %in% args))
+  at <- match("--results", args)
+  time_peers(args[2], args[3], deseq = !("--gp-only" %in% args),
+             results_path = if (is.na(at)) NULL else args[at + 1])
 } else {
   reference("two_groups", ~ condition, "condition_B_vs_A")
   reference("three_groups", ~ group + x, "group_C_vs_A", reduced = ~ x)
