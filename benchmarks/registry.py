@@ -25,6 +25,7 @@ import numpy as np  # noqa: E402
 import linjax as lj  # noqa: E402
 
 from .bench_batch import data as batch_data  # noqa: E402  (shared with bench_batch.py)
+from .bench_expression import workload as expression_workload  # noqa: E402
 
 SIZES = ("full", "quick", "tiny")
 
@@ -639,6 +640,7 @@ WORKLOADS = {
     "insurance_tweedie": insurance_tweedie,
     "batch_500": batch_500,
     "batch_10k": batch_10k,
+    "expression": expression_workload,
 }
 #: float32 variants: same data and objective (scored in float64), arrays in float32.
 FLOAT32 = ("logistic", "poisson", "ols", "batch_500")
