@@ -60,6 +60,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from linjax import _programs, buckets, links, validation
+from linjax.designs.types import is_design
 from linjax.families import Gaussian, eta_derivatives, get_family
 from linjax.penalties import ElasticNet, soft_threshold
 from linjax.solvers._common import halving_search
@@ -148,6 +149,8 @@ def _prepare(X, y, w, off, pf, cfg, moments=None):
     if cfg.gram and moments is not None:  # (G, c, xbar, ybar, syy), e.g. from `selection`
         G, c, xbar, ybar, syy = moments
         return _Data(X, None, y, w, off, pf, jnp.diag(G), G, c, xbar, ybar, syy)
+    if is_design(X):  # products from the structure (`_design_solve`), no X.T
+        return _Data(X, None, y, w, off, pf, X.squared_rmatvec(w))
     if not cfg.gram:
         return _Data(X, X.T, y, w, off, pf, jnp.einsum("ij,ij,i->j", X, X, w))
     G, c, xbar, ybar, syy = centred_moments(X, y - off, w, cfg.fit_intercept)
@@ -416,6 +419,85 @@ def _quadratic_objective(d, b, u, l1, l2):
     return 0.5 * b @ u - d.c @ b + _penalty_value(b, l1, l2)
 
 
+def _rmatvec(X, v):
+    """X' v for an array or a design."""
+    return X.rmatvec(v) if is_design(X) else X.T @ v
+
+
+def _centred_quadratic(X, v, z, fit_intercept):
+    """(G, c, xbar, ybar) of the weighted least-squares problem sum_i v_i (z_i - b0 - x_i'b)^2
+    / 2 with the intercept eliminated: G = X'VX - m m'/s, c = X'Vz - m (v'z)/s, xbar = m/s,
+    ybar = v'z/s (m = X'v, s = sum v), from the design's structured products (one pass)."""
+    H, cz = X.weighted_products(v, v * z, intercept=fit_intercept)
+    if not fit_intercept:
+        return H, cz, jnp.zeros_like(cz), jnp.zeros((), cz.dtype)
+    s = H[0, 0]
+    s = jnp.where(s > 0, s, 1.0)
+    xbar, ybar = H[0, 1:] / s, cz[0] / s
+    return H[1:, 1:] - s * jnp.outer(xbar, xbar), cz[1:] - H[0, 1:] * ybar, xbar, ybar
+
+
+def _design_solve(d, l1, l2, b, b0, mask, always, ctl, cfg):
+    """`_naive_solve` for a design (sparse, categorical, blocks): IRLS with step halving,
+    each quadratic formed by the design's structured weighted Gram (segment sums, never a
+    dense one-hot) and solved by covariance-mode CD (`_gram_solve`, O(p) per update)."""
+    family, X, y, w, off = cfg.family, d.X, d.y, d.w, d.off
+    dtype = X.dtype
+
+    def data_loss(eta):
+        return _safe_sum(w, family.nll(y, eta))
+
+    def outer_cond(c):
+        *_, it, done, _ = c
+        return ~done & (it < ctl.max_iter)
+
+    def outer(c):
+        b, b0, sweeps_total, capped_total, it, _, _ = c
+        eta = X @ b + b0 + off
+        nll, g, h = eta_derivatives(family, y, eta, cfg.fisher)
+        ok = (w > 0) & (h > 0) & jnp.isfinite(h) & jnp.isfinite(g)
+        v = jnp.where(ok, w * h, 0.0)
+        z = jnp.where(ok, eta - off - g / jnp.where(ok, h, 1.0), 0.0)  # working response
+        f_old = _safe_sum(w, nll) + _penalty_value(b, l1, l2)
+        G, cq, xbar, ybar = _centred_quadratic(X, v, z, cfg.fit_intercept)
+        quad = d._replace(G=G, c=cq, xbar=xbar, ybar=ybar)
+        bn, b0n, _, sweeps, capped, _, _ = _gram_solve(quad, l1, l2, b, G @ b, mask, always,
+                                                       ctl, cfg)
+        scale = jnp.sqrt(jnp.maximum(jnp.diag(G) + l2, 0.0))
+        sv = jnp.sum(v)
+        move = jnp.maximum(jnp.max(scale * jnp.abs(bn - b), initial=0.0),
+                           jnp.sqrt(sv) * jnp.abs(b0n - b0))
+        if cfg.exact:
+            t = jnp.ones((), dtype)
+            accepted = jnp.asarray(True)
+            converged = jnp.asarray(True)
+        else:
+            d_eta = X @ (bn - b) + (b0n - b0)
+            slack = 8 * jnp.finfo(dtype).eps * jnp.maximum(jnp.abs(f_old), 1.0)
+
+            def f_at(t):
+                return data_loss(eta + t * d_eta) + _penalty_value(b + t * (bn - b), l1, l2)
+
+            t, _, accepted = halving_search(f_at, f_old, slack, 40, dtype)
+            converged = (move <= ctl.tol) | ~accepted
+        bn = jnp.where(accepted, b + t * (bn - b), b)
+        b0n = jnp.where(accepted, b0 + t * (b0n - b0), b0)
+        finite = jnp.all(jnp.isfinite(bn)) & jnp.isfinite(b0n)
+        bn = jnp.where(finite, bn, b)
+        b0n = jnp.where(finite, b0n, b0)
+        return (bn, b0n, sweeps_total + sweeps, capped_total | capped, it + 1,
+                converged | ~finite, ~finite)
+
+    zero = jnp.asarray(0, jnp.int32)
+    false = jnp.asarray(False)
+    b, b0, sweeps, capped, it, done, nonfinite = jax.lax.while_loop(
+        outer_cond, outer, (b, b0, zero, false, zero, false, false))
+    eta = X @ b + b0 + off
+    g_eta = jax.grad(lambda e: _safe_sum(w, family.nll(y, e)))(eta)
+    grad = X.rmatvec(g_eta) + l2 * b
+    return b, b0, grad, sweeps, capped | ~done, nonfinite, grad
+
+
 def _naive_solve(d, l1, l2, b, b0, mask, always, ctl, cfg):
     tol = ctl.tol
     """IRLS with step halving; each quadratic solved by CD with residual updates."""
@@ -522,6 +604,8 @@ def _solve_alpha(d, cfg, alpha, l1_ratio, b, b0, u, mask, ctl, allowed=None):
     def solve(b, b0, u, mask):
         if cfg.gram:
             return _gram_solve(d, l1, l2, b, u, mask, always, ctl, cfg)
+        if is_design(d.X):
+            return _design_solve(d, l1, l2, b, b0, mask, always, ctl, cfg)
         return _naive_solve(d, l1, l2, b, b0, mask, always, ctl, cfg)
 
     def cond(c):
@@ -688,7 +772,7 @@ def _alpha_max_at(X, y, w, off, pf, l1_ratio, coef, intercept, family):
     wn = w / jnp.sum(w)
     eta = X @ coef + intercept + off
     g_eta = jax.grad(lambda e: _safe_sum(wn, family.nll(y, e)))(eta)
-    return _alpha_max_from_grad(X.T @ g_eta, pf, l1_ratio)
+    return _alpha_max_from_grad(_rmatvec(X, g_eta), pf, l1_ratio)
 
 
 @_programs.jit(static_argnames=("family", "fit_intercept"))
@@ -696,7 +780,7 @@ def _alpha_max_simple(X, y, w, off, pf, l1_ratio, tol, family, fit_intercept):
     eta = _intercept_only(X, y, w, off, family, fit_intercept, tol)
     wn = w / jnp.sum(w)
     g_eta = jax.grad(lambda e: _safe_sum(wn, family.nll(y, e)))(eta)
-    return _alpha_max_from_grad(X.T @ g_eta, pf, l1_ratio)
+    return _alpha_max_from_grad(_rmatvec(X, g_eta), pf, l1_ratio)
 
 
 # -- validation and the public functions --------------------------------------------------
@@ -725,13 +809,17 @@ def make_control(dtype, tol=None, max_iter=100, max_sweeps=10000, max_rounds=20)
                                                              (max_rounds, i32))))
 
 
-def make_config(family, shape, fit_intercept=True, method="auto"):
-    """The static configuration of a path (see the module docstring for `method`)."""
+def make_config(family, shape, fit_intercept=True, method="auto", design=False):
+    """The static configuration of a path (see the module docstring for `method`).
+    design: X is a `linjax.designs` object (its own structured solver, `_design_solve`)."""
     n, p = shape
     gaussian_identity = isinstance(family, Gaussian) and isinstance(family.link, links.Identity)
     if method == "auto":
-        gram = gaussian_identity and p <= GRAM_MAX_FEATURES
+        gram = gaussian_identity and p <= GRAM_MAX_FEATURES and not design
     elif method == "covariance":
+        if design:
+            raise ValueError("method: 'covariance' needs a dense X; a sparse or categorical "
+                             "design uses its own structured Gram: pass method='auto'.")
         if not gaussian_identity:
             raise ValueError("method: 'covariance' needs the Gaussian family with the identity "
                              "link; use method='naive' or 'auto'.")
@@ -761,6 +849,10 @@ def path_inputs(X, y, family, l1_ratio, weights, offset, penalty_weights, fit_in
     X, y, weights, offset = validation.fit_inputs(X, y, family, weights, offset,
                                                   ElasticNet(), fit_intercept)
     n, p = X.shape
+    if is_design(X) and p > GRAM_MAX_FEATURES:
+        raise ValueError(f"X: a path over a sparse or categorical design forms its {p} x {p} "
+                         f"weighted Gram, limited to p <= {GRAM_MAX_FEATURES} columns; pass a "
+                         "dense X, or fit single alphas with lj.fit(X, y, penalty=...).")
     if p == 0:
         raise ValueError("X: a path needs at least one feature column, got X of shape "
                          f"{(n, p)}; the penalty never touches the intercept, so an "
@@ -780,7 +872,7 @@ def path_inputs(X, y, family, l1_ratio, weights, offset, penalty_weights, fit_in
         if not validation.is_traced(pf) and np.any(np.asarray(pf) < 0):
             raise ValueError("penalty_weights: must be >= 0 (0 leaves a feature unpenalized).")
     # rows padded to their bucket with zero weights: a new n reuses a compiled program
-    if pad:
+    if pad and not is_design(X):
         X, y, w, off = buckets.pad_fit_inputs(X, y, w, off, entry="path")
     return family, X, y, w, off, pf, validation.to_device(l1_ratio, dtype)
 
@@ -799,7 +891,7 @@ def alpha_max(X, y, family=None, l1_ratio=1.0, weights=None, offset=None, penalt
     ctl = make_control(X.dtype, tol)
     if validation.is_traced(pf) or np.any(np.asarray(pf) <= 0):
         # unpenalized features enter the null fit: one step of the path's own solver
-        cfg = make_config(family, X.shape, fit_intercept)
+        cfg = make_config(family, X.shape, fit_intercept, design=is_design(X))
         huge = jnp.full((1,), jnp.sqrt(jnp.finfo(X.dtype).max), X.dtype)
         res = _path_jit(X, y, w, off, pf, huge, r, ctl, cfg)
         return _alpha_max_at(X, y, w, off, pf, r, res.coef[0], res.intercept[0], family)
@@ -878,6 +970,6 @@ def path(X, y, family=None, l1_ratio=1.0, alphas=None, *, n_alphas=100, eps=None
     alphas = check_alphas(alphas)
     family, X, y, w, off, pf, r = path_inputs(X, y, family, l1_ratio, weights, offset,
                                               penalty_weights, fit_intercept)
-    cfg = make_config(family, X.shape, fit_intercept, method)
+    cfg = make_config(family, X.shape, fit_intercept, method, design=is_design(X))
     ctl = make_control(X.dtype, tol, max_iter, max_sweeps)
     return _path_jit(X, y, w, off, pf, jnp.asarray(alphas, X.dtype), r, ctl, cfg)

@@ -41,6 +41,7 @@ import numpy as np
 
 from linjax import _programs, validation
 from linjax import paths as P
+from linjax.designs.types import is_design
 from linjax.inference import log_likelihood
 
 SCORINGS = {"deviance": 1.0, "mse": 1.0, "mae": 1.0, "log_loss": 1.0, "accuracy": -1.0}
@@ -290,6 +291,23 @@ def _held_out_scores(X, y, off, res, test_blocks, test_sums, family, scoring):
     return total / test_sums[:, None]
 
 
+def _held_out_scores_design(X, y, off, res, test_w, family, scoring):
+    """(K, m) held-out scores for a design (sparse, categorical, blocks): one structured
+    matvec X b per fold and alpha (`lax.map`, so memory stays O(n)), no row gathers."""
+    K, m = res.coef.shape[0] - 1, res.coef.shape[1]
+    coef = res.coef[1:].reshape(K * m, -1)
+    icpt = res.intercept[1:].reshape(K * m)
+    fold = jnp.repeat(jnp.arange(K), m)
+
+    def score(a):
+        b, b0, k = a
+        metric = _metric(scoring, family, y, family.link.inverse(X @ b + b0 + off))
+        tw = test_w[k + 1]
+        return jnp.sum(jnp.where(tw > 0, tw * metric, 0.0)) / jnp.sum(tw)
+
+    return jax.lax.map(score, (coef, icpt, fold)).reshape(K, m)
+
+
 @_programs.jit(static_argnames=("cfg", "scoring"))
 def _cv_jit(X, y, train_w, test_w, off, pf, alphas, l1_ratio, ctl, blocks, test_blocks, cfg,
             scoring):
@@ -309,6 +327,8 @@ def _cv_jit(X, y, train_w, test_w, off, pf, alphas, l1_ratio, ctl, blocks, test_
         return (jax.tree_util.tree_map(lambda x: x[0], res),
                 jax.tree_util.tree_map(lambda x: x[1:], res))
 
+    if is_design(X):
+        return split(res), _held_out_scores_design(X, y, off, res, test_w, cfg.family, scoring)
     if test_blocks is not None:
         return split(res), _held_out_scores(X, y, off, res, test_blocks,
                                             jnp.sum(test_w[1:], -1), cfg.family, scoring)
@@ -441,12 +461,13 @@ def cv_path(X, y, family=None, l1_ratio=1.0, alphas=None, folds=5, *, n_alphas=1
     if np.any(np.asarray(test_w).sum(1) <= 0) or np.any(np.asarray(train_w).sum(1) <= 0):
         raise ValueError("folds: every fold needs rows with positive weight on both the "
                          "training and the held-out side.")
-    cfg = P.make_config(family, Xj.shape, fit_intercept, method)
+    design = is_design(Xj)
+    cfg = P.make_config(family, Xj.shape, fit_intercept, method, design=design)
     ctl = P.make_control(dtype, tol, max_iter, max_sweeps)
     p = Xj.shape[1]
     rows = _block_rows(n, K, p)
     test_np = np.asarray(test_w)[1:]
-    test_blocks = _device_blocks(_fold_blocks(test_np, rows), dtype)
+    test_blocks = None if design else _device_blocks(_fold_blocks(test_np, rows), dtype)
     blocks = None
     if cfg.gram and (K + 1) * p * p <= _MAX_GRAM_ENTRIES:
         removed = w_np[None, :] - np.asarray(train_w)[1:]
