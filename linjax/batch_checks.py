@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from linjax import validation
+from linjax.designs.types import is_design
 from linjax.penalties import NoPenalty
 
 
@@ -56,7 +57,8 @@ def check_finite_rows(name, a, what="value(s)"):
 
 def batch_inputs(X, Y, family, weights, offset, penalty, fit_intercept):
     """Eager validation of the whole batch; errors name the problem (row of Y) at fault."""
-    X = validation.as_numeric("X", X)
+    structured = is_design(X)  # a shared linjax.designs object, checked by fit_batch
+    X = X if structured else validation.as_numeric("X", X)
     if X.ndim not in (2, 3):
         raise ValueError(f"X: expected a shared design (n, p) or stacked designs (m, n, p), "
                          f"got shape {tuple(X.shape)}.")
@@ -73,7 +75,8 @@ def batch_inputs(X, Y, family, weights, offset, penalty, fit_intercept):
                              f"{tuple(Y.shape)}, got {tuple(X.shape)}.")
         check_finite_rows("X", X)
     else:
-        validation.check_design(X)
+        if not structured:
+            validation.check_design(X)
         if X.shape[0] != n:
             raise ValueError(f"X: has {X.shape[0]} rows but Y has {n} columns (observations); "
                              "Y must have shape (m, n) with n the rows of X.")
@@ -85,7 +88,7 @@ def batch_inputs(X, Y, family, weights, offset, penalty, fit_intercept):
     y_ok = family_rows(family, m) is None and validation.y_in_support_fast(Y, family)
     if not y_ok:
         check_finite_rows("Y", Y)
-    X = jnp.asarray(X, dtype)
+    X = X.astype(dtype) if structured else jnp.asarray(X, dtype)
     Y = jnp.asarray(Y, dtype)
     w_ax = o_ax = None
     if weights is not None:

@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from linjax import _programs, buckets, validation
+from linjax import _programs, buckets, designs, validation
 from linjax.batch_checks import batch_inputs, row_error
 from linjax.dispersion import estimate_nb_dispersion
 from linjax.families import Gaussian, get_family
@@ -506,6 +506,8 @@ def fit_batch(X, Y, family=None, penalty=None, solver="auto", weights=None, offs
     if getattr(family, "alpha", 0.0) is None:
         return _fit_nb_estimated(X, Y, family, penalty, solver, weights, offset, fit_intercept,
                                  init, batch_size, gram, bounds)
+    if designs.fitting.accepts(X):  # scipy.sparse, a frame, a design: one shared design
+        X = designs.fitting.checked(X, "X", fit_intercept)
     X, Y, weights, offset, w_ax, o_ax = batch_inputs(X, Y, family, weights, offset, penalty,
                                                      fit_intercept)
     m, n = Y.shape
@@ -514,7 +516,11 @@ def fit_batch(X, Y, family=None, penalty=None, solver="auto", weights=None, offs
     bounds, bounds_ax = _batch_bounds(bounds, m, X.shape[-1], X.dtype)
     if batch_size is not None and (int(batch_size) != batch_size or batch_size < 1):
         raise ValueError(f"batch_size: expected a positive integer or None, got {batch_size!r}.")
-    solver = choose_solver(solver, family, penalty, X.shape[-2:], bounded=bounds is not None)
+    if designs.is_design(X):  # "auto" never least squares; lstsq and SGD refused
+        solver = designs.fitting.solver_for(solver, family, penalty, X.shape,
+                                            bounds is not None, choose_solver)
+    else:
+        solver = choose_solver(solver, family, penalty, X.shape[-2:], bounded=bounds is not None)
     x_ax = 0 if X.ndim == 3 else None
     init, init_ax = _init_axes(init, m)
     if gram not in ("auto", "pairs", "vmap"):
@@ -523,8 +529,8 @@ def fit_batch(X, Y, family=None, penalty=None, solver="auto", weights=None, offs
     # the shared-design Newton has no implicit-differentiation rule: under jax.grad/jvp the
     # generic path (lj.fit's body, differentiated through its optimum) answers
     differentiated = _differentiated((X, Y, weights, offset, init, family, penalty, bounds))
-    pairs_ok = (x_ax is None and isinstance(solver, Newton) and penalty.smooth
-                and not getattr(family, "multiclass", False) and X.shape[-1] > 0
+    pairs_ok = (x_ax is None and not designs.is_design(X) and isinstance(solver, Newton)
+                and penalty.smooth and not getattr(family, "multiclass", False) and X.shape[-1] > 0
                 and bounds is None and not differentiated)
     if gram == "pairs" and not pairs_ok:
         raise ValueError("gram='pairs' needs a shared X (n, p) with p >= 1, the Newton solver, "
