@@ -41,6 +41,8 @@ def _prepare(result, X, y, family, weights, offset, scale=None):
     family = result.family if family is None else F.get_family(family)
     X, y, weights, offset = validation.fit_inputs(X, y, family, weights, offset,
                                                   result.penalty, result.fit_intercept)
+    if hasattr(X, "to_dense"):  # a linjax.designs object: leverage needs the matrix's QR
+        X = X.to_dense()
     scale = jnp.asarray(jnp.nan if scale is None else scale, X.dtype)
     return _core(result.params, X, y, weights, offset, family, result.penalty, scale,
                  result.fit_intercept)
@@ -165,7 +167,7 @@ def vif(X, fit_intercept=True):
     design. fit_intercept=False uses uncentred R^2 (statsmodels on a design
     without a constant column).
     """
-    X = jnp.asarray(X)
+    X = X.to_dense() if hasattr(X, "to_dense") else jnp.asarray(X)  # a design: its matrix
     if not jnp.issubdtype(X.dtype, jnp.floating):
         X = X.astype(validation.default_float())
     Z = X - jnp.mean(X, axis=0) if fit_intercept else X
@@ -182,7 +184,7 @@ def condition_number(X, fit_intercept=False, standardize=False):
     fit_intercept adds a column of ones first; standardize scales each column to unit
     norm first (Belsley's scaled condition number).
     """
-    X = jnp.asarray(X)
+    X = X.to_dense() if hasattr(X, "to_dense") else jnp.asarray(X)  # a design: its matrix
     if not jnp.issubdtype(X.dtype, jnp.floating):
         X = X.astype(validation.default_float())
     X = design_with_intercept(X, fit_intercept)
