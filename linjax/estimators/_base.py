@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils.validation import _check_sample_weight, check_array, check_is_fitted
+from sklearn.utils.validation import _check_sample_weight, _check_y, check_array, check_is_fitted
 
 try:
     from sklearn.utils.validation import validate_data
@@ -24,6 +24,8 @@ from linjax import families as F
 from linjax import links as L
 from linjax import transforms as P
 from linjax._pytree import replace
+from linjax.designs import Categorical, Dense, Sparse, Split, frames, is_design
+from linjax.designs import fitting as design_fitting
 from linjax.diagnostics import SeparationWarning  # noqa: F401 (re-exported, one class for all)
 from linjax.fit import fit
 from linjax.inference import summarize
@@ -129,6 +131,87 @@ def validate_fit_data(est, X, y, **kwargs):
         raise
 
 
+# -- structured X: scipy.sparse and DataFrames with categorical columns ---------------------
+
+#: scipy.sparse formats the estimators take, as scikit-learn's (kept sparse: a linjax Sparse).
+SPARSE_FORMATS = ["csr", "csc", "coo"]
+
+
+def is_structured(X):
+    """scipy.sparse X, or a DataFrame with a category or string column."""
+    return design_fitting.is_scipy_sparse(X) or frames.has_categories(X)
+
+
+def validate_fit_input(est, X, y, **kwargs):
+    """`validate_fit_data` for any X fit accepts: (X, y) with X a numpy array, a
+    `linjax.designs.Sparse` for scipy.sparse X, or for a DataFrame with category/string
+    columns the design of `frames.encode_frame` (categorical blocks, treatment coded when
+    fit_intercept; the encoding is kept as `encoding_` for predict)."""
+    est.__dict__.pop("encoding_", None)
+    if design_fitting.is_scipy_sparse(X):
+        X, y = validate_fit_data(est, X, y, accept_sparse=SPARSE_FORMATS, **kwargs)
+        return Sparse.from_scipy(X, fit_dtype(X)), y
+    if not frames.has_categories(X):
+        return validate_fit_data(est, X, y, **kwargs)
+    check_fit_data(type(est).__name__, X, y, regressor=kwargs.get("y_numeric", False))
+    validate_data(est, X, skip_check_array=True)  # feature_names_in_, n_features_in_
+    y = _check_y(y, multi_output=kwargs.get("multi_output", False),
+                 y_numeric=kwargs.get("y_numeric", False), estimator=est)
+    design, est.encoding_ = frames.encode_frame(X, drop_first=est.fit_intercept)
+    return design_fitting.checked(design, fit_intercept=est.fit_intercept), y
+
+
+def validated_X(est, X, dtype):
+    """X for predict / summary as it was fitted: a numpy array or scipy.sparse matrix
+    (either, whatever fit saw), or for a frame-fitted estimator the frame's design with
+    the fitted levels (a level not seen in fit is refused naming the column and level)."""
+    encoding = getattr(est, "encoding_", None)
+    if encoding is None:
+        X = validate_data(est, X, reset=False, accept_sparse=SPARSE_FORMATS, dtype=FLOATS)
+        return X.astype(dtype, copy=False)
+    if not frames.is_frame(X):
+        raise ValueError(f"{type(est).__name__}: X must be a DataFrame with the columns "
+                         f"{[c for c, _ in encoding.columns][:20]} (the estimator was fitted on "
+                         f"one with categorical columns), got {type(X).__name__}.")
+    validate_data(est, X, skip_check_array=True, reset=False)
+    try:
+        return encoding.transform(X, dtype=dtype)
+    except ValueError as err:  # the estimators have no unseen= option: say what to do instead
+        text = str(err).replace("pass unseen='reference' to give such rows the reference "
+                                "level, or refit with that level", "map it to a fitted level, "
+                                "or refit with rows of that level")
+        raise ValueError(f"{type(est).__name__}: {text}") from None
+
+
+def as_dtype(X, dtype):
+    """X (array, scipy.sparse or design) in `dtype`."""
+    if is_design(X):
+        return X if X.dtype == dtype else X.astype(dtype)
+    return X.astype(dtype, copy=False)
+
+
+def matvec(X, coef):
+    """X @ coef in numpy for an array, a scipy.sparse matrix or a design (categorical blocks
+    as a lookup of their level's coefficient; no compiled program)."""
+    if not is_design(X):
+        return np.asarray(X @ coef)
+    coef = np.asarray(coef)
+    blocks = X.blocks if isinstance(X, Split) else (X,)
+    edges = np.cumsum([0] + [b.shape[1] for b in blocks])
+    out = np.zeros((X.shape[0],) + coef.shape[1:], coef.dtype)
+    for block, lo, hi in zip(blocks, edges[:-1], edges[1:], strict=True):
+        part = coef[lo:hi]
+        if isinstance(block, Categorical):
+            if block.drop_first:
+                part = np.concatenate([np.zeros((1,) + part.shape[1:], part.dtype), part])
+            out += part[np.asarray(block.codes)]
+        elif isinstance(block, Dense):
+            out += np.asarray(block.X) @ part
+        else:
+            out += np.asarray(block @ jnp.asarray(part))
+    return out
+
+
 def check_choice(owner, name, value, choices):
     if not isinstance(value, str) or value not in choices:
         raise ValueError(f"{owner}: {name} must be one of {sorted(choices)}, got {value!r}.")
@@ -161,6 +244,9 @@ def as_1d(owner, name, a, n, dtype):
 
 
 def feature_names(est, n_features):
+    encoding = getattr(est, "encoding_", None)
+    if encoding is not None:
+        return list(encoding.names)
     names = getattr(est, "feature_names_in_", None)
     if names is not None:
         return [str(n) for n in names]
@@ -169,6 +255,12 @@ def feature_names(est, n_features):
 
 class LinjaxMixin:
     """Fitting machinery shared by all linjax estimators (mixed into BaseEstimator)."""
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # scipy.sparse X stays sparse (a linjax Sparse design)
+        tags.input_tags.categorical = True  # category / string columns of a DataFrame
+        return tags
 
     # -- hooks ------------------------------------------------------------------------
     def _family(self):
@@ -197,8 +289,9 @@ class LinjaxMixin:
         if "positive" in self.get_params():
             check_bool(name, "positive", self.positive)
 
-    def _solver(self, family, penalty, shape, bounded):
-        """The solver instance: `solver` (name, alias or instance) with max_iter / tol applied."""
+    def _solver(self, family, penalty, shape, bounded, structured=False):
+        """The solver instance: `solver` (name, alias or instance) with max_iter / tol applied
+        (`structured`: for a design, `linjax.designs.fitting.solver_for`'s choice)."""
         solver = getattr(self, "solver", "auto")
         if isinstance(solver, str):
             key = SOLVER_ALIASES.get(solver.lower(), solver)
@@ -209,7 +302,11 @@ class LinjaxMixin:
         elif not hasattr(solver, "minimise"):
             raise ValueError(f"{type(self).__name__}: solver must be 'auto', a solver name or a "
                              f"linjax.solvers instance, got {solver!r}.")
-        solver = choose_solver(solver, family, penalty, shape, bounded=bounded)
+        if structured:
+            solver = design_fitting.solver_for(solver, family, penalty, shape, bounded,
+                                               choose_solver)
+        else:
+            solver = choose_solver(solver, family, penalty, shape, bounded=bounded)
         changes = {}
         max_iter = getattr(self, "max_iter", None)
         tol = getattr(self, "tol", None)
@@ -227,8 +324,11 @@ class LinjaxMixin:
         0, extra columns are zero with a unit L2 / L1 factor so their coefficients stay
         exactly 0; the penalty is rewritten as strength 1 with per-coefficient factors
         (alpha on the real columns), the same objective. The returned FitResult has the
-        real columns and the nominal penalty.
+        real columns and the nominal penalty. A design (sparse or categorical X) is fitted
+        as it is, without padding.
         """
+        if is_design(X):
+            return self._run_design_fit(X, y, w, offset, family, penalty, init)
         dtype = X.dtype
         n, p = X.shape
         bounds = self._bounds()
@@ -273,9 +373,27 @@ class LinjaxMixin:
         self._check_status(result)
         return result, params
 
+    def _run_design_fit(self, X, y, w, offset, family, penalty, init):
+        dtype = np.dtype(X.dtype)
+        bounds = self._bounds()
+        solver = self._solver(family, penalty, X.shape, bounds is not None, structured=True)
+        if init is not None:
+            init = {k: jnp.asarray(np.asarray(v, dtype)) for k, v in init.items()}
+        result = fit(X, jax.device_put(np.asarray(y, dtype)), family=family, penalty=penalty,
+                     solver=solver, weights=jax.device_put(w),
+                     offset=None if offset is None else jax.device_put(offset),
+                     fit_intercept=self.fit_intercept, init=init, bounds=bounds)
+        params = jax.tree_util.tree_map(lambda a: np.asarray(a, dtype), result.params)
+        self._check_status(result)
+        return result, params
+
     def _standardizer(self, X, w):
         if not getattr(self, "standardize", False):
             return None
+        if is_design(X):
+            raise ValueError(f"{type(self).__name__}: standardize=True needs a dense X (scaling "
+                             "a sparse or categorical design would densify it); scale the "
+                             "numeric columns beforehand, or pass a dense array.")
         return P.fit_standardizer(X, w, with_mean=self.fit_intercept)
 
     def _check_status(self, result):
@@ -357,6 +475,8 @@ class LinjaxMixin:
             raise ValueError(f"{type(self).__name__}.summary: pass both X and y, or neither to "
                              "use the training data.")
         X = self._validate_X(X)
+        if design_fitting.is_scipy_sparse(X):
+            X = Sparse.from_scipy(X, X.dtype)
         y = self._encode_y_for_summary(y)
         w = self._summary_weights(y, sample_weight, X)
         return X, y, w, self._offset(offset, X.shape[0], X.dtype)
@@ -381,7 +501,8 @@ class LinjaxMixin:
         self._check_summary_supported()
         X, y, w, off = self._summary_data(X, y, sample_weight, offset)
         names = feature_names(self, X.shape[1])
-        return summarize(self._summary_result(), np.asarray(X), np.asarray(y, X.dtype),
+        return summarize(self._summary_result(), X if is_design(X) else np.asarray(X),
+                         np.asarray(y, X.dtype),
                          weights=w, offset=off, cov_type=cov_type, alpha=alpha,
                          feature_names=names, **kwargs)
 

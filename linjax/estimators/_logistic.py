@@ -21,17 +21,21 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from linjax import families as F
+from linjax.designs import fitting as design_fitting
+from linjax.designs import is_design
 from linjax.estimators._base import (
     FLOATS,
     SEPARATION_REMEDY,
     LinjaxMixin,
+    as_dtype,
     check_choice,
     check_number,
     fit_dtype,
+    matvec,
     penalty_from,
     result_to_numpy,
-    validate_data,
-    validate_fit_data,
+    validate_fit_input,
+    validated_X,
 )
 from linjax.separation import warn_if_separated
 
@@ -120,21 +124,30 @@ class LogisticRegression(LinjaxMixin, ClassifierMixin, BaseEstimator):
 
     # -- fitting ------------------------------------------------------------------------
     def fit(self, X, y, sample_weight=None, offset=None):
-        """Fit on X (n, p) and labels y (n,) of any type; returns self."""
+        """Fit on X (n, p) and labels y (n,) of any type; returns self. X may be scipy.sparse
+        or a DataFrame with category/string columns (two classes or one-vs-rest)."""
         self._check_params()
-        X, y = validate_fit_data(self, X, y, dtype=FLOATS)
+        X, y = validate_fit_input(self, X, y, dtype=FLOATS)
         check_classification_targets(y)
         classes, y_idx = np.unique(y, return_inverse=True)
         if len(classes) < 2:
             raise ValueError(f"LogisticRegression: y contains only one class ({classes[0]!r}); "
                              "a classifier needs samples of at least 2 classes.")
         dtype = fit_dtype(X)
-        X = X.astype(dtype, copy=False)
+        X = as_dtype(X, dtype)
         n, p = X.shape
         w = self._sample_weight(sample_weight, X, dtype)
         off = self._offset(offset, n, dtype)
         K = len(classes)
         mode = "binary" if K == 2 else ("ovr" if self.multi_class == "ovr" else "multinomial")
+        if mode == "multinomial" and is_design(X):  # the softmax fits need a dense X
+            X = design_fitting.dense_for_checks(X)
+            if X is None:
+                raise ValueError(f"LogisticRegression: {K} classes with a softmax need a dense "
+                                 "X, and this sparse or categorical X is too large to densify; "
+                                 "pass multi_class='ovr' (one binary fit per class keeps it "
+                                 "sparse or categorical).")
+            X = np.asarray(X, dtype)
         stats = self._standardizer(X, w)
         previous = (getattr(self, "coef_", None) if self.warm_start else None)
         if previous is not None and not (previous.shape[1] == p and
@@ -182,8 +195,10 @@ class LogisticRegression(LinjaxMixin, ClassifierMixin, BaseEstimator):
             self.n_iter_ = np.asarray([int(np.asarray(result.n_iter))], dtype=np.int32)
             self.result_ = result_to_numpy(result)
             self._train = (X, target, wt, off)
-            if mode == "binary" and float(np.asarray(penalty.alpha)) == 0.0:
-                warn_if_separated(X, target, wt, {"coef": coef, "intercept": intercept}, off,
+            dense = design_fitting.dense_for_checks(X)
+            if mode == "binary" and float(np.asarray(penalty.alpha)) == 0.0 and \
+                    dense is not None:
+                warn_if_separated(dense, target, wt, {"coef": coef, "intercept": intercept}, off,
                                   family, self.fit_intercept, "LogisticRegression",
                                   SEPARATION_REMEDY)
         self._mode = mode
@@ -192,14 +207,13 @@ class LogisticRegression(LinjaxMixin, ClassifierMixin, BaseEstimator):
 
     # -- prediction ---------------------------------------------------------------------
     def _validate_X(self, X):
-        X = validate_data(self, X, reset=False, dtype=FLOATS)
-        return X.astype(self.coef_.dtype, copy=False)
+        return validated_X(self, X, self.coef_.dtype)
 
     def decision_function(self, X, offset=None):
         """Linear predictor: (n,) for two classes (log odds of classes_[1]), else (n, K)."""
         check_is_fitted(self)
         X = self._validate_X(X)
-        scores = X @ self.coef_.T + self.intercept_
+        scores = matvec(X, self.coef_.T) + self.intercept_
         if offset is not None:
             scores = scores + self._offset(offset, X.shape[0], scores.dtype)[:, None]
         return scores[:, 0] if scores.shape[1] == 1 else scores

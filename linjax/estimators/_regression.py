@@ -21,19 +21,22 @@ from sklearn.utils.validation import _check_sample_weight, check_array, check_is
 
 from linjax import families as F
 from linjax import links as L
+from linjax.designs import fitting as design_fitting
 from linjax.estimators._base import (
     FLOATS,
     SEPARATION_REMEDY,
     LinjaxMixin,
+    as_dtype,
     check_choice,
     check_number,
     family_from,
     family_target_tags,
     fit_dtype,
+    matvec,
     penalty_from,
     result_to_numpy,
-    validate_data,
-    validate_fit_data,
+    validate_fit_input,
+    validated_X,
 )
 from linjax.penalties import L1, L2
 from linjax.penalties import ElasticNet as ElasticNetPenalty
@@ -47,20 +50,21 @@ class _LinjaxRegressor(LinjaxMixin, RegressorMixin, BaseEstimator):
         self._validate_common()
 
     def _validate_X(self, X):
-        X = validate_data(self, X, reset=False, dtype=FLOATS)
-        return X.astype(self.coef_.dtype, copy=False)
+        return validated_X(self, X, self.coef_.dtype)
 
     def fit(self, X, y, sample_weight=None, offset=None):
         """Fit on X (n, p) and y (n,); sample_weight (n,) >= 0; offset (n,) added to eta.
 
-        Returns self. Non-convergence warns (`ConvergenceWarning`) with the solver's
-        message. Refitting on data of the same shape and dtype reuses the compiled fit.
+        X may be scipy.sparse (kept sparse) or a DataFrame with category/string columns
+        (categorical blocks, never a dense one-hot: docs/estimators.md). Returns self.
+        Non-convergence warns (`ConvergenceWarning`) with the solver's message. Refitting
+        on data of the same shape and dtype reuses the compiled fit.
         """
         self._check_params()
-        X, y = validate_fit_data(self, X, y, dtype=FLOATS, y_numeric=True,
-                                 multi_output=False)
+        X, y = validate_fit_input(self, X, y, dtype=FLOATS, y_numeric=True,
+                                  multi_output=False)
         dtype = fit_dtype(X)
-        X = X.astype(dtype, copy=False)
+        X = as_dtype(X, dtype)
         y = np.asarray(y, dtype)
         n, p = X.shape
         w = self._sample_weight(sample_weight, X, dtype)
@@ -82,7 +86,7 @@ class _LinjaxRegressor(LinjaxMixin, RegressorMixin, BaseEstimator):
     def _linear_predictor(self, X, offset=None):
         check_is_fitted(self)
         X = self._validate_X(X)
-        eta = X @ self.coef_ + self.intercept_
+        eta = matvec(X, self.coef_) + self.intercept_
         if offset is not None:
             eta = eta + self._offset(offset, X.shape[0], eta.dtype)
         return eta
@@ -377,6 +381,9 @@ class GLM(_GLMRegressor):
         family = self._family()
         if isinstance(family, F.Binomial) and float(self.alpha) == 0.0:
             X, y, w, off = self._train
+            X = design_fitting.dense_for_checks(X)
+            if X is None:  # a design too large to densify for the check
+                return self
             warn_if_separated(X, y, w, {"coef": self.coef_, "intercept": self.intercept_}, off,
                               family, self.fit_intercept, "GLM", SEPARATION_REMEDY)
         return self
