@@ -107,7 +107,7 @@ def estimate_nb_dispersion(X, Y, *, offset=None, weights=None, method="cox-reid"
     _check_weights(weights, p)
     use_prior = prior_mean is not None or prior_var is not None
     if use_prior:
-        prior_mean, prior_var = _check_prior(prior_mean, prior_var, m, dtype)
+        prior_mean, prior_var = check_prior(prior_mean, prior_var, m, dtype)
     else:
         prior_mean, prior_var = jnp.zeros((m,), dtype), jnp.ones((), dtype)
     lo, hi = _check_bounds(bounds)
@@ -204,7 +204,8 @@ def _check_weights(w, p):
                          "with positive weight, too few to estimate a dispersion.")
 
 
-def _check_prior(mean, var, m, dtype):
+def check_prior(mean, var, m, dtype):
+    """(prior_mean (m,), prior_var scalar) checked: a normal prior on log(alpha)."""
     if mean is None or var is None:
         raise ValueError("prior_mean, prior_var: give both (the normal prior on log(alpha)) "
                          "or neither.")

@@ -307,12 +307,16 @@ class NegativeBinomial(AbstractFamily):
     log(alpha mu / (1 + alpha mu)) is available as `canonical_link`.
     `alpha=None` estimates alpha (`linjax.nb`): `method="ml"` (maximum likelihood, as
     MASS::glm.nb) or `"cox-reid"` (the Cox-Reid adjusted profile likelihood, as edgeR and
-    DESeq2; docs/dispersion.md). `method` is static configuration.
+    DESeq2; docs/dispersion.md). `method` is static configuration. `prior=(mean, var)`: a
+    normal prior on log(alpha) (mean a number, or one per problem in `fit_batch`; var > 0),
+    giving the maximum a posteriori estimate that DESeq2 uses to shrink dispersions (log
+    link, no penalty). `prior` is ignored when alpha is given.
     """
 
     alpha: float = 1.0
     link: L.AbstractLink = None
     method: str = static_field(default="ml")
+    prior: tuple = None
     name = "negative_binomial"
 
     def default_link(self):
@@ -348,7 +352,8 @@ class NegativeBinomial(AbstractFamily):
         return y + 0.1
 
     def support_error(self, y):
-        if _is_concrete(self.alpha) and not np.all(np.asarray(self.alpha) > 0):
+        if self.alpha is not None and _is_concrete(self.alpha) and not np.all(
+                np.asarray(self.alpha) > 0):  # alpha=None: estimated (linjax.nb)
             return f"NegativeBinomial(alpha={self.alpha}) needs alpha > 0"
         return _range_error(y, y >= 0, "y >= 0")
 

@@ -16,6 +16,8 @@ the alpha that maximizes the Cox-Reid adjusted profile likelihood (edgeR's, DESe
 l(alpha, beta_hat(alpha)) - 1/2 log det X'WX; `linjax.dispersion`, docs/dispersion.md),
 then fits the coefficients at that alpha with the same solver; `info.n_outer` counts its
 Newton iterations and `alpha_se` is the same joint-information formula as for "ml".
+`prior=(mean, var)` on the family adds a normal prior on log(alpha) to either criterion
+(the maximum a posteriori estimate, DESeq2's shrinkage), through the same estimator.
 
 Parametrization: V(mu) = mu + alpha mu^2, alpha = 1 / theta (R's theta).
 
@@ -37,7 +39,7 @@ from jax.flatten_util import ravel_pytree
 
 from linjax import _programs, validation
 from linjax._pytree import pytree_dataclass, replace
-from linjax.dispersion import DEFAULT_BOUNDS, METHODS, nb_dispersion
+from linjax.dispersion import DEFAULT_BOUNDS, METHODS, check_prior, nb_dispersion
 from linjax.estimability import no_finite_estimate
 from linjax.families import NegativeBinomial, get_family
 from linjax.links import Log
@@ -114,22 +116,34 @@ def fit_nb(X, y, family=None, penalty=None, weights=None, offset=None, fit_inter
     if not getattr(penalty, "smooth", True):
         raise ValueError("penalty: estimating alpha supports smooth penalties (none, L2); "
                          "fix alpha with NegativeBinomial(alpha=...) for an L1 fit.")
-    if method == "cox-reid":
+    prior = family.prior
+    if prior is not None and not (isinstance(prior, (tuple, list)) and len(prior) == 2):
+        raise ValueError(f"family: NegativeBinomial(prior=...) is (mean, var) of a normal prior "
+                         f"on log(alpha); got {prior!r}.")
+    # the Cox-Reid criterion and the prior are maximized by linjax.dispersion (log link,
+    # unpenalized); plain maximum likelihood alternates with the library's own solvers
+    what = "the Cox-Reid estimate of alpha" if method == "cox-reid" else "a prior on alpha"
+    if method == "cox-reid" or prior is not None:
         if not isinstance(penalty, NoPenalty):
-            raise ValueError("penalty: the Cox-Reid estimate of alpha is for unpenalized fits; "
-                             "use method='ml' with a penalty, or fix alpha.")
+            raise ValueError(f"penalty: {what} is for unpenalized fits; use method='ml' "
+                             "without a prior with a penalty, or fix alpha.")
         if not isinstance(family.link, Log):
-            raise ValueError(f"family: the Cox-Reid estimate of alpha uses the log link; got "
-                             f"{family.link!r}. Use method='ml' for other links.")
+            raise ValueError(f"family: {what} uses the log link; got {family.link!r}. Use "
+                             "method='ml' without a prior for other links.")
     X, y, weights, offset = validation.fit_inputs(X, y, family, weights, offset, penalty,
                                                   fit_intercept)
     solver = choose_solver(solver, family, penalty, X.shape)
     if weights is None:
         weights = jnp.ones_like(y)
-    if method == "cox-reid":
-        return _fit_nb_cox_reid(X, y, weights, offset, init, family, penalty, solver,
-                                jnp.asarray(1e-8 if X.dtype == jnp.float64 else 1e-4,
-                                            X.dtype), fit_intercept, 100)
+    if method == "cox-reid" or prior is not None:
+        use_prior = prior is not None
+        prior_mean, prior_var = (check_prior(*prior, 1, X.dtype) if use_prior else
+                                 (jnp.zeros((1,), X.dtype), jnp.ones((), X.dtype)))
+        return _fit_nb_estimated(X, y, weights, offset, init, family, penalty, solver,
+                                 prior_mean, prior_var,
+                                 jnp.asarray(1e-8 if X.dtype == jnp.float64 else 1e-4,
+                                             X.dtype), fit_intercept, 100, method=method,
+                                 use_prior=use_prior)
     return _fit_nb(X, y, weights, offset, init, family, penalty, solver,
                    jnp.asarray(tol, X.dtype), fit_intercept, max_outer)
 
@@ -217,21 +231,23 @@ def _alpha_se(X, y, weights, offset, family, penalty, params, alpha, fit_interce
                 + jnp.sum(weights) * penalty.value(p["coef"]))
 
     H = jax.hessian(neg_joint)(jnp.concatenate([flat, alpha[None]]))
-    return jnp.sqrt(jnp.linalg.inv(H)[-1, -1])
+    last = jnp.zeros((H.shape[0],), H.dtype).at[-1].set(1.0)
+    return jnp.sqrt(jnp.linalg.solve(H, last)[-1])  # (H^-1)[-1, -1], without the inverse
 
 
-@_programs.jit(static_argnames=("fit_intercept", "max_iter"))
-def _fit_nb_cox_reid(X, y, weights, offset, init, family, penalty, solver, tol,
-                     fit_intercept, max_iter):
-    """alpha maximizing the Cox-Reid adjusted profile likelihood (`linjax.dispersion`), then
-    the coefficients at that alpha by the library's solver (warm from the estimate's)."""
+@_programs.jit(static_argnames=("fit_intercept", "max_iter", "method", "use_prior"))
+def _fit_nb_estimated(X, y, weights, offset, init, family, penalty, solver, prior_mean,
+                      prior_var, tol, fit_intercept, max_iter, *, method, use_prior):
+    """alpha maximizing the criterion of `linjax.dispersion` (the Cox-Reid adjusted profile
+    likelihood or the likelihood, plus the log prior density of log(alpha) with a prior),
+    then the coefficients at that alpha by the library's solver (warm from the estimate's)."""
     dtype = X.dtype
     n = X.shape[0]
     design = jnp.concatenate([jnp.ones((n, 1), dtype), X], axis=1) if fit_intercept else X
     off = jnp.zeros((n,), dtype) if offset is None else offset
-    est = nb_dispersion(design, y[None], off[None], weights[None], jnp.zeros((1,), dtype),
-                        jnp.ones((), dtype), jnp.log(jnp.asarray(DEFAULT_BOUNDS, dtype)), tol,
-                        method="cox-reid", max_iter=max_iter)
+    est = nb_dispersion(design, y[None], off[None], weights[None], prior_mean, prior_var,
+                        jnp.log(jnp.asarray(DEFAULT_BOUNDS, dtype)), tol, method=method,
+                        use_prior=use_prior, max_iter=max_iter)
     alpha = est.alpha[0]
     fitted_family = replace(family, alpha=alpha)
     coef = est.coef[0]

@@ -226,3 +226,36 @@ def test_bad_inputs_name_the_argument(data):
         estimate_nb_dispersion(X, Y, prior_mean=0.0, prior_var=-1.0)
     with pytest.raises(ValueError, match="bounds"):
         estimate_nb_dispersion(X, Y, bounds=(1.0, 0.5))
+
+
+@pytest.mark.parametrize("method", ["ml", "cox-reid"])
+def test_family_prior_gives_the_maximum_a_posteriori_in_fit_and_fit_batch(data, method):
+    """NegativeBinomial(alpha=None, prior=(mean, var)): lj.fit and fit_batch maximize the
+    criterion plus the log prior density (its derivative zero by finite differences of the
+    numpy/scipy reference), and the coefficients are the NB maximum likelihood at that alpha."""
+    import linjax as lj
+    from linjax.families import NegativeBinomial
+    from linjax.penalties import L2
+
+    X, Y, off, _ = data
+    rows = regular_rows()[:2]
+    prior_mean = np.array([-1.0, 0.5])
+    batch = lj.fit_batch(X[:, 1:], Y[rows], family=NegativeBinomial(
+        alpha=None, method=method, prior=(prior_mean, 0.5)), offset=off)
+    for k, i in enumerate(rows):
+        args = (X, Y[i], off, np.ones(N), method, (prior_mean[k], 0.5))
+        single = lj.fit(X[:, 1:], Y[i], family=NegativeBinomial(
+            alpha=None, method=method, prior=(prior_mean[k], 0.5)), offset=off)
+        for result, a in ((single, single.family.alpha), (batch, batch.family.alpha[k])):
+            t = float(np.log(a))
+            assert abs(fd_derivative(t, *args)) < 1e-6
+            coef = (np.r_[result.params["intercept"], result.params["coef"]] if result is single
+                    else np.r_[result.params["intercept"][k], result.params["coef"][k]])
+            np.testing.assert_allclose(coef, ref_beta(X, Y[i], float(a), off, np.ones(N)),
+                                       rtol=1e-7, atol=1e-9)
+        assert int(single.status) == Status.CONVERGED
+    with pytest.raises(ValueError, match="prior on alpha is for unpenalized"):
+        lj.fit(X[:, 1:], Y[rows[0]], family=NegativeBinomial(alpha=None, prior=(0.0, 1.0)),
+               penalty=L2(1.0))
+    with pytest.raises(ValueError, match=r"prior_var: must be > 0"):
+        lj.fit(X[:, 1:], Y[rows[0]], family=NegativeBinomial(alpha=None, prior=(0.0, -1.0)))
