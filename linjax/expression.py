@@ -35,10 +35,9 @@ import warnings
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.special import gammaincc, gammaln
+from jax.scipy.special import gammaincc
 
 from linjax import _programs
-from linjax.inference import adjust_pvalues
 
 MIN_DISP = 1e-8
 MIN_MU = 0.5
@@ -184,6 +183,27 @@ def _contrast_vector(contrast, k, names):
 
 
 # -- compiled kernels -------------------------------------------------------------------
+
+
+def _solve_spd(A, b):
+    """x = A^-1 b for symmetric positive definite (..., p, p) A and (..., p) b: Cholesky
+    written out for small p (elementwise over the batch, so XLA fuses it; a batched LAPACK
+    call per gene costs more than the rest of an IRLS step), LAPACK's beyond."""
+    p = A.shape[-1]
+    if p > 8:
+        return jnp.linalg.solve(A, b[..., None])[..., 0]
+    L = {}
+    for j in range(p):
+        L[j, j] = jnp.sqrt(A[..., j, j] - sum(L[j, k] ** 2 for k in range(j)))
+        for i in range(j + 1, p):
+            L[i, j] = (A[..., i, j] - sum(L[i, k] * L[j, k] for k in range(j))) / L[j, j]
+    z = []
+    for i in range(p):  # L z = b
+        z.append((b[..., i] - sum(L[i, k] * z[k] for k in range(i))) / L[i, i])
+    x = [None] * p
+    for i in reversed(range(p)):  # L' x = z
+        x[i] = (z[i] - sum(L[k, i] * x[k] for k in range(i + 1, p))) / L[i, i]
+    return jnp.stack(x, axis=-1)
 
 
 def _pairs(X):
@@ -362,23 +382,14 @@ def _line_search(la0, Y, mu, P, prior_mean, prior_prec, min_log_alpha):
         return _line_search_loop(state, args, min_log_alpha, int(LEAVE * m))
 
     state = jax.lax.map(one_chunk, (la0, Y, mu, prior_mean))
-    flat = jax.tree.map(lambda x: x.reshape((chunks * rows,) + x.shape[2:]),
-                        (state, Y, mu, prior_mean))
-    state, Y, mu, prior_mean = flat
+    state, Y, mu, prior_mean = jax.tree.map(
+        lambda x: x.reshape((chunks * rows,) + x.shape[2:]), (state, Y, mu, prior_mean))
 
-    def stragglers(c):
-        state, _ = c
-        done = state[6]
-        # the first `rows` running genes; the rest of the chunk repeats a finished gene,
-        # which the loop leaves as it is
-        idx = jnp.nonzero(~done, size=rows, fill_value=jnp.argmax(done))[0]
-        part = jax.tree.map(lambda x: x[idx], state)
-        args = (Y[idx], mu[idx], P, prior_mean[idx], prior_prec)
-        # until half of them stop: then the next running genes take their places
-        part = _line_search_loop(part, args, min_log_alpha, jnp.sum(~part[6]) // 2)
-        return jax.tree.map(lambda x, v: x.at[idx].set(v), state, part), 0
+    def loop(part, data, leave):
+        Y, mu, prior_mean = data
+        return _line_search_loop(part, (Y, mu, P, prior_mean, prior_prec), min_log_alpha, leave)
 
-    state, _ = jax.lax.while_loop(lambda c: ~jnp.all(c[0][6]), stragglers, (state, 0))
+    state = _finish_in_rounds(state, (Y, mu, prior_mean), lambda st: ~st[6], loop, rows)
     a, lp, _, _, it, _, _, lp0 = state
     return tuple(x.reshape(chunks, rows) for x in (a, it, lp0, lp))
 
@@ -441,7 +452,7 @@ def _grid_search(Y, mu, P, prior_mean, prior_prec, lo, hi):
 def _nb_loglik_constant(Y, alpha):
     """The part of the NB log-likelihood that does not depend on the means, per gene."""
     r = 1.0 / alpha[:, None]
-    return jnp.sum(_lgamma(Y + r) - gammaln(Y + 1.0), axis=1) - Y.shape[1] * _lgamma(r[:, 0])
+    return jnp.sum(_lgamma(Y + r) - _lgamma(Y + 1.0), axis=1) - Y.shape[1] * _lgamma(r[:, 0])
 
 
 def _nb_loglik(Y, mu, alpha, constant):
@@ -450,51 +461,77 @@ def _nb_loglik(Y, mu, alpha, constant):
     return constant + jnp.sum(r * jnp.log(r / (r + mu)) + Y * jnp.log(mu / (r + mu)), axis=1)
 
 
+def _finish_in_rounds(state, data, running, loop, rows):
+    """Run `loop(part_state, part_data, leave)` on the rows still `running(state)`,
+    gathered `rows` at a time (padded with a finished row, which the loop leaves as it
+    is), each round until half of its rows stop, until none runs. The slowest rows of a
+    batch then no longer hold the whole batch in the loop; each row's steps are unchanged."""
+    def round_(state):
+        active = running(state)
+        idx = jnp.nonzero(active, size=rows, fill_value=jnp.argmin(active))[0]
+        part = jax.tree.map(lambda x: x[idx], state)
+        part = loop(part, jax.tree.map(lambda x: x[idx], data), jnp.sum(running(part)) // 2)
+        return jax.tree.map(lambda x, v: x.at[idx].set(v), state, part)
+
+    return jax.lax.while_loop(lambda st: jnp.any(running(st)), round_, state)
+
+
 @_programs.jit(static_argnames=("max_iter",))
 def _fit_nb_glm(Y, X, sf, alpha, beta0, tol, max_iter=100):
     """DESeq2's fitBeta for every gene at its fixed alpha: IRLS with a ridge of RIDGE on each
     coefficient and means bounded below by MIN_MU, until the relative change of the deviance
-    is below tol; a gene stops where a coefficient passes LARGE_COEF. Returns (beta,
-    converged)."""
+    is below tol (from the second iteration on); a gene stops where a coefficient passes
+    LARGE_COEF, or after max_iter iterations. The deviance uses log(1 + alpha mu) once per
+    count: with log mu = max(eta, log MIN_MU) known,
+    log NB = y log mu - (y + 1/alpha) log(1 + alpha mu) + y log alpha + constant.
+    Returns (beta, converged)."""
     m, n = Y.shape
     p = X.shape[1]
     P = _pairs(X)
     ridge = RIDGE * jnp.eye(p, dtype=Y.dtype)
     logsf = jnp.log(sf)
 
-    def bounded_mu(beta):
-        return jnp.maximum(jnp.exp(beta @ X.T + logsf), MIN_MU)
+    def log_mu(beta):
+        return jnp.maximum(beta @ X.T + logsf, math.log(MIN_MU))
 
-    constant = _nb_loglik_constant(Y, alpha)
+    def deviance(Y, alpha, constant, logmu):
+        a = alpha[:, None]
+        L = jnp.log1p(a * jnp.exp(logmu))
+        ll = jnp.sum(Y * (logmu + jnp.log(a)) - (Y + 1.0 / a) * L, axis=1)
+        return -2.0 * (constant + ll)
 
-    def deviance(mu):
-        return -2.0 * _nb_loglik(Y, mu, alpha, constant)
-
-    def irls_step(beta):
-        mu = bounded_mu(beta)
+    def irls_step(Y, alpha, beta):
+        logmu = log_mu(beta)
+        mu = jnp.exp(logmu)
         w = mu / (1.0 + alpha[:, None] * mu)
-        z = jnp.log(mu) - logsf + (Y - mu) / mu
-        A = (w @ P).reshape(m, p, p) + ridge
-        b = (w * z) @ X
-        return jnp.linalg.solve(A, b[..., None])[..., 0]
+        z = logmu - logsf + (Y - mu) / mu
+        A = (w @ P).reshape(Y.shape[0], p, p) + ridge
+        return _solve_spd(A, (w * z) @ X)
 
-    def cond(c):
-        return (c[-1] < max_iter) & ~jnp.all(c[2])
+    def running(c):
+        return ~c[2] & (c[3] < max_iter)
 
-    def body(c):
-        beta, dev_old, done, it, k = c
-        new = irls_step(beta)
-        big = jnp.any(jnp.abs(new) > LARGE_COEF, axis=1) | ~jnp.all(jnp.isfinite(new), axis=1)
-        dev = deviance(bounded_mu(new))
-        conv = (k > 0) & (jnp.abs(dev - dev_old) / (jnp.abs(dev) + 0.1) < tol)
-        keep = done
-        beta = jnp.where(keep[:, None], beta, new)
-        return (beta, jnp.where(keep, dev_old, dev), done | conv | big,
-                it + jnp.where(keep, 0, 1), k + 1)
+    def loop(state, data, leave):
+        Y, alpha, constant = data
 
-    init = (beta0, jnp.zeros(m, Y.dtype), jnp.zeros(m, bool), jnp.zeros(m, jnp.int32),
-            jnp.asarray(0, jnp.int32))
-    beta, _, done, it, _ = jax.lax.while_loop(cond, body, init)
+        def body(c):
+            beta, dev_old, done, it = c
+            active = running(c)
+            new = irls_step(Y, alpha, beta)
+            big = (jnp.any(jnp.abs(new) > LARGE_COEF, axis=1)
+                   | ~jnp.all(jnp.isfinite(new), axis=1))
+            dev = deviance(Y, alpha, constant, log_mu(new))
+            conv = (it > 0) & (jnp.abs(dev - dev_old) / (jnp.abs(dev) + 0.1) < tol)
+            return (jnp.where(active[:, None], new, beta), jnp.where(active, dev, dev_old),
+                    done | (active & (conv | big)), it + active.astype(it.dtype))
+
+        return jax.lax.while_loop(lambda c: jnp.sum(running(c)) > leave, body, state)
+
+    data = (Y, alpha, _nb_loglik_constant(Y, alpha))
+    state = (beta0, jnp.zeros(m, Y.dtype), jnp.zeros(m, bool), jnp.zeros(m, jnp.int32))
+    rows = min(m, max(8, m // 16))
+    state = _finish_in_rounds(loop(state, data, rows), data, running, loop, rows)
+    beta, _, done, _ = state
     big = jnp.any(jnp.abs(beta) > LARGE_COEF, axis=1) | ~jnp.all(jnp.isfinite(beta), axis=1)
     return beta, done & ~big
 
@@ -758,6 +795,20 @@ def _lowess(x, y, f=0.2, iters=3):
     return ys
 
 
+def _bh(P):
+    """Benjamini-Hochberg adjusted p-values of each column of P (NaN: not tested, not
+    counted), as R's p.adjust(method="BH"): min(1, min_{j >= i} m p_(j) / j)."""
+    P = np.asarray(P, float)
+    order = np.argsort(P, axis=0)  # NaN last
+    ps = np.take_along_axis(P, order, axis=0)
+    tested = np.sum(~np.isnan(P), axis=0)
+    q = ps * tested / np.arange(1, P.shape[0] + 1)[:, None]
+    q = np.minimum.accumulate(np.where(np.isnan(q), np.inf, q)[::-1], axis=0)[::-1]
+    out = np.empty_like(P)
+    np.put_along_axis(out, order, np.minimum(q, 1.0), axis=0)
+    return np.where(np.isnan(P), np.nan, out)
+
+
 def _independent_filtering(base_mean, pvalue, alpha):
     """DESeq2's results() padj: BH within the genes above a base-mean quantile, the quantile
     chosen where the number of rejections at `alpha` first nears its lowess-fitted maximum.
@@ -767,7 +818,7 @@ def _independent_filtering(base_mean, pvalue, alpha):
     cutoffs = np.quantile(base_mean, theta)
     use = base_mean[:, None] >= cutoffs[None, :]
     P = np.where(use, pvalue[:, None], np.nan)
-    padj_all = np.asarray(adjust_pvalues(P, method="bh", axis=0))
+    padj_all = _bh(P)
     num_rej = np.sum(padj_all < alpha, axis=0)
     if num_rej.max() <= 10:
         j = 0
@@ -996,7 +1047,7 @@ def differential_expression(counts, design, contrast=None, size_factors=None, *,
     if independent_filtering:
         padj, threshold = _independent_filtering(base_mean, full["pvalue"], alpha)
     else:
-        padj = np.asarray(adjust_pvalues(full["pvalue"], method="bh"))
+        padj = _bh(full["pvalue"][:, None])[:, 0]
     full["padj"] = padj
     status = np.zeros(m, np.int64)
     sub = np.zeros(nz.sum(), np.int64)
