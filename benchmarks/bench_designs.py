@@ -1,98 +1,241 @@
-"""Structured designs against their dense equivalent and glum: the insurance-shaped Poisson.
+"""Structured designs (`linjax.designs`) against glum and scikit-learn on the same inputs.
 
-n rows (default 600,000), 8 categorical columns (5 to 100 levels, 317 indicator columns
-after dropping each first level) and 3 numeric ones, Poisson with the log link, no
-penalty. linjax gets the DataFrame (categorical blocks, `linjax.designs`); glum (if
-installed) gets the same DataFrame (its tabmat categorical path), with alpha=0. Times are
-the best of `repeats` fits after a first (compiling) one; objectives are compared as the
-mean Poisson deviance. The dense one-hot linjax fit runs only for n <= 200,000.
-Usage: python -m benchmarks.bench_designs [n] [repeats]
+Registered workloads (`python -m benchmarks insurance_frame_poisson ...`):
+
+- insurance_frame_poisson / insurance_frame_tweedie: the insurance-shaped data of the
+  registry's insurance workloads (same generator and seed: 8 categoricals with 2 to 120
+  levels, 320 indicator columns after each first level, and 3 numerics; 600,000 rows full,
+  60,000 quick) as a pandas DataFrame with `category` columns. linjax gets the frame
+  (categorical blocks), glum gets the same frame (its tabmat categorical path,
+  drop_first=True), both unpenalized; objectives are linjax's (mean negative
+  log-likelihood) at each tool's coefficients, matched by name.
+- sparse_logistic: CSR, n = p = 100,000 at 0.1% density (quick: 20,000 at 0.5%), L2
+  logistic with alpha = 1e-4 (scikit-learn's C = 1 / (n alpha)); linjax gets the scipy
+  matrix, scikit-learn's lbfgs, newton-cg and liblinear the same CSR.
+
+By hand (not in the registry: minutes and gigabytes):
+
+    python -m benchmarks.bench_designs big [n] [levels]      # 10M rows, 10,000 levels
+    python -m benchmarks.bench_designs frame [n] [repeats]   # the insurance frame alone
+
+`big`: n rows (default 10,000,000), one factor with `levels` levels (10,000) and 20 numeric
+columns, Poisson with L2 (alpha = 1e-6); each tool runs in its own process and reports
+its wall time and peak resident memory (getrusage).
 """
 
+import resource
+import subprocess
 import sys
 import time
 
-import jax
 import numpy as np
 
-LEVELS = (5, 8, 12, 20, 30, 60, 90, 100)
+LEVELS = (2, 5, 12, 20, 35, 50, 84, 120)
 
 
-def insurance_frame(n, seed=0):
+def insurance_frame(n, dtype=np.float64, seed=7):
+    """(DataFrame, counts, severity): the registry's `_insurance_data` draws (same seed and
+    order), the categoricals kept as `category` columns c0..c7 (levels l0, l1, ...)."""
     import pandas as pd
 
     rng = np.random.default_rng(seed)
-    cols, eta = {}, np.full(n, -1.5)
+    cols, eta = {}, np.full(n, -2.0)
     for j, k in enumerate(LEVELS):
-        codes = rng.integers(0, k, n)
-        effects = rng.normal(0, 0.3, k)
-        eta += effects[codes]
+        codes = rng.integers(0, k, size=n)
+        eta += rng.normal(scale=0.3, size=k)[codes]
         cols[f"c{j}"] = pd.Categorical.from_codes(codes, [f"l{i}" for i in range(k)])
+    num = rng.normal(size=(n, 3))
+    eta += num @ np.array([0.2, -0.1, 0.05])
     for j in range(3):
-        x = rng.normal(size=n)
-        eta += 0.1 * (j + 1) * x
-        cols[f"x{j}"] = x
-    y = rng.poisson(np.exp(eta)).astype(float)
-    return pd.DataFrame(cols), y
+        cols[f"x{j}"] = num[:, j].astype(dtype)
+    counts = rng.poisson(np.exp(eta)).astype(float)
+    severity = counts * rng.gamma(2.0, 0.5, size=n)
+    return pd.DataFrame(cols), counts.astype(dtype), severity.astype(dtype)
 
 
-def _best(fn, repeats):
-    out = fn()
-    jax.block_until_ready(getattr(out, "coef", out))
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        jax.block_until_ready(getattr(out, "coef", out))
-        times.append(time.perf_counter() - start)
-    return min(times), out
+def _by_name(names, coef_names, coef, intercept):
+    """Coefficients in the order `names` from a peer's (coef_names, coef)."""
+    where = {name: i for i, name in enumerate(coef_names)}
+    return {"coef": np.asarray([coef[where[name]] for name in names], np.float64),
+            "intercept": np.asarray(intercept, np.float64)}
 
 
-def _deviance(y, mu):
-    with np.errstate(divide="ignore", invalid="ignore"):
-        term = np.where(y > 0, y * np.log(y / mu), 0.0)
-    return 2 * np.mean(term - (y - mu))
-
-
-def main(n=600_000, repeats=3):
-    jax.config.update("jax_enable_x64", True)
-    import pandas as pd
+def insurance_frame_workload(size, dtype, tweedie=False, n=None):
+    import jax
+    import jax.numpy as jnp
 
     import linjax as lj
     from linjax.designs.frames import encode_frame
 
-    df, y = insurance_frame(n)
-    design = encode_frame(df)[0]
-    rows = []
-    t, res = _best(lambda: lj.fit(design, y, "poisson", solver="newton"), repeats)
-    mu = np.asarray(lj.predict(res.params, design, "poisson"))
-    rows.append(("linjax categorical blocks", t, _deviance(y, mu), int(res.n_iter)))
-    if n <= 200_000:
-        dense = np.asarray(design.to_dense())
-        t, res = _best(lambda: lj.fit(dense, y, "poisson", solver="newton"), repeats)
-        rows.append(("linjax dense one-hot", t, _deviance(y, np.asarray(
-            lj.predict(res.params, dense, "poisson"))), int(res.n_iter)))
-    try:
-        from glum import GeneralizedLinearRegressor
-    except ImportError:
-        GeneralizedLinearRegressor = None
-    if GeneralizedLinearRegressor is not None:
-        def glum_fit():
-            model = GeneralizedLinearRegressor(family="poisson", alpha=0.0, drop_first=True,
-                                               gradient_tol=1e-8)
-            return model.fit(df, y)
+    from .registry import Tool, Workload, block, pick
 
-        t, model = _best(glum_fit, repeats)
-        rows.append(("glum (tabmat, DataFrame)", t, _deviance(y, model.predict(df)),
-                     int(model.n_iter_)))
-    print(f"insurance-shaped Poisson: n={n:,}, {len(LEVELS)} categoricals "
-          f"({sum(LEVELS) - len(LEVELS)} columns) + 3 numerics; best of {repeats}")
-    base = rows[0][1]
-    for name, t, dev, iters in rows:
-        print(f"  {name:28s} {t:8.3f} s  ({t / base:5.2f}x linjax)  mean deviance "
-              f"{dev:.10f}  iterations {iters}")
-    return pd.DataFrame(rows, columns=["tool", "seconds", "mean_deviance", "n_iter"])
+    n = pick(size, 600_000, 60_000, 3_000) if n is None else n
+    df, counts, severity = insurance_frame(n, dtype)
+    if tweedie:
+        from glum import TweedieDistribution
+
+        y, fam, glum_fam = severity, lj.families.Tweedie(power=1.5), TweedieDistribution(1.5)
+        name, title = "insurance_frame_tweedie", "insurance-shaped Tweedie(1.5), DataFrame"
+    else:
+        y, fam, glum_fam = counts, lj.families.Poisson(), "poisson"
+        name, title = "insurance_frame_poisson", "insurance-shaped Poisson, DataFrame"
+    design, encoding = encode_frame(df)
+
+    def linjax_frame():
+        return block(lj.fit(df, y, fam).params)
+
+    def glum_frame():
+        from glum import GeneralizedLinearRegressor
+
+        m = GeneralizedLinearRegressor(family=glum_fam, alpha=0.0, drop_first=True,
+                                       gradient_tol=1e-8).fit(df, y)
+        return _by_name(encoding.names, m.feature_names_, m.coef_, m.intercept_)
+
+    f = jax.jit(lambda p, X, y: lj.objective(p, X, y, fam))
+    yj = jnp.asarray(y)
+    tools = [Tool("linjax fit (DataFrame, categorical blocks)", linjax_frame, linjax=True),
+             Tool("glum (DataFrame, tabmat categoricals)", glum_frame)]
+    return Workload(name, f"{title} n={n} (8 categoricals, 320 columns, + 3 numeric)", tools,
+                    lambda p: float(f(jax.tree.map(jnp.asarray, p), design, yj)))
+
+
+def insurance_frame_poisson(size, dtype):
+    return insurance_frame_workload(size, dtype)
+
+
+def insurance_frame_tweedie(size, dtype):
+    return insurance_frame_workload(size, dtype, tweedie=True)
+
+
+def sparse_data(n, p, density, seed=3):
+    """(CSR X, y): X with `density` of its entries N(0, 1) at random positions, y from a
+    logistic model with 1% of the coefficients non-zero."""
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(seed)
+    counts = rng.binomial(p, density, size=n)   # entries per row; columns drawn with
+    indptr = np.concatenate([[0], np.cumsum(counts)])   # replacement (repeats summed)
+    X = sp.csr_matrix((rng.standard_normal(indptr[-1]), rng.integers(0, p, indptr[-1]),
+                       indptr), shape=(n, p))
+    X.sum_duplicates()
+    beta = np.zeros(p)
+    beta[rng.choice(p, max(1, p // 100), replace=False)] = rng.normal(scale=2.0,
+                                                                      size=max(1, p // 100))
+    prob = 1.0 / (1.0 + np.exp(-(X @ beta - 0.5)))
+    return X, (rng.random(n) < prob).astype(float)
+
+
+def sparse_logistic(size, dtype):
+    import jax
+    import jax.numpy as jnp
+
+    import linjax as lj
+    from linjax.designs import Sparse
+
+    from .registry import Tool, Workload, _sk, block, pick
+
+    n, density = pick(size, 100_000, 20_000, 2_000), pick(size, 1e-3, 5e-3, 2e-2)
+    X, y = sparse_data(n, n, density)
+    X = X.astype(dtype)
+    alpha = 1e-4
+    pen = lj.penalties.L2(alpha)
+
+    def linjax_sparse():
+        return block(lj.fit(X, y, "binomial", penalty=pen).params)
+
+    tools = [Tool("linjax fit (scipy CSR)", linjax_sparse, linjax=True)]
+    for solver in ("lbfgs", "newton-cg", "liblinear"):
+        def sk(solver=solver):
+            from sklearn.linear_model import LogisticRegression
+
+            kw = {"intercept_scaling": 100.0} if solver == "liblinear" else {}
+            return _sk(LogisticRegression(C=1.0 / (n * alpha), solver=solver, tol=1e-8,
+                                          max_iter=10_000, **kw).fit(X, y))
+        tools.append(Tool(f"scikit-learn {solver} (same CSR)", sk))
+    design, yj = Sparse.from_scipy(X), jnp.asarray(y)
+    f = jax.jit(lambda p, X, y: lj.objective(p, X, y, "binomial", pen))
+    return Workload("sparse_logistic", f"sparse L2 logistic n=p={n:,} density {density:g} "
+                    f"alpha={alpha:g}", tools,
+                    lambda p: float(f(jax.tree.map(jnp.asarray, p), design, yj)))
+
+
+# -- by hand: the 10M-row factor, each tool in its own process -------------------------------
+
+def big_data(n, levels, p_num=20, seed=0):
+    """(codes int32 (n,), numeric (n, p_num) float64, y): Poisson counts with a factor
+    effect and small numeric effects."""
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(0, levels, size=n, dtype=np.int32)
+    Z = rng.standard_normal((n, p_num))
+    eta = -0.5 + rng.normal(scale=0.3, size=levels)[codes] + Z @ rng.normal(scale=0.05,
+                                                                           size=p_num)
+    return codes, Z, rng.poisson(np.exp(eta)).astype(float)
+
+
+def _peak_gb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+
+
+def big_one(tool, n, levels, alpha=1e-6):
+    """One tool on the big problem (run in a fresh process): prints seconds, peak GB and
+    the objective (mean Poisson nll + alpha/2 |b|^2, numpy) at its coefficients."""
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    codes, Z, y = big_data(n, levels)
+    data_gb = _peak_gb()
+    start = time.perf_counter()
+    if tool == "linjax":
+        import linjax as lj
+        from linjax.designs import Categorical, Dense, Split
+
+        X = Split((Categorical.from_codes(codes, levels, drop_first=True), Dense(Z)))
+        r = lj.fit(X, y, "poisson", penalty=lj.penalties.L2(alpha))
+        coef, b0 = np.asarray(r.coef), float(r.intercept)
+        fac, num = coef[: levels - 1], coef[levels - 1:]
+        extra = f"solver {r.solver}, {int(r.n_iter)} iterations, status {int(r.status)}"
+    else:
+        import pandas as pd
+        from glum import GeneralizedLinearRegressor
+
+        df = pd.DataFrame(Z, columns=[f"x{j}" for j in range(Z.shape[1])])
+        df.insert(0, "g", pd.Categorical.from_codes(codes, np.arange(levels).astype(str)))
+        m = GeneralizedLinearRegressor(family="poisson", alpha=alpha, l1_ratio=0.0,
+                                       drop_first=True, gradient_tol=1e-8).fit(df, y)
+        fac, num, b0 = m.coef_[: levels - 1], m.coef_[levels - 1:], float(m.intercept_)
+        extra = f"{m.n_iter_} iterations"
+    seconds = time.perf_counter() - start
+    eta = b0 + np.concatenate([[0.0], fac])[codes] + Z @ num
+    obj = np.mean(np.exp(eta) - y * eta) + alpha / 2 * (fac @ fac + num @ num)
+    print(f"{tool}: {seconds:.1f} s, peak RSS {_peak_gb():.2f} GB (data alone {data_gb:.2f} "
+          f"GB), objective {obj:.12f}, {extra}", flush=True)
+
+
+def big(n=10_000_000, levels=10_000):
+    """Each tool in its own process (its own peak memory)."""
+    for tool in ("linjax", "glum"):
+        subprocess.run([sys.executable, "-m", "benchmarks.bench_designs", "big_one", tool,
+                        str(n), str(levels)], check=False)
+
+
+def frame(n=600_000, repeats=2):
+    """The insurance frame workloads alone, printed (registry's timing loop)."""
+    from .registry import run
+
+    for tweedie in (False, True):
+        wl = insurance_frame_workload("full", np.float64, tweedie, n)
+        for row in run(wl, repeats=repeats):
+            print(f"{wl.name:26s} {row.tool:44s} cold {row.cold:8.2f} s  warm {row.warm:8.2f} s"
+                  f"  objective {row.objective:.12f} {row.error}", flush=True)
 
 
 if __name__ == "__main__":
-    main(*(int(a) for a in sys.argv[1:3]))
+    args = sys.argv[1:]
+    if args and args[0] == "big":
+        big(*(int(a) for a in args[1:3]))
+    elif args and args[0] == "big_one":
+        big_one(args[1], *(int(a) for a in args[2:4]))
+    elif args and args[0] == "frame":
+        frame(*(int(a) for a in args[1:3]))
+    else:
+        print(__doc__)
