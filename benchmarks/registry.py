@@ -25,6 +25,11 @@ import numpy as np  # noqa: E402
 import linjax as lj  # noqa: E402
 
 from .bench_batch import data as batch_data  # noqa: E402  (shared with bench_batch.py)
+from .bench_designs import (  # noqa: E402
+    insurance_frame_poisson,
+    insurance_frame_tweedie,
+    sparse_logistic,
+)
 from .bench_expression import workload as expression_workload  # noqa: E402
 
 SIZES = ("full", "quick", "tiny")
@@ -638,6 +643,9 @@ WORKLOADS = {
     "lasso_cv": lasso_cv,
     "insurance_poisson": insurance,
     "insurance_tweedie": insurance_tweedie,
+    "insurance_frame_poisson": insurance_frame_poisson,
+    "insurance_frame_tweedie": insurance_frame_tweedie,
+    "sparse_logistic": sparse_logistic,
     "batch_500": batch_500,
     "batch_10k": batch_10k,
     "expression": expression_workload,
