@@ -38,6 +38,7 @@ import numpy as np
 from jax.scipy.special import gammaincc
 
 from linjax import _programs
+from linjax.validation import to_device
 
 MIN_DISP = 1e-8
 MIN_MU = 0.5
@@ -320,78 +321,76 @@ def _value_and_grad(la, Y, mu, P, prior_mean, prior_prec):
 #: DESeq2's fitDisp controls: kappa_0, the Armijo epsilon, the iteration cap, the change in
 #: the criterion below which it stops.
 KAPPA_0, ARMIJO, DISP_MAX_ITER, DISP_TOL = 1.0, 1e-4, 100, 1e-6
-#: Genes per chunk of the line search: about this many count entries per chunk.
-CHUNK_ENTRIES = 50_000
+#: Genes per step of the iterative searches and fits (`_run_rows`): about this many count
+#: entries, so a step's temporaries stay in cache.
+STEP_ENTRIES = 50_000
 
 
-def _line_search_loop(state, args, min_log_alpha, leave):
-    """The search's iterations until at most `leave` genes are still running."""
-    def cond(c):
-        return jnp.sum(~c[6]) > leave
-
-    def body(c):
-        a, lp, dlp, kappa, it, acc, done, lp0 = c
-        active = ~done
-        prop = a + kappa * dlp
-        kappa = jnp.where(prop < -30.0, (-30.0 - a) / dlp, kappa)
-        kappa = jnp.where(prop > 10.0, (10.0 - a) / dlp, kappa)
-        new = a + kappa * dlp
-        lp_new, dlp_new = _value_and_grad(new, *args)
-        accept = (-lp_new <= -lp - kappa * ARMIJO * dlp**2) & active
-        acc2 = acc + accept.astype(acc.dtype)
-        stop = accept & ((lp_new - lp < DISP_TOL) | (new < min_log_alpha))
-        kappa_acc = jnp.minimum(kappa * 1.1, KAPPA_0)
-        kappa_acc = jnp.where(acc2 % 5 == 0, kappa_acc / 2.0, kappa_acc)
-        return (jnp.where(accept, new, a), jnp.where(accept, lp_new, lp),
-                jnp.where(accept, dlp_new, dlp),
-                jnp.where(active, jnp.where(accept, kappa_acc, kappa / 2.0), kappa),
-                it + active.astype(it.dtype), acc2, done | stop | (it + 1 >= DISP_MAX_ITER),
-                lp0)
-
-    return jax.lax.while_loop(cond, body, state)
+def _step_rows(m, n):
+    return max(1, min(m, STEP_ENTRIES // n))
 
 
-#: A chunk's loop stops when this fraction of its genes is still running; those genes then
-#: finish in chunks of their own.
-LEAVE = 0.5
+def _line_search_step(state, args, min_log_alpha):
+    """One iteration of DESeq2's fitDisp for the rows of `state` (finished rows unchanged)."""
+    a, lp, dlp, kappa, it, acc, done, lp0 = state
+    active = ~done
+    prop = a + kappa * dlp
+    k = jnp.where(prop < -30.0, (-30.0 - a) / dlp, kappa)
+    k = jnp.where(prop > 10.0, (10.0 - a) / dlp, k)
+    new = a + k * dlp
+    lp_new, dlp_new = _value_and_grad(new, *args)
+    accept = (-lp_new <= -lp - k * ARMIJO * dlp**2) & active
+    acc2 = acc + accept.astype(acc.dtype)
+    stop = accept & ((lp_new - lp < DISP_TOL) | (new < min_log_alpha))
+    k_acc = jnp.minimum(k * 1.1, KAPPA_0)
+    k_acc = jnp.where(acc2 % 5 == 0, k_acc / 2.0, k_acc)
+    return (jnp.where(accept, new, a), jnp.where(accept, lp_new, lp),
+            jnp.where(accept, dlp_new, dlp),
+            jnp.where(active, jnp.where(accept, k_acc, k / 2.0), kappa),
+            it + active.astype(it.dtype), acc2,
+            done | stop | (active & (it + 1 >= DISP_MAX_ITER)), lp0)
 
 
-@_programs.jit()
-def _line_search(la0, Y, mu, P, prior_mean, prior_prec, min_log_alpha):
-    """DESeq2's fitDisp for every gene (rows of Y, mu; arrays of (chunks, rows, ...)):
-    Armijo steps along the derivative in log(alpha) (kappa halved on a rejected step, times
-    1.1 (at most KAPPA_0) after an accepted one and halved every fifth acceptance; log alpha
-    kept in [-30, 10]), stopping when an accepted step raises the criterion by less than
-    DISP_TOL, log alpha falls below min_log_alpha, or at DISP_MAX_ITER iterations.
+def _run_rows(state, data, running, step, rows):
+    """Iterate `step(part_state, part_data)` on the rows still `running(state)`, `rows` of
+    them at a time: each iteration gathers the first `rows` running rows (padded with a
+    finished one, which `step` leaves as it is), steps them and scatters them back, until
+    none runs. A row that finishes makes room for the next, so the work is the rows' own
+    iterations, not the slowest row's count times the batch, and the body compiles once.
+    Each row's steps are those it would take alone."""
+    m = jax.tree.leaves(state)[0].shape[0]
+    rows = min(rows, m)
 
-    Chunks run one after another (`lax.map`), each until all but LEAVE of its genes stop
-    (a chunk's temporaries stay in cache); the genes still running are then gathered into
-    a chunk of their own until half of them stop, and gathered again, so the slowest genes
-    (up to 100 iterations against a mean near 11) do not hold whole chunks in the loop.
-    Each gene's steps are the same as when it runs alone. Returns (log alpha, iterations,
-    criterion at the start, at the end)."""
-    chunks, rows = la0.shape
+    def body(state):
+        active = running(state)
+        idx = jnp.nonzero(active, size=rows, fill_value=jnp.argmin(active))[0]
+        part = step(jax.tree.map(lambda x: x[idx], state),
+                    jax.tree.map(lambda x: x[idx], data))
+        return jax.tree.map(lambda x, v: x.at[idx].set(v), state, part)
 
-    def one_chunk(c):
-        la0, Y, mu, prior_mean = c
-        args = (Y, mu, P, prior_mean, prior_prec)
-        lp0, dlp0 = _value_and_grad(la0, *args)
-        m = la0.shape[0]
-        state = (la0, lp0, dlp0, jnp.full(m, KAPPA_0, la0.dtype), jnp.zeros(m, jnp.int32),
-                 jnp.zeros(m, jnp.int32), jnp.zeros(m, bool), lp0)
-        return _line_search_loop(state, args, min_log_alpha, int(LEAVE * m))
+    return jax.lax.while_loop(lambda st: jnp.any(running(st)), body, state)
 
-    state = jax.lax.map(one_chunk, (la0, Y, mu, prior_mean))
-    state, Y, mu, prior_mean = jax.tree.map(
-        lambda x: x.reshape((chunks * rows,) + x.shape[2:]), (state, Y, mu, prior_mean))
 
-    def loop(part, data, leave):
+@_programs.jit(static_argnames=("rows",))
+def _line_search(la0, Y, mu, P, prior_mean, prior_prec, min_log_alpha, rows):
+    """DESeq2's fitDisp for every gene (rows of Y, mu): Armijo steps along the derivative
+    in log(alpha) (kappa halved on a rejected step, times 1.1 (at most KAPPA_0) after an
+    accepted one and halved every fifth acceptance; log alpha kept in [-30, 10]), stopping
+    when an accepted step raises the criterion by less than DISP_TOL, log alpha falls below
+    min_log_alpha, or at DISP_MAX_ITER iterations. `rows` genes step at a time
+    (`_run_rows`). Returns (log alpha, iterations, criterion at the start, at the end)."""
+    m = la0.shape[0]
+    lp0, dlp0 = _value_and_grad(la0, Y, mu, P, prior_mean, prior_prec)
+    state = (la0, lp0, dlp0, jnp.full(m, KAPPA_0, la0.dtype), jnp.zeros(m, jnp.int32),
+             jnp.zeros(m, jnp.int32), jnp.zeros(m, bool), lp0)
+
+    def step(part, data):
         Y, mu, prior_mean = data
-        return _line_search_loop(part, (Y, mu, P, prior_mean, prior_prec), min_log_alpha, leave)
+        return _line_search_step(part, (Y, mu, P, prior_mean, prior_prec), min_log_alpha)
 
-    state = _finish_in_rounds(state, (Y, mu, prior_mean), lambda st: ~st[6], loop, rows)
-    a, lp, _, _, it, _, _, lp0 = state
-    return tuple(x.reshape(chunks, rows) for x in (a, it, lp0, lp))
+    a, lp, _, _, it, _, _, lp0 = _run_rows(state, (Y, mu, prior_mean), lambda st: ~st[6],
+                                           step, rows)
+    return a, it, lp0, lp
 
 
 @_programs.jit(static_argnames=("max_iter",))
@@ -461,27 +460,13 @@ def _nb_loglik(Y, mu, alpha, constant):
     return constant + jnp.sum(r * jnp.log(r / (r + mu)) + Y * jnp.log(mu / (r + mu)), axis=1)
 
 
-def _finish_in_rounds(state, data, running, loop, rows):
-    """Run `loop(part_state, part_data, leave)` on the rows still `running(state)`,
-    gathered `rows` at a time (padded with a finished row, which the loop leaves as it
-    is), each round until half of its rows stop, until none runs. The slowest rows of a
-    batch then no longer hold the whole batch in the loop; each row's steps are unchanged."""
-    def round_(state):
-        active = running(state)
-        idx = jnp.nonzero(active, size=rows, fill_value=jnp.argmin(active))[0]
-        part = jax.tree.map(lambda x: x[idx], state)
-        part = loop(part, jax.tree.map(lambda x: x[idx], data), jnp.sum(running(part)) // 2)
-        return jax.tree.map(lambda x, v: x.at[idx].set(v), state, part)
-
-    return jax.lax.while_loop(lambda st: jnp.any(running(st)), round_, state)
-
-
-@_programs.jit(static_argnames=("max_iter",))
-def _fit_nb_glm(Y, X, sf, alpha, beta0, tol, max_iter=100):
+@_programs.jit(static_argnames=("rows", "max_iter"))
+def _fit_nb_glm(Y, X, sf, alpha, beta0, tol, rows, max_iter=100):
     """DESeq2's fitBeta for every gene at its fixed alpha: IRLS with a ridge of RIDGE on each
     coefficient and means bounded below by MIN_MU, until the relative change of the deviance
     is below tol (from the second iteration on); a gene stops where a coefficient passes
-    LARGE_COEF, or after max_iter iterations. The deviance uses log(1 + alpha mu) once per
+    LARGE_COEF, or after max_iter iterations; `rows` genes step at a time (`_run_rows`).
+    The deviance uses log(1 + alpha mu) once per
     count: with log mu = max(eta, log MIN_MU) known,
     log NB = y log mu - (y + 1/alpha) log(1 + alpha mu) + y log alpha + constant.
     Returns (beta, converged)."""
@@ -511,26 +496,20 @@ def _fit_nb_glm(Y, X, sf, alpha, beta0, tol, max_iter=100):
     def running(c):
         return ~c[2] & (c[3] < max_iter)
 
-    def loop(state, data, leave):
+    def step(c, data):
         Y, alpha, constant = data
-
-        def body(c):
-            beta, dev_old, done, it = c
-            active = running(c)
-            new = irls_step(Y, alpha, beta)
-            big = (jnp.any(jnp.abs(new) > LARGE_COEF, axis=1)
-                   | ~jnp.all(jnp.isfinite(new), axis=1))
-            dev = deviance(Y, alpha, constant, log_mu(new))
-            conv = (it > 0) & (jnp.abs(dev - dev_old) / (jnp.abs(dev) + 0.1) < tol)
-            return (jnp.where(active[:, None], new, beta), jnp.where(active, dev, dev_old),
-                    done | (active & (conv | big)), it + active.astype(it.dtype))
-
-        return jax.lax.while_loop(lambda c: jnp.sum(running(c)) > leave, body, state)
+        beta, dev_old, done, it = c
+        active = running(c)
+        new = irls_step(Y, alpha, beta)
+        big = jnp.any(jnp.abs(new) > LARGE_COEF, axis=1) | ~jnp.all(jnp.isfinite(new), axis=1)
+        dev = deviance(Y, alpha, constant, log_mu(new))
+        conv = (it > 0) & (jnp.abs(dev - dev_old) / (jnp.abs(dev) + 0.1) < tol)
+        return (jnp.where(active[:, None], new, beta), jnp.where(active, dev, dev_old),
+                done | (active & (conv | big)), it + active.astype(it.dtype))
 
     data = (Y, alpha, _nb_loglik_constant(Y, alpha))
     state = (beta0, jnp.zeros(m, Y.dtype), jnp.zeros(m, bool), jnp.zeros(m, jnp.int32))
-    rows = min(m, max(8, m // 16))
-    state = _finish_in_rounds(loop(state, data, rows), data, running, loop, rows)
+    state = _run_rows(state, data, running, step, rows)
     beta, _, done, _ = state
     big = jnp.any(jnp.abs(beta) > LARGE_COEF, axis=1) | ~jnp.all(jnp.isfinite(beta), axis=1)
     return beta, done & ~big
@@ -617,20 +596,20 @@ def _nb_glm(Y, X, sf, alpha, dtype):
     refit of the rows it leaves unconverged or beyond |beta| = 30. Numpy in, numpy out:
     (beta, sigma, hat, loglik, converged, refitted)."""
     Ynorm = Y / sf[None, :]
-    jY, jX, jsf, jal = (jnp.asarray(a, dtype) for a in (Y, X, sf, alpha))
-    beta, conv = _fit_nb_glm(jY, jX, jsf, jal, jnp.asarray(_initial_beta(Ynorm, X), dtype),
-                             jnp.asarray(1e-8, dtype))
+    jY, jX, jsf, jal = (to_device(a, dtype) for a in (Y, X, sf, alpha))
+    beta, conv = _fit_nb_glm(jY, jX, jsf, jal, to_device(_initial_beta(Ynorm, X), dtype),
+                             to_device(1e-8, dtype), rows=_step_rows(*Y.shape))
     beta, conv = np.array(beta), np.array(conv)
     rows = np.flatnonzero(~conv)
     refitted = np.zeros(conv.shape, bool)
     if rows.size:
         take = np.concatenate([rows, np.full(_bucket(rows.size) - rows.size, rows[0])])
-        b, ok = _fit_nb_box(jnp.asarray(Y[take], dtype), jX, jsf,
-                            jnp.asarray(alpha[take], dtype), jnp.asarray(beta[take], dtype))
+        b, ok = _fit_nb_box(to_device(Y[take], dtype), jX, jsf,
+                            to_device(alpha[take], dtype), to_device(beta[take], dtype))
         beta[rows] = np.asarray(b)[:rows.size]
         conv[rows] = np.asarray(ok)[:rows.size]
         refitted[rows] = True
-    sigma, hat, ll = _nb_glm_stats(jY, jX, jsf, jal, jnp.asarray(beta, dtype))
+    sigma, hat, ll = _nb_glm_stats(jY, jX, jsf, jal, to_device(beta, dtype))
     return beta, np.asarray(sigma), np.asarray(hat), np.asarray(ll), conv, refitted
 
 
@@ -857,32 +836,21 @@ def _dispersion_search(Y, mu, X, start, prior_mean, prior_var, search, max_disp,
     genewise = prior_var is None
     prec = 0.0 if genewise else 1.0 / prior_var
     prior_mean = np.asarray(prior_mean, float)
-    P = jnp.asarray(_pairs(X), dtype)
-    jprec = jnp.asarray(prec, dtype)
+    P = to_device(_pairs(X), dtype)
+    jprec = to_device(prec, dtype)
     lo = np.log(MIN_DISP / 10.0)
 
     def rows_of(rows):
-        return (jnp.asarray(Y[rows], dtype), jnp.asarray(mu[rows], dtype), P,
-                jnp.asarray(prior_mean[rows], dtype), jprec)
+        return (to_device(Y[rows], dtype), to_device(mu[rows], dtype), P,
+                to_device(prior_mean[rows], dtype), jprec)
 
-    everything = np.arange(Y.shape[0])
+    Yd, mud, _, pmd, _ = rows_of(np.arange(Y.shape[0]))
+    la0 = to_device(np.log(start), dtype)
     if search == "newton":
-        la, _, conv = _newton_log_dispersion(*rows_of(everything)[:3],
-                                             jnp.asarray(np.log(start), dtype),
-                                             *rows_of(everything)[3:], lo, np.log(max_disp))
+        la, _, conv = _newton_log_dispersion(Yd, mud, P, la0, pmd, jprec, lo, np.log(max_disp))
         return np.clip(np.exp(np.asarray(la)), MIN_DISP, max_disp), np.asarray(conv)
-    # chunks of genes: padded with copies of gene 0 to a whole number of chunks
-    m = Y.shape[0]
-    rows = max(1, min(m, CHUNK_ENTRIES // Y.shape[1]))
-    chunks = -(-m // rows)
-    take = np.concatenate([everything, np.zeros(chunks * rows - m, int)])
-
-    def chunked(a):
-        return jnp.asarray(a[take].reshape((chunks, rows) + a.shape[1:]), dtype)
-
-    out = _line_search(chunked(np.log(start)), chunked(Y), chunked(mu), P,
-                       chunked(prior_mean), jprec, lo)
-    la, it, lp0, lp = (np.asarray(o).reshape(-1)[:m] for o in out)
+    out = _line_search(la0, Yd, mud, P, pmd, jprec, lo, rows=_step_rows(*Y.shape))
+    la, it, lp0, lp = (np.asarray(o) for o in out)
     alpha = np.minimum(np.exp(la), max_disp)
     if genewise:
         no_increase = lp < lp0 + np.abs(lp0) / 1e6
