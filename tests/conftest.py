@@ -1,6 +1,7 @@
 """Test configuration: float64 on (statistical references need it); seeded data helpers."""
 
 import os
+import time
 
 os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
 # In-process CLI calls must not switch on the persistent compilation cache for the rest of
@@ -8,6 +9,7 @@ os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
 os.environ["LINJAX_COMPILATION_CACHE"] = "off"
 
 import jax  # noqa: E402
+import pytest  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 
@@ -15,10 +17,47 @@ jax.config.update("jax_enable_x64", True)
 # linjax keeps its own compiled programs within budget (linjax._programs, docs/caching.md).
 
 
-def pytest_terminal_summary(terminalreporter):
-    """The process's memory mappings and linjax's live programs at the end of the run."""
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """LINJAX_TEST_CPU_LOG=FILE appends each test's process CPU seconds (setup, call and
+    teardown; compilation included) and wall seconds: a ranking of the suite's costs that a
+    busy machine does not distort."""
+    path = os.environ.get("LINJAX_TEST_CPU_LOG")
+    if not path:
+        yield
+        return
+    cpu, wall = time.process_time(), time.perf_counter()
+    yield
+    with open(path, "a") as log:
+        log.write(f"{time.process_time() - cpu:.3f}\t{time.perf_counter() - wall:.3f}\t"
+                  f"{item.nodeid}\n")
+
+
+def _programs_line():
     from linjax import _programs
 
-    terminalreporter.write_line(
-        f"memory mappings at the end: {_programs.mapping_count()} (limit "
-        f"{_programs.mapping_limit()}); linjax programs alive: {_programs.live_programs()}")
+    return (f"memory mappings at the end: {_programs.mapping_count()} (limit "
+            f"{_programs.mapping_limit()}); linjax programs alive: {_programs.live_programs()}")
+
+
+def pytest_sessionfinish(session):
+    """An xdist worker hands its own figures to the controller (which runs no test)."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["programs_line"] = _programs_line()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    line = getattr(node, "workeroutput", {}).get("programs_line")
+    if line:
+        node.config._linjax_worker_lines = [*getattr(node.config, "_linjax_worker_lines", []),
+                                            f"{node.gateway.id}: {line}"]
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    """The process's memory mappings and linjax's live programs at the end of the run (per
+    xdist worker when the suite runs in several processes)."""
+    lines = getattr(config, "_linjax_worker_lines", None) or [_programs_line()]
+    for line in lines:
+        terminalreporter.write_line(line)
