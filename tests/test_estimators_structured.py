@@ -171,3 +171,33 @@ def test_structured_standardize_refused(data):
     A, _, counts, _, _ = data
     with pytest.raises(ValueError, match="standardize=True needs a dense X"):
         PoissonRegressor(standardize=True).fit(A, counts)
+
+
+def test_sparse_cv_estimators_equal_dense(data):
+    from linjax.estimators import GLMCV, LogisticRegressionCV, RidgeCV
+
+    A, D, counts, labels, _ = data
+    cases = [(GLMCV(alphas=[0.05, 0.01, 0.002], cv=3, tol=1e-12), counts),
+             (RidgeCV(alphas=(0.1, 1.0, 10.0)), counts),
+             (LogisticRegressionCV(Cs=[0.1, 1.0, 10.0], cv=3, tol=1e-12), labels)]
+    for est, y in cases:
+        s = est.__class__(**est.get_params()).fit(A, y)
+        d = est.__class__(**est.get_params()).fit(D, y)
+        assert np.any(d.coef_ != 0), type(est).__name__
+        _close(s.coef_, d.coef_)
+        _close(s.intercept_, d.intercept_)
+        _close(s.predict(A), d.predict(D)) if not isinstance(est, LogisticRegressionCV) else \
+            _close(s.predict_proba(A), d.predict_proba(D))
+
+
+def test_frame_cv_estimator_equals_one_hot(data):
+    from linjax.estimators import GLMCV
+
+    _, _, counts, _, frame = data
+    est = GLMCV(alphas=[0.05, 0.01, 0.002], cv=3, tol=1e-12)
+    f = est.__class__(**est.get_params()).fit(frame, counts)
+    d = est.__class__(**est.get_params()).fit(one_hot(frame), counts)
+    _close(f.coef_, d.coef_)
+    _close(f.alpha_, d.alpha_)
+    _close(f.predict(frame), d.predict(one_hot(frame)))
+    _close(f.score(frame, counts), d.score(one_hot(frame), counts))

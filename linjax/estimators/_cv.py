@@ -30,13 +30,16 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 from linjax import families as F
 from linjax import paths as P
 from linjax import selection as S
+from linjax.designs import fitting as design_fitting
+from linjax.designs import is_design
 from linjax.estimators._base import (
     FLOATS,
     check_choice,
     family_from,
     family_target_tags,
-    validate_data,
-    validate_fit_data,
+    matvec,
+    validate_fit_input,
+    validated_X,
 )
 from linjax.estimators._logistic import (
     LogisticRegression,
@@ -60,6 +63,21 @@ def _progress(items, verbose, desc):
 def _splits(cv, X, y, groups, classifier):
     splitter = check_cv(5 if cv is None else cv, y, classifier=classifier)
     return list(splitter.split(X, y, groups))
+
+
+def _sparse_tags(tags):
+    tags.input_tags.sparse = True  # scipy.sparse X stays sparse (a linjax Sparse design)
+    tags.input_tags.categorical = True  # category / string columns of a DataFrame
+    return tags
+
+
+def _dense(owner, X, why):
+    """A design's dense matrix (numpy) for the parts that need rows, if it is small."""
+    dense = design_fitting.dense_for_checks(X)
+    if dense is None:
+        raise ValueError(f"{owner}: {why} needs a dense X, and this sparse or categorical X "
+                         "is too large to densify; pass a smaller problem or a dense array.")
+    return np.asarray(dense)
 
 
 def _as_list(name, value):
@@ -102,17 +120,22 @@ class _PathCV(RegressorMixin, BaseEstimator):
                 raise ValueError(f"{name}: alphas must be an int >= 1 or a non-empty list of "
                                  f"finite alphas >= 0, got {alphas!r}.")
 
+    def __sklearn_tags__(self):
+        return _sparse_tags(super().__sklearn_tags__())
+
     def fit(self, X, y, sample_weight=None, offset=None, groups=None):
-        """Cross-validate the path on X (n, p), y (n,); refit on all rows; returns self."""
+        """Cross-validate the path on X (n, p), y (n,); refit on all rows; returns self.
+        X may be scipy.sparse or a DataFrame with category/string columns (a design)."""
         self._check()
-        X, y = validate_fit_data(self, X, y, dtype=FLOATS, y_numeric=True)
+        rows = X
+        X, y = validate_fit_input(self, X, y, dtype=FLOATS, y_numeric=True)
         y = np.asarray(y, X.dtype)
         family = self._family()
         err = family.support_error(y) if hasattr(family, "support_error") else None
         if err:
             raise ValueError(f"y: {err}")
         w = _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
-        folds = _splits(self.cv, X, y, groups, classifier=False)
+        folds = _splits(self.cv, rows, y, groups, classifier=False)
         ratios = self._l1_ratios()
         alphas_in = self.alphas
         results = []
@@ -156,8 +179,8 @@ class _PathCV(RegressorMixin, BaseEstimator):
 
     def predict(self, X, offset=None):
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=FLOATS, reset=False)
-        eta = X @ self.coef_ + self.intercept_
+        X = validated_X(self, X, self.coef_.dtype)
+        eta = matvec(X, self.coef_) + self.intercept_
         if offset is not None:
             eta = eta + np.asarray(offset, eta.dtype)
         return np.asarray(self._family().link.inverse(eta), eta.dtype)
@@ -288,9 +311,15 @@ class RidgeCV(RegressorMixin, BaseEstimator):
         self.store_cv_results = store_cv_results
         self.alpha_per_target = alpha_per_target
 
+    def __sklearn_tags__(self):
+        return _sparse_tags(super().__sklearn_tags__())
+
     def fit(self, X, y, sample_weight=None, groups=None):
-        X, y = validate_fit_data(self, X, y, dtype=FLOATS, y_numeric=True)
+        rows = X
+        X, y = validate_fit_input(self, X, y, dtype=FLOATS, y_numeric=True)
         y = np.asarray(y, X.dtype)
+        if is_design(X) and self.cv is None:  # the leave-one-out SVD needs the matrix
+            X = _dense("RidgeCV", X, "leave-one-out (cv=None)")
         alphas = np.asarray(self.alphas, float).reshape(-1)
         if alphas.size == 0 or np.any(alphas <= 0) or not np.all(np.isfinite(alphas)):
             raise ValueError(f"RidgeCV: alphas must be positive and finite, got {self.alphas}.")
@@ -300,7 +329,7 @@ class RidgeCV(RegressorMixin, BaseEstimator):
         if self.cv is None:
             self._fit_loo(X, y, w, alphas)
         else:
-            self._fit_kfold(X, y, w, alphas, groups)
+            self._fit_kfold(X, y, w, alphas, groups, rows)
         ordered = np.unique(alphas)[::-1]
         best = int(np.flatnonzero(ordered == self.alpha_)[0])
         S.warn_grid_edge("RidgeCV", "alpha", self.alpha_, S.grid_edge(best, len(ordered), True),
@@ -338,8 +367,8 @@ class RidgeCV(RegressorMixin, BaseEstimator):
         if self.store_cv_results:
             self.cv_results_ = errors
 
-    def _fit_kfold(self, X, y, w, alphas, groups):
-        folds = _splits(self.cv, X, y, groups, classifier=False)
+    def _fit_kfold(self, X, y, w, alphas, groups, rows):
+        folds = _splits(self.cv, rows, y, groups, classifier=False)
         train, test = S.fold_masks(folds, X.shape[0])
         order = np.argsort(-alphas, kind="stable")
         sk = alphas[order]
@@ -360,8 +389,7 @@ class RidgeCV(RegressorMixin, BaseEstimator):
 
     def predict(self, X):
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=FLOATS, reset=False)
-        return X @ self.coef_ + self.intercept_
+        return matvec(validated_X(self, X, self.coef_.dtype), self.coef_) + self.intercept_
 
 
 class LogisticRegressionCV(ClassifierMixin, BaseEstimator):
@@ -398,6 +426,9 @@ class LogisticRegressionCV(ClassifierMixin, BaseEstimator):
         self.refit = refit
         self.random_state = random_state
         self.multi_class = multi_class
+
+    def __sklearn_tags__(self):
+        return _sparse_tags(super().__sklearn_tags__())
 
     # -- parameters ---------------------------------------------------------------------
     def _check_params(self):
@@ -438,7 +469,8 @@ class LogisticRegressionCV(ClassifierMixin, BaseEstimator):
     def fit(self, X, y, sample_weight=None, groups=None):
         """Cross-validate C (and l1_ratio) on X (n, p) and labels y (n,); returns self."""
         scoring, Cs = self._check_params()
-        X, y = validate_fit_data(self, X, y, dtype=FLOATS)
+        rows = X
+        X, y = validate_fit_input(self, X, y, dtype=FLOATS)
         check_classification_targets(y)
         classes, y_idx = np.unique(y, return_inverse=True)
         if len(classes) < 2:
@@ -449,8 +481,10 @@ class LogisticRegressionCV(ClassifierMixin, BaseEstimator):
         K = len(classes)
         w = _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
         ratios = self._ratios()
-        folds = _splits(self.cv, X, y, groups, classifier=True)
+        folds = _splits(self.cv, rows, y, groups, classifier=True)
         mode = "binary" if K == 2 else ("ovr" if self.multi_class == "ovr" else "multinomial")
+        if mode == "multinomial" and is_design(X):  # softmax fits take rows of a dense X
+            X = _dense("LogisticRegressionCV", X, f"a softmax over {K} classes")
         if mode == "multinomial":
             cw = self._class_weights(classes, y, w)
             fits = [self._multinomial_cv(X, y_idx, K, w * cw[y_idx], Cs, ratios, folds,
@@ -574,8 +608,8 @@ class LogisticRegressionCV(ClassifierMixin, BaseEstimator):
     def decision_function(self, X):
         """Linear predictor: (n,) for two classes (log odds of classes_[1]), else (n, K)."""
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=FLOATS, reset=False)
-        scores = X @ self.coef_.T + self.intercept_
+        X = validated_X(self, X, self.coef_.dtype)
+        scores = matvec(X, self.coef_.T) + self.intercept_
         return scores[:, 0] if scores.shape[1] == 1 else scores
 
     def predict_proba(self, X):
