@@ -49,6 +49,36 @@ def test_value_and_grad_equal_finite_differences():
     np.testing.assert_allclose(grad, (up - down) / (2 * h), rtol=1e-6, atol=1e-6)
 
 
+def test_count_table_and_its_criterion():
+    """The distinct counts and multiplicities equal np.unique's per gene, and the criterion
+    summed over them equals the one summed over every count."""
+    rng = np.random.default_rng(2)
+    m, n = 30, 40
+    Y = rng.negative_binomial(0.5, 0.3, (m, n)).astype(float)
+    Y[0] = 0.0
+    Y[1, :] = np.arange(n)  # all distinct: the widest row
+    V, C = expression._count_table(Y)
+    assert V.shape == C.shape == (m, n) and (C.sum(axis=1) == n).all()
+    for g in range(m):
+        values, counts = np.unique(Y[g], return_counts=True)
+        k = values.size
+        np.testing.assert_array_equal(V[g, :k], values)
+        np.testing.assert_array_equal(C[g, :k], counts)
+        assert (C[g, k:] == 0).all()
+    X = np.column_stack([np.ones(n), np.arange(n) % 2])
+    mu = np.maximum(rng.gamma(1.0, 2.0, (m, n)), 0.5)
+    args = (jnp.asarray(Y), jnp.asarray(mu), jnp.asarray(expression._pairs(X)),
+            jnp.zeros(m), 0.3)
+    la = jnp.asarray(rng.uniform(-5.0, 3.0, m))
+    plain = expression._value_and_grad(la, *args)
+    tabled = expression._value_and_grad(la, *args, (jnp.asarray(V), jnp.asarray(C)))
+    for a, b in zip(plain, tabled, strict=True):
+        np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-11, atol=1e-9)
+    # single-cell-like counts need far fewer columns than samples
+    sparse = rng.poisson(0.3, (50, 1000)).astype(float)
+    assert expression._count_table(sparse)[0].shape[1] <= 16
+
+
 def test_bh_equals_scipys_per_column():
     rng = np.random.default_rng(0)
     P = rng.uniform(size=(500, 4)) ** 3
@@ -72,7 +102,8 @@ def test_line_search_steps_each_gene_as_alone():
     Y = rng.negative_binomial(2, 0.05, (m, n)).astype(float)
     mu = np.maximum((Y @ np.linalg.pinv(X).T) @ X.T, 0.5)
     args = (jnp.asarray(np.full(m, np.log(0.3))), jnp.asarray(Y), jnp.asarray(mu),
-            jnp.asarray(expression._pairs(X)), jnp.zeros(m), 0.0, np.log(1e-9))
+            jnp.asarray(expression._pairs(X)), jnp.zeros(m), 0.0, np.log(1e-9),
+            *map(jnp.asarray, expression._count_table(Y)))
     together = expression._line_search(*args, rows=m)
     few = expression._line_search(*args, rows=3)
     its = np.asarray(together[1])
