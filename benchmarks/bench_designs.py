@@ -15,7 +15,7 @@ Registered workloads (`python -m benchmarks insurance_frame_poisson ...`):
 
 By hand (not in the registry: minutes and gigabytes):
 
-    python -m benchmarks.bench_designs big [n] [levels]      # 10M rows, 10,000 levels
+    python -m benchmarks.bench_designs big [n] [levels] [tool ...]  # 10M rows, 10,000 levels
     python -m benchmarks.bench_designs frame [n] [repeats]   # the insurance frame alone
 
 `big`: n rows (default 10,000,000), one factor with `levels` levels (10,000) and 20 numeric
@@ -185,12 +185,13 @@ def big_one(tool, n, levels, alpha=1e-6):
     codes, Z, y = big_data(n, levels)
     data_gb = _peak_gb()
     start = time.perf_counter()
-    if tool == "linjax":
+    if tool.startswith("linjax"):   # "linjax" (solver auto: Newton) or "linjax-lbfgs"
         import linjax as lj
         from linjax.designs import Categorical, Dense, Split
 
         X = Split((Categorical.from_codes(codes, levels, drop_first=True), Dense(Z)))
-        r = lj.fit(X, y, "poisson", penalty=lj.penalties.L2(alpha))
+        solver = tool.partition("-")[2] or "auto"
+        r = lj.fit(X, y, "poisson", penalty=lj.penalties.L2(alpha), solver=solver)
         coef, b0 = np.asarray(r.coef), float(r.intercept)
         fac, num = coef[: levels - 1], coef[levels - 1:]
         extra = f"solver {r.solver}, {int(r.n_iter)} iterations, status {int(r.status)}"
@@ -211,9 +212,9 @@ def big_one(tool, n, levels, alpha=1e-6):
           f"GB), objective {obj:.12f}, {extra}", flush=True)
 
 
-def big(n=10_000_000, levels=10_000):
+def big(n=10_000_000, levels=10_000, tools=("linjax", "linjax-lbfgs", "glum")):
     """Each tool in its own process (its own peak memory)."""
-    for tool in ("linjax", "glum"):
+    for tool in tools:
         subprocess.run([sys.executable, "-m", "benchmarks.bench_designs", "big_one", tool,
                         str(n), str(levels)], check=False)
 
@@ -232,7 +233,7 @@ def frame(n=600_000, repeats=2):
 if __name__ == "__main__":
     args = sys.argv[1:]
     if args and args[0] == "big":
-        big(*(int(a) for a in args[1:3]))
+        big(*(int(a) for a in args[1:3]), *([tuple(args[3:])] if args[3:] else []))
     elif args and args[0] == "big_one":
         big_one(args[1], *(int(a) for a in args[2:4]))
     elif args and args[0] == "frame":
