@@ -108,3 +108,21 @@ def test_summarize_and_diagnostics_equal_dense(data):
                                D.cooks_distance(want, M, y, **kw)[0], atol=TOL)
     np.testing.assert_allclose(D.vif(design), D.vif(M), rtol=1e-10)
     np.testing.assert_allclose(D.condition_number(design), D.condition_number(M), rtol=1e-10)
+
+
+def test_auto_solver_for_designs():
+    """"auto" for a design: Newton where a dense X of the width would get L-BFGS (up to
+    NEWTON_MAX_WIDTH coefficients; the Gram is structured), L-BFGS beyond, never lstsq."""
+    from linjax.designs.fitting import NEWTON_MAX_WIDTH, solver_for
+    from linjax.solver_choice import choose_solver
+    from linjax.solvers import LBFGS, Newton
+
+    fam, none = lj.families.Poisson(), lj.penalties.NoPenalty()
+    wide = (10_000, 1000)
+    assert isinstance(choose_solver("auto", fam, none, wide), LBFGS)   # dense: L-BFGS
+    assert isinstance(solver_for("auto", fam, none, wide, False, choose_solver), Newton)
+    widest = (10_000, NEWTON_MAX_WIDTH)
+    assert isinstance(solver_for("auto", fam, none, widest, False, choose_solver), LBFGS)
+    assert isinstance(solver_for("lbfgs", fam, none, wide, False, choose_solver), LBFGS)
+    gauss = lj.families.Gaussian()
+    assert isinstance(solver_for("auto", gauss, none, (50, 3), False, choose_solver), Newton)
