@@ -29,13 +29,14 @@ from linjax.estimability import no_finite_estimate
 from linjax.families import Binomial, Gaussian, get_family
 from linjax.firth import fit_firth
 from linjax.inference import warn_if_rank_deficient
+from linjax.model import init_params
 from linjax.nb import fit_nb
 from linjax.penalties import Firth, NoPenalty
 from linjax.result import FitResult
 from linjax.sample_weights import normalized_weights, weights_beyond_resolution
 from linjax.separation import warn_if_separated
 from linjax.solver_choice import AUTO_MAX_WIDTH, SOLVERS, check_solver, choose_solver  # noqa: F401
-from linjax.solvers import SGD
+from linjax.solvers import SGD, Newton
 from linjax.solvers.problem import GLMProblem
 from linjax.solvers.status import Status, code
 from linjax.starting import (  # noqa: F401
@@ -59,18 +60,24 @@ def center_multiclass(problem, params):
     return {"coef": coef, "intercept": intercept}
 
 
-@_programs.jit(static_argnames=("fit_intercept",))
+@_programs.jit(static_argnames=("fit_intercept", "start_in_loop"))
 def fit_validated(X, y, weights, offset, init, family, penalty, solver, fit_intercept,
-                  bounds=None):
+                  bounds=None, start_in_loop=False):
     """The compiled core of `fit` on validated inputs (weights None: ones; init None: R's
-    start); shared with `linjax.scale`."""
+    start); shared with `linjax.scale`. start_in_loop (with init None and a single-response
+    Newton): Newton computes R's start in its first pass (`Newton.irls_start`), so the
+    program compiles one Hessian and solve instead of two. Not under vmap, where the
+    pass's `lax.cond` would run both branches at every iteration."""
     if weights is None:
         weights = jnp.ones_like(y)
     lower, upper = (None, None) if bounds is None else bounds
     problem = GLMProblem(X, y, normalized_weights(weights), offset, family, penalty,
                          fit_intercept, lower, upper)
     multiclass = problem.multiclass
-    if init is None:
+    if start_in_loop and init is None and isinstance(solver, Newton) and not multiclass:
+        solver = replace(solver, irls_start=True)
+        params = init_params(X.shape[1], X.dtype)
+    elif init is None:
         params = multiclass_initial_params(problem) if multiclass else initial_params(problem)
     else:
         coef = jnp.asarray(init["coef"], X.dtype)
@@ -88,7 +95,7 @@ def fit_validated(X, y, weights, offset, init, family, penalty, solver, fit_inte
         value = problem.value(out_params)
     info = sol.state
     if getattr(info, "eta", None) is not None:  # Newton's per-observation cache: not a result
-        info = info._replace(eta=None)
+        info = info._replace(eta=None, start=None)
     status = jnp.where(weights_beyond_resolution(weights) & (sol.status == Status.CONVERGED),
                        code(Status.SINGULAR), sol.status)
     status = jnp.where(no_finite_estimate(family, y, weights, fit_intercept),
@@ -146,8 +153,12 @@ def fit(X, y, family=None, penalty=None, solver="auto", weights=None, offset=Non
     penalty = NoPenalty() if penalty is None else penalty
     if isinstance(penalty, Firth):  # Firth's bias reduction: linjax.firth
         return fit_firth(X, y, family, weights, offset, fit_intercept, init,
-                         None if isinstance(solver, str) else solver)
+                         _firth_solver(solver, bounds))
     if getattr(family, "alpha", 0.0) is None:  # NegativeBinomial(alpha=None): linjax.nb
+        if bounds is not None:
+            raise ValueError("bounds: NegativeBinomial(alpha=None) estimates alpha without "
+                             "coefficient bounds; fix alpha (NegativeBinomial(alpha=...)) to "
+                             "fit with bounds.")
         return fit_nb(X, y, family, penalty, weights, offset, fit_intercept, init, solver)
     validation.check_penalty(penalty)
     X, y, weights, offset = validation.fit_inputs(X, y, family, weights, offset, penalty,
@@ -173,13 +184,30 @@ def fit(X, y, family=None, penalty=None, solver="auto", weights=None, offset=Non
     validation.check_solver_params(solver)
     padded = (X, y, weights, offset) if isinstance(solver, SGD) or structured else \
         buckets.pad_fit_inputs(X, y, weights, offset)  # SGD draws its batches from the rows
-    result = fit_validated(*padded, init, family, penalty, solver, fit_intercept, bounds)
+    traced = any(validation.is_traced(a) for a in (X, y, weights, offset))
+    result = fit_validated(*padded, init, family, penalty, solver, fit_intercept, bounds,
+                           start_in_loop=not traced)  # a caller's vmap: see fit_validated
     _warn_if_weights_unresolved(weights)
     X = designs.fitting.dense_for_checks(X)  # None: a large design skips the next two
     if X is not None:
         _warn_if_separated(result, X, y, weights, offset, family, penalty)
         _warn_if_rank_deficient(result, X, y, weights, offset, family, penalty)
     return result
+
+
+def _firth_solver(solver, bounds):
+    """Firth's fit runs Newton on its own objective: None (its default) for "auto", "newton"
+    or "irls", a `Newton` instance as given; other solvers and bounds are refused, never
+    dropped."""
+    if bounds is not None:
+        raise ValueError("bounds: Firth() (linjax.firth) does not take coefficient bounds; "
+                         "fit without bounds, or use an L2 penalty with bounds.")
+    if isinstance(solver, str) and solver.lower() in ("auto", "newton", "irls"):
+        return None
+    if isinstance(solver, Newton):
+        return solver
+    raise ValueError(f"solver: Firth() (linjax.firth) is fitted by Newton, got {solver!r}; use "
+                     "solver='auto' or 'newton', or a linjax.solvers.Newton instance.")
 
 
 def _warn_if_rank_deficient(result, X, y, weights, offset, family, penalty):

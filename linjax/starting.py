@@ -7,6 +7,11 @@ import jax.numpy as jnp
 from linjax.model import init_params
 from linjax.solvers.gram import prefers_single, weighted_products
 from linjax.solvers.newton import solve_psd
+from linjax.solvers.problem import log_intercept_shift  # also Newton's in-loop start
+
+#: Widest design object (coefficients) whose start is R's first IRLS step (as
+#: `linjax.designs.fitting.NEWTON_MAX_WIDTH`); wider ones start at the intercept-only fit.
+STRUCTURED_START_MAX_WIDTH = 4096
 
 
 def initial_params(problem):
@@ -15,17 +20,25 @@ def initial_params(problem):
     mu0 is the family's starting mean from y; the weights are the Fisher weights
     at mu0. Where the family has `intercept_shift_start` (Poisson, log link), the
     intercept then moves by log(sum w y / sum w mu), its optimum given the slopes.
-    Falls back to an intercept-only start when that start is not finite.
+    Falls back to an intercept-only start when that start is not finite, and starts there
+    for a design (sparse, categorical) wider than `STRUCTURED_START_MAX_WIDTH` coefficients,
+    whose (p + 1)^2 Gram would not fit (a 100,000-column sparse X: 80 GB).
     """
     family, X, w = problem.family, problem.X, problem.weights
     dtype = X.dtype
     mu0 = family.starting_mu(problem.y)
     eta0 = family.link.link(mu0)
     offset = jnp.zeros_like(eta0) if problem.offset is None else problem.offset
+    p = X.shape[1]
+    mean_mu = jnp.sum(w * mu0)
+    fallback = init_params(p, dtype)
+    if problem.fit_intercept:
+        fallback["intercept"] = family.link.link(mean_mu) - jnp.sum(w * offset)
+    if hasattr(X, "rmatvec") and p + 1 > STRUCTURED_START_MAX_WIDTH:
+        return fallback
     z = eta0 - offset
     fisher_w = family.link.inverse_deriv(eta0) ** 2 / family.variance(mu0)
     sw = jnp.where(jnp.isfinite(fisher_w), w * fisher_w, 0.0)
-    p = X.shape[1]
     ridge = problem.penalty.smooth_hess_diag(jnp.zeros((p,), dtype))
     hess, rhs = weighted_products(X, sw, sw * z, problem.fit_intercept, prefers_single(X))
     k = int(problem.fit_intercept)
@@ -35,19 +48,8 @@ def initial_params(problem):
     if family.intercept_shift_start and problem.fit_intercept:
         start["intercept"] = start["intercept"] + log_intercept_shift(
             jnp.sum(w * problem.y), problem.eta(start), w)
-    mean_mu = jnp.sum(w * mu0)
-    fallback = init_params(p, dtype)
-    if problem.fit_intercept:
-        fallback["intercept"] = family.link.link(mean_mu) - jnp.sum(w * offset)
     ok = jnp.isfinite(problem.value(start))
     return jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), start, fallback)
-
-
-def log_intercept_shift(total_y, eta, w):
-    """log(total_y / sum w exp(eta)): the intercept step to its optimum in a log-linear
-    Poisson model, the slopes held (0 where total_y is 0, which has none)."""
-    lse = jax.nn.logsumexp(eta, b=w, axis=-1)
-    return jnp.where(total_y > 0, jnp.log(jnp.where(total_y > 0, total_y, 1.0)) - lse, 0.0)
 
 
 def intercept_shift_from_sums(total_y, total_mu):

@@ -96,31 +96,92 @@ class GLMProblem:
         intercept = vec[:k].reshape(like["intercept"].shape) if k else like["intercept"]
         return {"coef": coef, "intercept": intercept}
 
-    def newton_system(self, params, fisher=False, single=False, eta=None):
+    def newton_system(self, params, fisher=False, single=False, eta=None, irls_start=None):
         """(value, gradient, Hessian) in the coordinates of `to_vector` (intercept first).
 
         single: form the Hessian's products in float32 (`gram.weighted_products`; the
         gradient and value stay in X's dtype); a Python bool or a traced one (then both
         versions are compiled and `lax.cond` picks one). eta: the linear predictor at
-        params when the caller has it (saves a pass over X).
+        params when the caller has it (saves a pass over X). irls_start: a traced bool;
+        where true (params at zero), the system of R's first IRLS step instead
+        (`irls_start_terms`; the value returned is then meaningless).
         """
         eta = self.eta(params) if eta is None else eta
         if self.multiclass:
             return self._newton_system_multiclass(params, single, eta)
         coef = params["coef"]
-        nll, g_eta, h_eta = eta_derivatives(self.family, self.y, eta, fisher)
-        r = weighted_terms(self.weights, g_eta)
-        s = weighted_terms(self.weights, h_eta)
+
+        def newton_terms(eta):
+            nll, g_eta, h_eta = eta_derivatives(self.family, self.y, eta, fisher)
+            return nll, weighted_terms(self.weights, g_eta), weighted_terms(self.weights, h_eta)
+
+        if irls_start is None:
+            nll, r, s = newton_terms(eta)
+        else:
+            nll, r, s = jax.lax.cond(
+                irls_start, lambda eta: (jnp.zeros_like(eta), *self.irls_start_terms()),
+                newton_terms, eta)
 
         hess, grad = _in_precision(single, lambda single: weighted_products(
             self.X, s, r, self.fit_intercept, single))
         k = int(self.fit_intercept)
         pen_grad = self.penalty.smooth_grad(coef)
+        if irls_start is not None:
+            pen_grad = jnp.where(irls_start, 0.0, pen_grad)
         pen_hess = self.penalty.smooth_hess_diag(coef)
         grad = grad.at[k:].add(pen_grad)
         hess = hess.at[k:, k:].add(jnp.diag(pen_hess))
         value = weighted_sum(self.weights, nll) + self.penalty.value(coef)
         return value, grad, hess
+
+    def irls_start_terms(self):
+        """(r0, s0): R's first IRLS step written as a Newton system at params zero.
+
+        s0 = w mu'(eta0)^2 / V(mu0), the Fisher weights at the family's starting means
+        mu0 = `starting_mu(y)` (0 where not finite), and r0 = -s0 z0 with z0 = link(mu0) -
+        offset, so that the Newton direction from zero, (Z' S0 Z + ridge)^{-1} Z' S0 z0,
+        is that step's weighted least squares (`linjax.starting.initial_params`).
+        """
+        family = self.family
+        mu0 = family.starting_mu(self.y)
+        eta0 = family.link.link(mu0)
+        z0 = eta0 if self.offset is None else eta0 - self.offset
+        fisher_w = family.link.inverse_deriv(eta0) ** 2 / family.variance(mu0)
+        s0 = jnp.where(jnp.isfinite(fisher_w), self.weights * fisher_w, 0.0)
+        return -(s0 * z0), s0
+
+    def irls_start_point(self, params, eta):
+        """R's start from its first IRLS step's solution `params` (whose linear predictor is
+        `eta`), as `linjax.starting.initial_params` finishes it: for a log-linear Poisson
+        model the intercept moves to its optimum given the slopes; where the objective is
+        not finite there, the intercept-only start link(sum w mu0) - sum w offset instead.
+        Returns (params, eta, value)."""
+        family, w = self.family, self.weights
+        if family.intercept_shift_start and self.fit_intercept:
+            shift = log_intercept_shift(jnp.sum(w * self.y), eta, w)
+            params = {"coef": params["coef"], "intercept": params["intercept"] + shift}
+            eta = eta + shift
+        value = self.value_at(params, eta)
+        fallback = {"coef": jnp.zeros_like(params["coef"]),
+                    "intercept": jnp.zeros_like(params["intercept"])}
+        if self.fit_intercept:
+            offset_mean = 0.0 if self.offset is None else jnp.sum(w * self.offset)
+            fallback["intercept"] = (family.link.link(jnp.sum(w * family.starting_mu(self.y)))
+                                     - offset_mean)
+        fallback_eta = self.eta_at_zero() + fallback["intercept"]
+        ok = jnp.isfinite(value)
+
+        def pick(a, b):
+            return jnp.where(ok, a, b)
+
+        fallback_value = self.value_at(fallback, fallback_eta)
+        return (jax.tree_util.tree_map(pick, params, fallback), pick(eta, fallback_eta),
+                pick(value, fallback_value))
+
+    def eta_at_zero(self):
+        """The linear predictor at coef and intercept zero: the offset (or zeros)."""
+        zeros = jnp.zeros_like(self.y)
+        return zeros if self.offset is None else zeros + self.offset
 
     def _newton_system_multiclass(self, params, single, eta):
         """Newton system of a softmax model, vectorized as `to_vector` does (row-major).
@@ -156,6 +217,13 @@ class GLMProblem:
         hess = hess + level * null
         value = jnp.sum(w * nll) + self.penalty.value(coef)
         return value, grad, hess
+
+
+def log_intercept_shift(total_y, eta, w):
+    """log(total_y / sum w exp(eta)): the intercept step to its optimum in a log-linear
+    Poisson model, the slopes held (0 where total_y is 0, which has none)."""
+    lse = jax.nn.logsumexp(eta, b=w, axis=-1)
+    return jnp.where(total_y > 0, jnp.log(jnp.where(total_y > 0, total_y, 1.0)) - lse, 0.0)
 
 
 def weighted_terms(w, values):
