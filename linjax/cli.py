@@ -20,11 +20,8 @@ import ast
 import csv
 import importlib.metadata
 import json
-import math
-import operator
 import pathlib
 import platform
-import re
 import sys
 import traceback
 
@@ -35,6 +32,19 @@ import linjax as lj
 from linjax import demo, inference, paths, selection, validation
 from linjax._cache import CACHE_ENV, default_cache_dir, enable_persistent_cache  # noqa: F401
 from linjax.cli_model import ModelFileError, load_model, save_model, to_jsonable
+from linjax.designs import Dense, Split, is_design
+from linjax.designs import formula as formula_module
+from linjax.designs.formula_checks import (
+    BASIS_FUNCTIONS,
+    BASIS_SIZE_ARGS,
+    MAX_BASIS,
+    FormulaError,
+    check_formula_bounds,
+    check_safe_formula,
+    clean_message,
+    factors,
+    first_line,
+)
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE = 0, 1, 2
 
@@ -123,12 +133,24 @@ def _handle_missing(table, columns, mode):
                    "or fill them in first.")
 
 
+def _dense_part(X):
+    """(the dense columns of X, their first column's index): all of an array, the leading
+    dense block of `lj.glm`'s design (its categorical blocks hold codes, always finite)."""
+    if not is_design(X):
+        return np.asarray(X), 0
+    first = X.blocks[0] if isinstance(X, Split) else X
+    return (np.asarray(first.X), 0) if isinstance(first, Dense) else (np.zeros((X.shape[0], 0)),
+                                                                       0)
+
+
 def _check_finite_features(design, dropped):
     """Name the column and row of the first inf (or NaN) among the features."""
-    bad = ~np.isfinite(design.X)
+    X, start = _dense_part(design.X)
+    bad = ~np.isfinite(X)
     if not bad.any():
         return
     i, j = np.argwhere(bad)[0]
+    j = j + start
     where = (f"row {i + 1} of the rows used (after dropping {dropped} with missing values)"
              if dropped else f"data row {i + 1} (line {i + 2} of the file)")
     raise CLIError(f"feature column {design.names[j]!r} has {int(bad[:, j].sum())} infinite or "
@@ -151,23 +173,6 @@ def _numeric_column(table, col, what):
 
 # -- formulas ------------------------------------------------------------------------------
 
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-#: functions a saved formula may call (checked before `predict` evaluates it)
-SAFE_FUNCTIONS = {"C", "I", "center", "scale", "standardize", "poly", "bs", "cr", "cs", "log",
-                  "log1p", "log2", "log10", "exp", "sqrt", "abs", "Q", "lag"}
-SAFE_NUMPY = {"log", "log1p", "log2", "log10", "exp", "expm1", "sqrt", "abs", "square",
-              "power", "clip", "minimum", "maximum", "floor", "ceil", "round", "sin", "cos",
-              "tanh", "arcsinh", "cbrt", "sign", "where", "pi", "e"}
-_SAFE_NODES = (ast.Expression, ast.Name, ast.Load, ast.Call, ast.Attribute, ast.Constant,
-               ast.BinOp, ast.UnaryOp, ast.keyword, ast.List, ast.Tuple, ast.Compare,
-               ast.operator, ast.unaryop, ast.cmpop)
-
-
-def _clean(message):
-    return _ANSI.sub("", str(message)).replace("⧛", "").replace("⧚", "")
-
-
 def _require_formulaic():
     try:
         import formulaic
@@ -175,12 +180,6 @@ def _require_formulaic():
         raise CLIError("--formula needs formulaic: pip install 'linjax[formula]'. Without it, "
                        "name the columns instead: --y COLUMN --x col1,col2,...") from err
     return formulaic
-
-
-def _first_line(err):
-    """formulaic's message without its colour codes and the formula it repeats below."""
-    lines = [line.strip() for line in _clean(err).splitlines() if line.strip()]
-    return lines[0] if lines else type(err).__name__
 
 
 def parse_formula(text):
@@ -195,278 +194,10 @@ def parse_formula(text):
         formula = formulaic.Formula(text)
         lhs, rhs = formula.lhs, formula.rhs
     except formulaic.errors.FormulaicError as err:
-        raise CLIError(f"--formula {text!r} does not parse: {_first_line(err)}") from err
+        raise CLIError(f"--formula {text!r} does not parse: {first_line(err)}") from err
     except Exception as err:  # formulaic raises a few plain exceptions on odd input
-        raise CLIError(f"--formula {text!r} does not parse: {_first_line(err)}") from err
+        raise CLIError(f"--formula {text!r} does not parse: {first_line(err)}") from err
     return formula, lhs, rhs
-
-
-# -- bounds on what evaluating a formula may cost ----------------------------------------------
-#
-# formulaic expands `(a + b + c)**3` and `a*b*c` into their terms, and evaluates Python
-# terms such as `I(x**2)` with `eval`. A formula read from a model file is untrusted, and
-# a typed one may be a mistake: `(a+b)**20` or `I(9**9**9**9)` would run for hours. Both
-# are refused, before anything is expanded or evaluated, by the checks below.
-
-MAX_FORMULA_CHARS = 10_000
-#: bound on the terms formulaic forms while expanding (a**e forms a**e products)
-MAX_FORMULA_WORK = 10_000
-MAX_FACTOR_NODES = 300
-MAX_FACTOR_DEPTH = 40
-#: Python integers in a term are exact: arithmetic on constants may not exceed this size
-MAX_INT_BITS = 4096
-#: degree / df / number of knots of poly, bs, cr, cs
-MAX_BASIS = 50
-_BASIS_FUNCTIONS = {"poly", "bs", "cr", "cs"}
-_BASIS_SIZE_ARGS = {"degree", "df", "knots"}
-
-
-def check_formula_bounds(text):
-    """Refuse a formula whose expansion or evaluation could not finish quickly.
-
-    Bounds the text's length, the terms formulaic forms while expanding it (`**`
-    exponents must be whole numbers, a**e products at most MAX_FORMULA_WORK), and,
-    for every Python term, its size, its constant arithmetic and its basis sizes
-    (`check_python_bounds`).
-    """
-    from formulaic.errors import FormulaicError
-    from formulaic.parser import DefaultFormulaParser
-    from formulaic.parser.types import ASTNode, Token
-
-    if len(text) > MAX_FORMULA_CHARS:
-        raise CLIError(f"--formula: {len(text)} characters, more than the "
-                       f"{MAX_FORMULA_CHARS} a formula may have.")
-    try:
-        tree = DefaultFormulaParser().get_ast(text)
-    except FormulaicError as err:
-        raise CLIError(f"--formula {text!r:.200} does not parse: {_first_line(err)}") from err
-    except Exception as err:  # the tokenizer lets Python's SyntaxError and others through
-        raise CLIError(f"--formula {text!r:.200} does not parse: {_first_line(err)}") from err
-    order, stack = [], [tree]
-    while stack:  # iterative: a long formula is a deep tree
-        node = stack.pop()
-        order.append(node)
-        if isinstance(node, ASTNode):
-            stack.extend(node.args)
-    cap = MAX_FORMULA_WORK + 1
-    work = {}
-    for node in reversed(order):
-        if isinstance(node, Token):
-            if node.kind is Token.Kind.PYTHON:
-                check_python_bounds(str(node.token))
-            work[id(node)] = 1
-            continue
-        if not isinstance(node, ASTNode):
-            work[id(node)] = 1
-            continue
-        args = [work[id(a)] for a in node.args]
-        op = node.operator.symbol
-        if op in ("**", "^") and len(args) == 2:
-            base, exponent = args[0], _formula_exponent(node, text)
-            value = base ** exponent if exponent * math.log2(max(base, 1)) < 64 else cap
-        elif op == "*" and len(args) == 2:
-            value = args[0] + args[1] + args[0] * args[1]
-        elif op in (":", "in") and len(args) == 2:
-            value = args[0] * args[1]
-        elif op == "/" and len(args) == 2:
-            value = args[0] + args[1] + args[0] * args[1]
-        else:
-            value = sum(args) or 1
-        work[id(node)] = min(value, cap)
-        if value >= cap:
-            raise CLIError(f"--formula {text!r:.200}: expanding it forms more than "
-                           f"{MAX_FORMULA_WORK} terms; write the terms out or lower the "
-                           "power of the interactions.")
-
-
-def _formula_exponent(node, text):
-    """The exponent of a formula's `(...)**e`: a whole number from 1 to 99."""
-    from formulaic.parser.types import Token
-
-    right = node.args[1]
-    value = str(right.token) if isinstance(right, Token) else ""
-    if not (value.isdigit() and 1 <= int(value) <= 99):
-        raise CLIError(f"--formula {text!r:.200}: the power '{node.operator.symbol}"
-                       f"{value or '...'}' must be a whole number from 1 to 99.")
-    return int(value)
-
-
-def check_python_bounds(expr):
-    """Refuse a Python term that could run or allocate without bound when evaluated.
-
-    Bounded: its size (MAX_FACTOR_NODES nodes, MAX_FACTOR_DEPTH deep); exact integer
-    arithmetic on constants (`9**9**9**9`, `1 << 10**9`: Python computes those exactly,
-    for hours), which is folded here on the sizes of its operands and refused past
-    MAX_INT_BITS; arithmetic on strings and lists (`[0] * 10**9`); and the degree, df
-    and knots of poly / bs / cr / cs (at most MAX_BASIS). Arithmetic involving a column
-    is numpy's, fixed-size per row, and needs no bound.
-    """
-    try:
-        tree = ast.parse(expr, mode="eval")
-    except (SyntaxError, ValueError, RecursionError, MemoryError) as err:
-        raise CLIError(f"formula term {expr!r:.80} is not a plain expression; refusing to "
-                       "evaluate it.") from err
-    count, stack = 0, [(tree.body, 1)]
-    while stack:
-        node, depth = stack.pop()
-        count += 1
-        if count > MAX_FACTOR_NODES or depth > MAX_FACTOR_DEPTH:
-            raise CLIError(f"formula term {expr!r:.80} is too large (more than "
-                           f"{MAX_FACTOR_NODES} parts or {MAX_FACTOR_DEPTH} levels deep).")
-        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
-    _fold(tree.body, expr)
-
-
-class _Int(int):
-    """An exact Python integer that evaluating a term would compute."""
-
-
-_NUMBER = object()  # a float, numpy scalar, column or call result: fixed size per row
-_SEQUENCE = object()  # a string, bytes, list or tuple literal
-
-
-def _too_large(node, expr):
-    return CLIError(f"formula term {expr!r:.80}: the constant {ast.unparse(node)[:60]!r} "
-                    f"exceeds {MAX_INT_BITS} bits; Python would compute it exactly, without "
-                    "end. Write the number as a float (e.g. 1e300) or leave it out.")
-
-
-_INT_OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
-            ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow,
-            ast.LShift: operator.lshift, ast.RShift: operator.rshift, ast.BitOr: operator.or_,
-            ast.BitXor: operator.xor, ast.BitAnd: operator.and_, ast.Div: operator.truediv}
-
-
-def _int_result_bits(op, a, b):
-    """An upper bound on the bits of `a op b` for Python integers (None: not an integer)."""
-    la, lb = a.bit_length(), b.bit_length()
-    if isinstance(op, ast.Pow):
-        return None if b < 0 else la * b
-    if isinstance(op, ast.LShift):
-        return la + max(b, 0)
-    if isinstance(op, ast.Mult):
-        return la + lb
-    if isinstance(op, ast.Add | ast.Sub | ast.BitOr | ast.BitXor | ast.BitAnd):
-        return max(la, lb) + 1
-    if isinstance(op, ast.FloorDiv | ast.Mod | ast.RShift):
-        return max(la, lb)
-    return None  # true division, matrix product: a float or an error
-
-
-def _fold(node, expr):
-    """The kind of value `node` evaluates to (an exact `_Int`, _NUMBER or _SEQUENCE),
-    refusing what would not finish; every sub-expression is checked."""
-    if isinstance(node, ast.Constant):
-        v = node.value
-        if isinstance(v, bool | int):
-            if v.bit_length() > MAX_INT_BITS:
-                raise _too_large(node, expr)
-            return _Int(v)
-        return _SEQUENCE if isinstance(v, str | bytes) else _NUMBER
-    if isinstance(node, ast.List | ast.Tuple | ast.Set):
-        for element in node.elts:
-            _fold(element, expr)
-        return _SEQUENCE
-    if isinstance(node, ast.UnaryOp):
-        v = _fold(node.operand, expr)
-        if isinstance(v, _Int):
-            op = {ast.USub: lambda x: -x, ast.UAdd: lambda x: x, ast.Invert: lambda x: ~x,
-                  ast.Not: lambda x: not x}[type(node.op)]
-            return _Int(op(v))
-        return v
-    if isinstance(node, ast.BinOp):
-        a, b = _fold(node.left, expr), _fold(node.right, expr)
-        if a is _SEQUENCE or b is _SEQUENCE:
-            raise CLIError(f"formula term {expr!r:.80}: arithmetic on a string or list "
-                           f"({ast.unparse(node)[:60]!r}) is not allowed in a formula.")
-        if not (isinstance(a, _Int) and isinstance(b, _Int)):
-            return _NUMBER
-        bits = _int_result_bits(node.op, a, b)
-        if bits is not None and bits > MAX_INT_BITS:
-            raise _too_large(node, expr)
-        try:
-            value = _INT_OPS[type(node.op)](int(a), int(b))
-        except (ArithmeticError, ValueError, KeyError):
-            return _NUMBER  # division by zero, negative shift: evaluation reports it
-        return _Int(value) if isinstance(value, int) else _NUMBER
-    if isinstance(node, ast.Call):
-        args = [_fold(a, expr) for a in node.args]
-        args += [_fold(keyword.value, expr) for keyword in node.keywords]
-        name = node.func.id if isinstance(node.func, ast.Name) else None
-        if name in _BASIS_FUNCTIONS:
-            _check_basis_size(node, expr)
-        _fold(node.func, expr)
-        # A call may hand a Python integer argument back (I(9), C(9), abs(-9)), and
-        # `C(9) ** 9**9` is then Python's exact power: assume the largest one comes back.
-        ints = [abs(int(a)) for a in args if isinstance(a, _Int)]
-        if name == "I" and len(args) == 1 and not node.keywords:
-            return args[0]
-        return _Int(max(ints)) if ints else _NUMBER
-    if isinstance(node, ast.Compare):
-        for part in (node.left, *node.comparators):
-            _fold(part, expr)
-        return _NUMBER
-    for child in ast.iter_child_nodes(node):
-        if isinstance(child, ast.expr):
-            _fold(child, expr)
-    # anything else ([9][0], 9 if c else 0, ...) may yield any integer written inside it
-    ints = [abs(n.value) for n in ast.walk(node) if isinstance(n, ast.Constant)
-            and isinstance(n.value, int)]
-    return _Int(max(ints)) if ints else _NUMBER
-
-
-def _check_basis_size(call, expr):
-    """poly / bs / cr / cs: degree, df and knots are literals of at most MAX_BASIS."""
-    named = [(k.arg, k.value) for k in call.keywords if k.arg in _BASIS_SIZE_ARGS]
-    for arg, value in [(None, a) for a in call.args[1:]] + named:
-        if isinstance(value, ast.Constant) and value.value is None:
-            continue
-        if isinstance(value, ast.List | ast.Tuple):
-            ok = len(value.elts) <= MAX_BASIS and all(
-                isinstance(e, ast.Constant | ast.UnaryOp) for e in value.elts)
-        else:
-            try:
-                number = ast.literal_eval(value)
-            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-                number = None
-            ok = isinstance(number, int | float) and not isinstance(number, bool) and \
-                0 <= number <= MAX_BASIS
-        if not ok:
-            raise CLIError(f"formula term {expr!r:.80}: {arg or 'the degree / df'} of "
-                           f"{call.func.id}() must be a number from 0 to {MAX_BASIS} (or a "
-                           f"list of at most {MAX_BASIS} knots).")
-
-
-def _factors(side):
-    for term in side:
-        yield from term.factors
-
-
-def check_safe_formula(rhs):
-    """Refuse a formula whose Python factors could do more than arithmetic on columns."""
-    for factor in _factors(rhs):
-        if getattr(factor.eval_method, "value", "") != "python":
-            continue
-        try:
-            tree = ast.parse(factor.expr, mode="eval")
-        except SyntaxError as err:
-            raise CLIError(f"formula term {factor.expr!r} is not a plain expression; refusing "
-                           "to evaluate it.") from err
-        for node in ast.walk(tree):
-            bad = not isinstance(node, _SAFE_NODES)
-            if isinstance(node, ast.Name) and node.id.startswith("_"):
-                bad = True
-            if isinstance(node, ast.Attribute):
-                bad = bad or not (isinstance(node.value, ast.Name) and node.value.id in
-                                  ("np", "numpy") and node.attr in SAFE_NUMPY)
-            if isinstance(node, ast.Call):
-                f = node.func
-                bad = bad or not ((isinstance(f, ast.Name) and f.id in SAFE_FUNCTIONS)
-                                  or isinstance(f, ast.Attribute))
-            if bad:
-                raise CLIError(f"formula term {factor.expr!r} uses {ast.dump(node)[:60]}, which "
-                               "a saved model may not evaluate (allowed: column names, numbers, "
-                               f"arithmetic, {', '.join(sorted(SAFE_FUNCTIONS))}, np.log ...).")
 
 
 class Design:
@@ -481,47 +212,48 @@ def formula_design(table, formula_text, extra_columns, missing):
     formulaic = _require_formulaic()
     formula, lhs, rhs = parse_formula(formula_text)
     outcome = sorted(lhs.required_variables)
-    if len(list(_factors(lhs))) != 1:
+    if len(list(factors(lhs))) != 1:
         raise CLIError(f"--formula {formula_text!r}: the left of '~' must be one outcome column.")
     used = sorted(lhs.required_variables | rhs.required_variables)
     _check_columns(table, used + list(extra_columns))
     table, dropped = _handle_missing(table, used + list(extra_columns), missing)
     for col in outcome:
         _numeric_column(table, col, "outcome")
-    for factor in _factors(rhs):
+    for factor in factors(rhs):
         name = factor.expr
         if getattr(factor.eval_method, "value", "") == "lookup" and name in table.columns \
                 and not _is_numeric(table[name]):
             raise CLIError(f"column {name!r} is not numeric (dtype {table[name].dtype}); to use it "
                            f"as a categorical factor write C({name}) in the formula.")
     try:
-        mm = formulaic.model_matrix(formula, table, na_action="raise")
+        built = formula_module.build_design(formula_text, table)
     except formulaic.errors.FormulaicError as err:
-        raise CLIError(f"--formula {formula_text!r}: {_clean(err)}") from err
+        raise CLIError(f"--formula {formula_text!r}: {clean_message(err)}") from err
     except (NameError, TypeError, ValueError, KeyError) as err:
         raise CLIError(f"--formula {formula_text!r}: could not evaluate it: {err}") from err
-    lhs_frame, rhs_frame = mm.lhs, mm.rhs
-    if lhs_frame.shape[1] != 1:
+    if np.ndim(built.y) != 1:
         raise CLIError(f"--formula {formula_text!r}: the outcome must be a single numeric "
-                       f"column; it expanded to {list(lhs_frame.columns)}.")
-    names = [str(c) for c in rhs_frame.columns]
-    fit_intercept = "Intercept" in names
-    X = np.asarray(rhs_frame.drop(columns=["Intercept"]) if fit_intercept else rhs_frame,
-                   dtype=float)
-    names = [n for n in names if n != "Intercept"]
-    y = np.asarray(lhs_frame, dtype=float)[:, 0]
-    spec = rhs_frame.model_spec
-    levels = {}
-    for key, (kind, state) in spec.encoder_state.items():
-        if getattr(kind, "value", "") == "categorical" and "categories" in state:
-            variables = sorted(getattr(formulaic.Formula(key), 'required_variables', ()))
-            if len(variables) == 1:
-                levels[variables[0]] = list(state["categories"])
+                       f"column; it expanded to {np.shape(built.y)[1]} columns.")
+    names = list(built.names)
+    state = built.fit_object(formula_text).state()
+    levels, dense, transform_state = {}, None, {}
+    if state["dense"] is not None:
+        columns = {key: formula_module.factor_column(key) for key in state["dense"]["levels"]}
+        for key, column in columns.items():
+            levels[column] = list(state["dense"]["levels"][key])
+        dense = {"formula": state["dense"]["formula"], "names": state["dense"]["names"],
+                 "factors": columns}
+        transform_state = state["dense"]["transform_state"]
+    categorical = []
+    for part in state["categorical"]:
+        for column, known in part["columns"]:
+            levels[column] = list(known)
+            categorical.append({"column": column, "drop_first": part["drop_first"]})
     meta = {"formula": formula_text, "outcome": outcome[0] if outcome else str(lhs),
-            "levels": levels, "transform_state": spec.transform_state,
-            "design_columns": [str(c) for c in rhs_frame.columns],
-            "ensure_full_rank": bool(spec.ensure_full_rank)}
-    return Design(X, names, fit_intercept, y, meta), table, dropped
+            "levels": levels, "transform_state": transform_state,
+            "design_columns": ["Intercept"] * built.fit_intercept + names,
+            "ensure_full_rank": True, "blocks": {"dense": dense, "categorical": categorical}}
+    return Design(built.design, names, built.fit_intercept, built.y, meta), table, dropped
 
 
 def columns_design(table, y_col, x_cols, extra_columns, missing, fit_intercept):
@@ -767,6 +499,7 @@ def _save(args, design, result, family, alpha, l1_ratio):
         check_safe_formula(rhs)
         try:
             to_jsonable(meta["transform_state"])
+            to_jsonable(meta.get("levels"))
         except TypeError as err:
             raise CLIError(f"--save: the formula uses a transform whose state cannot be saved "
                            f"as JSON ({err}).") from err
@@ -855,6 +588,10 @@ def predict_design(meta, table, missing):
             raise CLIError(f"column {col!r} has level(s) {', '.join(map(repr, unseen[:10]))} "
                            f"that the model never saw; it knows {known[:20]}.")
         table[col] = pd.Categorical(values, categories=known)
+    if meta.get("blocks") is not None:  # lj.glm's split: dense terms and categorical blocks
+        p = len(meta["names"])
+        return _blocks_design(meta, levels, table) if len(table) else np.zeros((0, p)), \
+            table, rows
     p = len(meta["design_columns"]) - bool(meta["fit_intercept"])
     if len(table) == 0:
         return np.zeros((0, p)), table, rows
@@ -864,13 +601,45 @@ def predict_design(meta, table, missing):
         frame = spec.get_model_matrix(table, na_action="raise")
     except Exception as err:  # formulaic wraps what the transforms raise, not always
         raise CLIError(f"could not apply the model's formula to the data: "
-                       f"{_first_line(err)}") from err
+                       f"{first_line(err)}") from err
     columns = [str(c) for c in frame.columns]
     if columns != list(meta["design_columns"]):
         raise CLIError(f"the new data gives the design columns {columns[:20]}, but the model "
                        f"was fitted with {meta['design_columns'][:20]}.")
     keep = [c for c in frame.columns if str(c) != "Intercept"]
     return np.asarray(frame[keep], dtype=float), table, rows
+
+
+def _blocks_design(meta, levels, table):
+    """The design of new rows for a model fitted by `lj.glm`'s path (`meta["blocks"]`):
+    formulaic's dense terms with their saved state, a categorical block per C() column;
+    a level the model never saw is refused naming column and level."""
+    blocks = meta["blocks"]
+
+    def known(column):
+        if column not in levels:
+            raise CLIError(f"MODEL: model.json: 'levels' has no entry for column {column!r}, "
+                           "which the formula's blocks name; the file was tampered with.")
+        return levels[column]
+
+    dense = blocks["dense"]
+    state = {"formula": meta["formula"], "names": meta["names"],
+             "fit_intercept": meta["fit_intercept"], "dense": None if dense is None else {
+                 "formula": dense["formula"], "names": dense["names"],
+                 "ensure_full_rank": meta.get("ensure_full_rank", True),
+                 "transform_state": meta.get("transform_state") or {},
+                 "levels": {key: known(column) for key, column in dense["factors"].items()}},
+             "categorical": [{"columns": [[c["column"], known(c["column"])]],
+                              "drop_first": c["drop_first"]} for c in blocks["categorical"]]}
+    try:
+        return formula_module.FormulaFit.from_state(None, None, state).design(table)
+    except FormulaError:
+        raise
+    except ValueError as err:  # unseen levels, a formula that does not match the file
+        raise CLIError(str(err).replace("X: column", "column")) from err
+    except Exception as err:  # formulaic wraps what the transforms raise, not always
+        raise CLIError(f"could not apply the model's formula to the data: "
+                       f"{first_line(err)}") from err
 
 
 def _check_design_width(rhs, levels, expected):
@@ -891,7 +660,7 @@ def _check_design_width(rhs, levels, expected):
                 node = None
             name = expr
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-                if node.func.id in _BASIS_FUNCTIONS:
+                if node.func.id in BASIS_FUNCTIONS:
                     width *= _basis_width(node)
                 if node.func.id == "C" and node.args and isinstance(node.args[0], ast.Name):
                     name = node.args[0].id
@@ -906,7 +675,7 @@ def _basis_width(call):
     """At most how many columns poly / bs / cr / cs make, from their (checked) literals."""
     sizes, knots = [3], 0
     for value in call.args[1:] + [k.value for k in call.keywords if k.arg in
-                                  _BASIS_SIZE_ARGS]:
+                                  BASIS_SIZE_ARGS]:
         if isinstance(value, ast.List | ast.Tuple):
             knots += len(value.elts)
         elif isinstance(value, ast.Constant) and isinstance(value.value, int | float):
@@ -1108,8 +877,8 @@ def main(argv=None):
         if args.command == "predict":
             return cmd_predict(args)
         return cmd_info(args, cache_dir)
-    except CLIError as err:
-        message = " ".join(_clean(err).split())  # one line, whatever a library said
+    except (CLIError, FormulaError) as err:  # FormulaError: a formula refused unevaluated
+        message = " ".join(clean_message(err).split())  # one line, whatever a library said
         print(f"linjax {args.command}: error: {message}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

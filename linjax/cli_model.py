@@ -4,9 +4,11 @@ A model file is a zip archive with exactly three members:
 
 - `model.json`: format name and version, the formula (or the outcome and feature
   columns of `--x`), the design's column names, the levels of every categorical
-  factor, the state of formulaic's stateful transforms (`center(x)` ...), the
-  family, link and their numeric parameters, the offset or exposure column, the
-  penalty and whether there is an intercept;
+  factor, which terms are categorical blocks and which dense (`blocks`, as `lj.glm`
+  splits a formula; files without it were fitted on formulaic's dense one-hot design),
+  the state of formulaic's stateful transforms (`center(x)` ...), the family, link
+  and their numeric parameters, the offset or exposure column, the penalty and
+  whether there is an intercept;
 - `coef.npy` and `intercept.npy`: the fitted parameters.
 
 Loading parses the JSON and reads the arrays with `numpy.load(allow_pickle=False)`;
@@ -221,6 +223,23 @@ _COMMON = {  # key: (check, what it must be, required)
     "exposure": (_is_optional_name, "a column name or null", False),
     "penalty": (_is_penalty, "null or an object of numbers", False),
 }
+def _is_blocks(v):
+    """How `lj.glm`'s path split the formula: {"dense": null or {"formula": str, "names":
+    [str], "factors": {factor: column}}, "categorical": [{"column": str, "drop_first":
+    bool}]} (the levels themselves are in "levels")."""
+    if not (isinstance(v, dict) and set(v) == {"dense", "categorical"}):
+        return False
+    dense, cats = v["dense"], v["categorical"]
+    dense_ok = dense is None or (
+        isinstance(dense, dict) and set(dense) == {"formula", "names", "factors"}
+        and isinstance(dense["formula"], str) and _is_names(dense["names"])
+        and isinstance(dense["factors"], dict)
+        and all(isinstance(k, str) and isinstance(c, str) for k, c in dense["factors"].items()))
+    return dense_ok and isinstance(cats, list) and all(
+        isinstance(c, dict) and set(c) == {"column", "drop_first"} and
+        isinstance(c["column"], str) and isinstance(c["drop_first"], bool) for c in cats)
+
+
 _FORMULA = {
     "formula": (lambda v: isinstance(v, str), "the formula as a string", True),
     "levels": (_is_levels, "an object {column: [levels]}", False),
@@ -228,6 +247,7 @@ _FORMULA = {
                         f"and lists of at most {MAX_STATE_LIST} values", False),
     "design_columns": (_is_names, "a list of column names", True),
     "ensure_full_rank": (lambda v: isinstance(v, bool), "true or false", False),
+    "blocks": (_is_blocks, "null or the dense and categorical parts of the formula", False),
 }
 _COLUMNS = {
     "outcome": (lambda v: isinstance(v, str), "the outcome column's name", True),

@@ -9,8 +9,15 @@ solver states). Nothing is unpickled and no code named by the file is executed.
 Arrays round-trip bit for bit (dtype included: float32 stays float32).
 
 What is saved: for an estimator, its constructor parameters and its fitted
-attributes (names ending in "_"); the training data kept for `summary()` is not
-saved (pass X and y to `summary` after loading). For a `FitResult`, every field.
+attributes (names ending in "_", including `encoding_`, the levels of a DataFrame's
+categorical columns); the training data kept for `summary()` is not saved (pass X and y
+to `summary` after loading). For a `FitResult`, every field (a fit of a sparse or
+categorical design holds no design, so it saves as any other). For an `lj.glm` fit
+(`FormulaFit`), its FitResult, family and `state()`: the formula, the column names, the
+levels of every categorical and the state of formulaic's stateful transforms. Its
+formula is checked before formulaic evaluates it on new data
+(`linjax.designs.formula_checks`: only column names, numbers, arithmetic and listed
+functions, bounded expansion), since a file may come from anyone.
 JAX arrays come back as JAX arrays, numpy arrays as numpy arrays. Estimators also
 pickle, as scikit-learn users expect; `linjax.io` is for files you do not trust.
 
@@ -34,6 +41,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from linjax.designs.formula import FormulaFit
+from linjax.designs.formula_checks import FormulaError
+from linjax.designs.frames import FrameEncoding
 from linjax.result import FitResult
 
 FORMAT = "linjax"
@@ -43,7 +53,8 @@ METADATA = "metadata.json"
 #: Modules whose dataclasses / NamedTuples may be rebuilt, and where estimators live.
 _ALLOWED_MODULES = ("linjax.families", "linjax.links", "linjax.penalties", "linjax.fit",
                     "linjax.nb", "linjax.result", "linjax.transforms",
-                    "linjax.preprocessing", "linjax.selection", "linjax.paths")
+                    "linjax.preprocessing", "linjax.selection", "linjax.paths",
+                    "linjax.designs.frames")
 _ALLOWED_PREFIXES = ("linjax.solvers.",)
 _ESTIMATOR_MODULE = "linjax.estimators"
 _NAME = re.compile(r"^arrays/a[0-9]+\.npy$")
@@ -294,7 +305,10 @@ class _Reader:
             obj = cls(**kwargs)
             for k, v in rest.items():
                 object.__setattr__(obj, k, v)
-            _check_numeric_leaves(obj, cls.__name__)
+            if cls is FrameEncoding:  # labels, not numbers
+                _check_frame_encoding(obj)
+            else:
+                _check_numeric_leaves(obj, cls.__name__)
             return obj
         raise UnsafeFileError(f"load: unexpected metadata entry {value!r:.80}.")
 
@@ -306,6 +320,19 @@ def _check_numeric_leaves(obj, what):
         if kind not in "biufc":
             raise ModelFileError(f"{METADATA}: {what}{jax.tree_util.keystr(path)} is "
                                  f"{leaf!r:.60}, expected a number.")
+
+
+def _check_frame_encoding(enc):
+    """A FrameEncoding: (column name, None or a tuple of level labels) pairs and a bool."""
+    scalar = str | int | float | bool
+    ok = isinstance(enc.columns, tuple) and isinstance(enc.drop_first, bool) and all(
+        isinstance(c, tuple) and len(c) == 2 and isinstance(c[0], scalar) and
+        (c[1] is None or (isinstance(c[1], tuple) and len(c[1]) > 0 and
+                          all(isinstance(v, scalar) for v in c[1])))
+        for c in enc.columns)
+    if not ok:
+        raise ModelFileError(f"{METADATA}: FrameEncoding {enc!r:.80} is not a list of "
+                             "(column, levels) pairs.")
 
 
 def _check_params(coef, intercept, where, aliased=None, finite=True):
@@ -342,6 +369,13 @@ def _check_estimator(est):
         raise ModelFileError(f"{where}: intercept_ of shape {intercept.shape} does not match "
                              f"coef_ of shape {coef.shape}.")
     n = getattr(est, "n_features_in_", coef.shape[-1])
+    encoding = getattr(est, "encoding_", None)
+    if encoding is not None:  # a frame's columns became more coefficients (levels)
+        if not isinstance(encoding, FrameEncoding) or len(encoding.names) != coef.shape[-1] \
+                or n != len(encoding.columns):
+            raise ModelFileError(f"{where}: encoding_ does not describe the {coef.shape[-1]} "
+                                 f"coefficients of {n!r:.40} columns.")
+        n = coef.shape[-1]
     if not isinstance(n, int | np.integer) or n != coef.shape[-1]:
         raise ModelFileError(f"{where}: n_features_in_ = {n!r:.40} but coef_ has "
                              f"{coef.shape[-1]} columns.")
@@ -351,7 +385,8 @@ def _check_estimator(est):
 # -- public API ------------------------------------------------------------------------
 
 def save(path, obj):
-    """Write a linjax estimator or `FitResult` to `path` (a zip of .npy arrays + JSON).
+    """Write a linjax estimator, `FitResult` or `lj.glm` fit to `path` (a zip of .npy
+    arrays + JSON).
 
     Raises ValueError for objects or attributes that cannot be stored safely (for
     example object arrays holding mixed types).
@@ -359,6 +394,9 @@ def save(path, obj):
     writer = _Writer()
     if isinstance(obj, FitResult):
         meta = {"kind": "fit_result", "value": writer.encode(obj)}
+    elif isinstance(obj, FormulaFit):
+        meta = {"kind": "formula_fit", "result": writer.encode(obj.result),
+                "family": writer.encode(obj.family), "state": writer.encode(obj.state())}
     else:
         cls = type(obj)
         estimators = _estimator_classes()
@@ -379,6 +417,17 @@ def save(path, obj):
             buf = io.BytesIO()
             np.save(buf, arr, allow_pickle=False)
             zf.writestr(name, buf.getvalue())
+
+
+def _checked_result(out):
+    """`out` if it is a FitResult with well-formed parameters, else UnsafeFileError."""
+    if not isinstance(out, FitResult) or not isinstance(out.params, dict):
+        raise UnsafeFileError("load: the file does not hold a FitResult.")
+    converged = np.all(np.asarray(out.status) == 0)
+    _check_params(out.params.get("coef"), out.params.get("intercept"),
+                  f"{METADATA}: FitResult.params", getattr(out, "aliased", None),
+                  finite=bool(converged))
+    return out
 
 
 def _estimator_classes():
@@ -443,14 +492,17 @@ def _load_archive(zf, path):
     reader = _Reader(arrays)
     kind = meta.get("kind")
     if kind == "fit_result":
-        out = reader.decode(meta["value"])
-        if not isinstance(out, FitResult) or not isinstance(out.params, dict):
-            raise UnsafeFileError("load: the file does not hold a FitResult.")
-        converged = np.all(np.asarray(out.status) == 0)
-        _check_params(out.params.get("coef"), out.params.get("intercept"),
-                      f"{METADATA}: FitResult.params", getattr(out, "aliased", None),
-                      finite=bool(converged))
-        return out
+        return _checked_result(reader.decode(meta["value"]))
+    if kind == "formula_fit":
+        result = _checked_result(reader.decode(meta["result"]))
+        family = reader.decode(meta["family"])
+        state = reader.decode(meta["state"])
+        if not isinstance(state, dict):
+            raise UnsafeFileError("load: the formula fit's state is not a dictionary.")
+        try:
+            return FormulaFit.from_state(result, family, state)
+        except FormulaError as err:
+            raise UnsafeFileError(f"load: {err}") from err
     if kind == "estimator":
         cls = _estimator_classes().get(meta.get("class"))
         if cls is None:
