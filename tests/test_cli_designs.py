@@ -131,3 +131,30 @@ def test_cli_cv_with_categorical_blocks(shops):
     assert code == 0, err
     result = json.loads(out)
     assert result["cv"]["folds"] == 3 and "region[suburb]" in result["names"]
+
+
+def test_cli_one_hot_model_files_still_predict(shops, tmp_path):
+    """A model file as written before categorical blocks (formulaic's dense one-hot
+    columns, no "blocks" key) predicts through formulaic as before."""
+    import formulaic
+
+    from linjax.cli_model import save_model
+
+    d, frame = shops
+    formula = "revenue ~ seats + C(region)"
+    mm = formulaic.model_matrix(formula, frame)
+    ref = sm.OLS(np.asarray(mm.lhs, float)[:, 0], np.asarray(mm.rhs, float)).fit()
+    columns = [str(c) for c in mm.rhs.columns]
+    meta = {"formula": formula, "outcome": "revenue",
+            "levels": {"region": sorted(frame["region"].unique())}, "transform_state": {},
+            "design_columns": columns, "ensure_full_rank": True,
+            "names": columns[1:], "fit_intercept": True,
+            "family": {"name": "gaussian", "params": {}},
+            "link": {"name": "identity", "params": {}}, "offset": None, "exposure": None,
+            "penalty": None}
+    model = tmp_path / "one_hot.linjax"
+    save_model(model, meta, np.asarray(ref.params[1:]), np.asarray(ref.params[0]))
+    code, out, err = run("predict", model, d / "new.csv")
+    assert code == 0, err
+    got = pd.read_csv(io.StringIO(out))["prediction"].to_numpy()
+    np.testing.assert_allclose(got, ref.fittedvalues[::7], rtol=1e-10)
