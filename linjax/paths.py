@@ -845,6 +845,7 @@ def path_inputs(X, y, family, l1_ratio, weights, offset, penalty_weights, fit_in
     With `pad`, eager inputs come back with their rows padded to `buckets.bucket_rows(n)`
     (zero-weight copies of the first row, which every path computation weighs by w)."""
     family = Gaussian() if family is None else get_family(family)
+    validation.refuse_estimated_alpha(family)
     validation.check_penalty(ElasticNet(alpha=0.0, l1_ratio=l1_ratio))
     X, y, weights, offset = validation.fit_inputs(X, y, family, weights, offset,
                                                   ElasticNet(), fit_intercept)

@@ -20,7 +20,7 @@ from linjax.families import (
     Poisson,
     Tweedie,
 )
-from linjax.penalties import AbstractPenalty, NoPenalty
+from linjax.penalties import AbstractPenalty, Firth, NoPenalty
 
 
 def to_device(a, dtype=None):
@@ -295,6 +295,44 @@ def check_penalty(penalty):
         if not np.all(np.isfinite(w)) or np.any(w < 0):
             raise ValueError("penalty weights: must be finite and >= 0 (0 leaves a coefficient "
                              "unpenalized).")
+
+
+#: The one refusal of Firth() by every entry point other than lj.fit (same words everywhere).
+FIRTH_ONLY_IN_FIT = (
+    "penalty: Firth() (Firth's bias reduction, linjax.firth) is fitted by lj.fit alone, with "
+    "its Newton solver and no bounds; fit each problem with lj.fit(X, y, family=Binomial(), "
+    "penalty=Firth()).")
+
+#: The one refusal of an estimated negative binomial alpha where it is not estimated.
+ALPHA_ESTIMATED_ONLY_IN_FIT = (
+    "family: NegativeBinomial(alpha=None) (alpha estimated, linjax.nb) is fitted by lj.fit and "
+    "lj.fit_batch alone; pass a fixed alpha here, e.g. the estimate "
+    "lj.fit(X, y, family=NegativeBinomial(alpha=None)).family.alpha.")
+
+
+#: The one refusal of a non-smooth penalty by the Newton (IRLS) of blocked and streaming fits.
+IRLS_NEEDS_SMOOTH = (
+    "penalty: {name} is not smooth (it has an L1 part), which the Newton (IRLS) of fit_blocked "
+    "and fit_streaming cannot handle. Use lj.fit (solver='cd' or 'proximal'), lj.path, or "
+    "fit_streaming(solver='sgd').")
+
+
+def refuse_nonsmooth_for_irls(penalty):
+    """fit_blocked and fit_streaming's Newton refuse L1 parts (`IRLS_NEEDS_SMOOTH`)."""
+    if not penalty.smooth:
+        raise ValueError(IRLS_NEEDS_SMOOTH.format(name=type(penalty).__name__))
+
+
+def refuse_firth(penalty):
+    """Entry points without Firth's bias reduction refuse it (`FIRTH_ONLY_IN_FIT`)."""
+    if isinstance(penalty, Firth):
+        raise ValueError(FIRTH_ONLY_IN_FIT)
+
+
+def refuse_estimated_alpha(family):
+    """Entry points that do not estimate a negative binomial alpha refuse alpha=None."""
+    if isinstance(family, NegativeBinomial) and family.alpha is None:
+        raise ValueError(ALPHA_ESTIMATED_ONLY_IN_FIT)
 
 
 #: Solver fields that must be positive when given (None means the solver's default).

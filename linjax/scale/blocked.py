@@ -142,7 +142,10 @@ def fit_blocked(X, y, family=None, penalty=None, solver="auto", weights=None, of
     """
     family = Gaussian() if family is None else get_family(family)
     penalty = NoPenalty() if penalty is None else penalty
+    validation.refuse_firth(penalty)
+    validation.refuse_estimated_alpha(family)
     validation.check_penalty(penalty)
+    validation.refuse_nonsmooth_for_irls(penalty)
     if int(block_size) != block_size or block_size < 1:
         raise ValueError(f"block_size: expected a positive integer, got {block_size!r}.")
     X, y, weights, offset = validation.fit_inputs(X, y, family, weights, offset, penalty,

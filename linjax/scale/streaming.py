@@ -147,12 +147,12 @@ def fit_streaming(chunks, family=None, penalty=None, solver="newton", fit_interc
     """
     family = Gaussian() if family is None else get_family(family)
     penalty = NoPenalty() if penalty is None else penalty
+    validation.refuse_firth(penalty)
+    validation.refuse_estimated_alpha(family)
     validation.check_penalty(penalty)
     reader = _Reader(chunks, family)
     if solver == "newton":
-        if not penalty.smooth:
-            raise ValueError(f"penalty: {type(penalty).__name__} is not smooth; streaming IRLS "
-                             "handles no penalty or L2. Use solver='sgd' for L1.")
+        validation.refuse_nonsmooth_for_irls(penalty)
         return _newton(reader, family, penalty, fit_intercept, init, max_iter, tol, xtol,
                        max_halvings)
     if solver == "lstsq":

@@ -244,7 +244,7 @@ def check_applicable(family, penalty):
     if not (isinstance(family, Gaussian) and isinstance(family.link, links.Identity)):
         raise ValueError(
             f"solver: LeastSquares solves the Gaussian family with the identity link, not "
-            f"{family!r}; use solver='newton' (or 'auto')."
+            f"{type(family).__name__}(link={family.link!r}); use solver='newton' (or 'auto')."
         )
     if not isinstance(penalty, NoPenalty | L2):
         raise ValueError(
