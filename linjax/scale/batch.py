@@ -59,6 +59,22 @@ CPU_GROUP_MIN = 128
 CPU_GROUPS_MAX = 4
 
 
+#: Stacked designs (m, n, p) on CPU: the batched Newton runs on chunks of problems whose
+#: designs together stay near this size, so each chunk's X stays in cache over its whole fit
+#: (m = 100, n = 5,000, p = 20, CPU time: 0.50 s in chunks of 52 problems, 0.29-0.33 s one
+#: problem at a time, against 0.41-0.46 s for a loop of lj.fit).
+CPU_STACKED_CHUNK_BYTES = 1 << 20
+
+
+def pairs_batch_size(X, m, n):
+    """The CPU chunk of the batched-Newton path: `pairs_chunk` for a shared X, and for stacked
+    designs (m, n, p) as many problems as fit in `CPU_STACKED_CHUNK_BYTES` (None: one batch)."""
+    if X.ndim == 3:
+        size = max(1, CPU_STACKED_CHUNK_BYTES // (n * X.shape[-1] * X.dtype.itemsize))
+        return None if size >= m else size
+    return pairs_chunk(m, n, X.dtype.itemsize)
+
+
 def pairs_chunk(m, n, itemsize):
     """Balanced chunk size for the shared-design path on CPU (None: one batch)."""
     rows = max(64, CPU_PAIRS_CHUNK_BYTES // max(1, n * itemsize))
@@ -98,13 +114,13 @@ def _fit_pairs(X, Y, weights, offset, init, family, penalty, solver, fit_interce
 
     B0 = None
     if init is not None:
-        coef = jnp.broadcast_to(jnp.asarray(init["coef"], dtype), (m, X.shape[1]))
+        coef = jnp.broadcast_to(jnp.asarray(init["coef"], dtype), (m, X.shape[-1]))
         B0 = coef
         if fit_intercept:
             b0 = jnp.broadcast_to(jnp.asarray(init.get("intercept", 0.0), dtype), (m,))
             B0 = jnp.concatenate([b0[:, None], coef], axis=1)
 
-    def run(Yc, Wc, Oc, fam_c, B0c, pen_c):
+    def run(Xc, Yc, Wc, Oc, fam_c, B0c, pen_c):
         it = iter(fam_c)
         fam = jax.tree_util.tree_unflatten(treedef, [
             leaf if a is None else next(it)[:, None] for leaf, a in
@@ -112,7 +128,7 @@ def _fit_pairs(X, Y, weights, offset, init, family, penalty, solver, fit_interce
         it = iter(pen_c)
         pen = jax.tree_util.tree_unflatten(pen_def, [
             leaf if a is None else next(it) for leaf, a in zip(pen_leaves, pen_ax, strict=True)])
-        model = shared_newton.make_model(X, Yc, Wc, Oc, fam, pen, fit_intercept, solver,
+        model = shared_newton.make_model(Xc, Yc, Wc, Oc, fam, pen, fit_intercept, solver,
                                          lapack=lapack, penalty_axes=pen_ax)
         B, value, n_iter, status, state = shared_newton.newton(model, B0c, solver)
         status = _single_fit_status(status, Yc, Wc, fam_c, fit_intercept)
@@ -135,7 +151,7 @@ def _fit_pairs(X, Y, weights, offset, init, family, penalty, solver, fit_interce
         return jnp.where(no_estimate, code(Status.NO_FINITE_ESTIMATE), status)
 
     if batch_size is None or batch_size >= m:
-        B, value, n_iter, status, state = run(Y, W, O, batched, B0, pen_batched)
+        B, value, n_iter, status, state = run(X, Y, W, O, batched, B0, pen_batched)
     else:
         chunks = -(-m // batch_size)
         pad = chunks * batch_size - m
@@ -155,11 +171,12 @@ def _fit_pairs(X, Y, weights, offset, init, family, penalty, solver, fit_interce
         shared = {"W": None if per_problem(W) else W, "O": None if per_problem(O) else O}
 
         def run_chunk(c):
-            Yc, Wc, Oc, fam_c, B0c, pen_c = c
-            return run(Yc, shared["W"] if Wc is None else Wc,
+            Xc, Yc, Wc, Oc, fam_c, B0c, pen_c = c
+            return run(X if Xc is None else Xc, Yc, shared["W"] if Wc is None else Wc,
                        shared["O"] if Oc is None else Oc, fam_c, B0c, pen_c)
 
-        out = jax.lax.map(run_chunk, (blocks(Y), blocks(W), blocks(O),
+        stacked = blocks(X) if X.ndim == 3 else None   # a design per problem
+        out = jax.lax.map(run_chunk, (stacked, blocks(Y), blocks(W), blocks(O),
                                       [blocks(b) for b in batched], blocks(B0),
                                       [blocks(b) for b in pen_batched]))
         B, value, n_iter, status, state = jax.tree_util.tree_map(unblock, out)
@@ -274,7 +291,7 @@ def _fit_in_groups(groups, args, axes):
     X, Y = args[:2]
     m, n = Y.shape
     size = -(-m // groups)
-    kwargs = {"batch_size": pairs_chunk(size, n, X.dtype.itemsize), "use_pairs": True,
+    kwargs = {"batch_size": pairs_batch_size(X, size, n), "use_pairs": True,
               "axes": axes}
     starts = [min(g * size, m - size) for g in range(groups)]
     skips = tuple(g * size - lo for g, lo in enumerate(starts))
@@ -502,7 +519,6 @@ def fit_batch(X, Y, family=None, penalty=None, solver="auto", weights=None, offs
     penalty = NoPenalty() if penalty is None else penalty
     if not validation.is_traced(Y) and np.ndim(Y) == 2:
         _check_penalty_rows(penalty, np.shape(Y)[0])
-    validation.refuse_firth(penalty)
     validation.check_penalty(penalty)
     if getattr(family, "alpha", 0.0) is None:
         return _fit_nb_estimated(X, Y, family, penalty, solver, weights, offset, fit_intercept,
@@ -530,15 +546,18 @@ def fit_batch(X, Y, family=None, penalty=None, solver="auto", weights=None, offs
     # the shared-design Newton has no implicit-differentiation rule: under jax.grad/jvp the
     # generic path (lj.fit's body, differentiated through its optimum) answers
     differentiated = _differentiated((X, Y, weights, offset, init, family, penalty, bounds))
-    pairs_ok = (x_ax is None and not designs.is_design(X) and isinstance(solver, Newton)
+    # stacked designs (m, n, p) take the batched Newton too (gram="auto"), its products
+    # per problem (`shared_newton.StackedDesign`)
+    pairs_ok = (not designs.is_design(X) and isinstance(solver, Newton)
                 and penalty.smooth and not getattr(family, "multiclass", False) and X.shape[-1] > 0
                 and bounds is None and not differentiated)
-    if gram == "pairs" and not pairs_ok:
+    if gram == "pairs" and not (pairs_ok and x_ax is None):
         raise ValueError("gram='pairs' needs a shared X (n, p) with p >= 1, the Newton solver, "
                          "a smooth penalty, no bounds, a single-output family and no jax.grad "
                          "around fit_batch; use gram='auto' or 'vmap'.")
     use_pairs = pairs_ok and (gram == "pairs" or (
-        gram == "auto" and n * k * (k + 1) // 2 * X.dtype.itemsize <= PAIRS_MAX_BYTES))
+        gram == "auto" and (x_ax == 0 or n * k * (k + 1) // 2 * X.dtype.itemsize
+                             <= PAIRS_MAX_BYTES)))
     fam_ax = tuple(0 if (np.ndim(a) >= 1 and np.shape(a)[0] == m) else None
                    for a in jax.tree_util.tree_leaves(family))
     # numpy leaves as device arrays, as padding makes them: one call signature either way
@@ -567,7 +586,7 @@ def _run_batch(X, Y, weights, offset, init, family, penalty, solver, fit_interce
             if groups > 1 and not traced and k <= shared_newton.UNROLL_MAX:
                 return _fit_in_groups(groups, (X, Y, weights, offset, init, family, penalty,
                                                solver, fit_intercept), axes)
-            batch_size = pairs_chunk(m, n, X.dtype.itemsize)
+            batch_size = pairs_batch_size(X, m, n)
     return _fit_batch(X, Y, weights, offset, init, family, penalty, solver, fit_intercept,
                       None if batch_size is None else int(batch_size), use_pairs, axes,
                       bounds=bounds)
