@@ -126,3 +126,31 @@ def test_auto_solver_for_designs():
     assert isinstance(solver_for("lbfgs", fam, none, wide, False, choose_solver), LBFGS)
     gauss = lj.families.Gaussian()
     assert isinstance(solver_for("auto", gauss, none, (50, 3), False, choose_solver), Newton)
+
+
+def test_wide_sparse_design_starts_without_its_gram():
+    """A sparse X wider than the structured start's limit (4096 columns) fits from the
+    intercept-only start (R's first IRLS step would form a (p + 1)^2 Gram: 80 GB at
+    p = 100,000) and reaches scikit-learn's L2 logistic optimum on the same CSR."""
+    from sklearn.linear_model import LogisticRegression
+
+    n, p, alpha = zoo.N, 4200, 0.01
+    A = sp.random(n, p, density=0.01, format="csr", random_state=2)
+    y = zoo.problem("binomial")[1]
+    pen = lj.penalties.L2(alpha)
+    got = lj.fit(A, y, "binomial", penalty=pen)
+    assert got.solver == "lbfgs" and int(got.status) == 0
+    sk = LogisticRegression(C=1.0 / (n * alpha), tol=1e-12, max_iter=10_000).fit(A, y)
+    want = {"coef": sk.coef_[0], "intercept": sk.intercept_[0]}
+    np.testing.assert_allclose(got.coef, want["coef"], atol=1e-6)
+    design = Sparse.from_scipy(A)
+    assert float(got.objective) <= float(lj.objective(want, design, y, "binomial", pen)) + 1e-12
+    from linjax.solvers.problem import GLMProblem
+    from linjax.starting import initial_params
+
+    problem = GLMProblem(design, jnp.asarray(y), jnp.full(n, 1.0 / n), None,
+                         lj.families.Binomial(), pen, True, None, None)
+    start = initial_params(problem)
+    np.testing.assert_array_equal(start["coef"], 0.0)
+    mu0 = np.mean((y + 0.5) / 2)   # R's binomial start (y + 0.5) / 2, averaged
+    np.testing.assert_allclose(start["intercept"], np.log(mu0 / (1 - mu0)), rtol=1e-12)
