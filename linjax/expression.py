@@ -478,9 +478,14 @@ def _grid_search(Y, mu, P, prior_mean, prior_prec, lo, hi):
     return jnp.take_along_axis(fine, jnp.argmax(at(fine), axis=1)[:, None], axis=1)[:, 0]
 
 
-def _nb_loglik_constant(Y, alpha):
-    """The part of the NB log-likelihood that does not depend on the means, per gene."""
+def _nb_loglik_constant(Y, alpha, table=None):
+    """The part of the NB log-likelihood that does not depend on the means, per gene;
+    over the distinct counts (`_count_table`) when `table` = (V, C) is given."""
     r = 1.0 / alpha[:, None]
+    if table is not None:
+        V, C = table
+        return (jnp.sum(C * (_lgamma(V + r) - _lgamma(V + 1.0)), axis=1)
+                - Y.shape[1] * _lgamma(r[:, 0]))
     return jnp.sum(_lgamma(Y + r) - _lgamma(Y + 1.0), axis=1) - Y.shape[1] * _lgamma(r[:, 0])
 
 
@@ -491,7 +496,7 @@ def _nb_loglik(Y, mu, alpha, constant):
 
 
 @_programs.jit(static_argnames=("rows", "max_iter"))
-def _fit_nb_glm(Y, X, sf, alpha, beta0, tol, rows, max_iter=100):
+def _fit_nb_glm(Y, X, sf, alpha, beta0, tol, V, C, rows, max_iter=100):
     """DESeq2's fitBeta for every gene at its fixed alpha: IRLS with a ridge of RIDGE on each
     coefficient and means bounded below by MIN_MU, until the relative change of the deviance
     is below tol (from the second iteration on); a gene stops where a coefficient passes
@@ -537,7 +542,7 @@ def _fit_nb_glm(Y, X, sf, alpha, beta0, tol, rows, max_iter=100):
         return (jnp.where(active[:, None], new, beta), jnp.where(active, dev, dev_old),
                 done | (active & (conv | big)), it + active.astype(it.dtype))
 
-    data = (Y, alpha, _nb_loglik_constant(Y, alpha))
+    data = (Y, alpha, _nb_loglik_constant(Y, alpha, (V, C)))
     state = (beta0, jnp.zeros(m, Y.dtype), jnp.zeros(m, bool), jnp.zeros(m, jnp.int32))
     state = _run_rows(state, data, running, step, rows)
     beta, _, done, _ = state
@@ -606,7 +611,7 @@ def _fit_nb_box(Y, X, sf, alpha, beta0, max_iter=200):
 
 
 @_programs.jit()
-def _nb_glm_stats(Y, X, sf, alpha, beta):
+def _nb_glm_stats(Y, X, sf, alpha, beta, V, C):
     """At DESeq2's coefficients: the sandwich covariance (X'WX + R)^-1 X'WX (X'WX + R)^-1 and
     hat diagonals with W from the means bounded below by MIN_MU, and the log-likelihood."""
     m = Y.shape[0]
@@ -618,17 +623,17 @@ def _nb_glm_stats(Y, X, sf, alpha, beta):
     Ainv = jnp.linalg.inv(XtWX + RIDGE * jnp.eye(p, dtype=Y.dtype))
     sigma = Ainv @ XtWX @ Ainv
     hat = w * jnp.einsum("ij,mjk,ik->mi", X, Ainv, X)
-    return sigma, hat, _nb_loglik(Y, mu_raw, alpha, _nb_loglik_constant(Y, alpha))
+    return sigma, hat, _nb_loglik(Y, mu_raw, alpha, _nb_loglik_constant(Y, alpha, (V, C)))
 
 
-def _nb_glm(Y, X, sf, alpha, dtype):
+def _nb_glm(Y, X, sf, alpha, dtype, table):
     """DESeq2's fitNbinomGLMs: IRLS from the least-squares start, then the box-constrained
     refit of the rows it leaves unconverged or beyond |beta| = 30. Numpy in, numpy out:
     (beta, sigma, hat, loglik, converged, refitted)."""
     Ynorm = Y / sf[None, :]
     jY, jX, jsf, jal = (to_device(a, dtype) for a in (Y, X, sf, alpha))
     beta, conv = _fit_nb_glm(jY, jX, jsf, jal, to_device(_initial_beta(Ynorm, X), dtype),
-                             to_device(1e-8, dtype), rows=_step_rows(*Y.shape))
+                             to_device(1e-8, dtype), *table, rows=_step_rows(*Y.shape))
     beta, conv = np.array(beta), np.array(conv)
     rows = np.flatnonzero(~conv)
     refitted = np.zeros(conv.shape, bool)
@@ -639,7 +644,7 @@ def _nb_glm(Y, X, sf, alpha, dtype):
         beta[rows] = np.asarray(b)[:rows.size]
         conv[rows] = np.asarray(ok)[:rows.size]
         refitted[rows] = True
-    sigma, hat, ll = _nb_glm_stats(jY, jX, jsf, jal, to_device(beta, dtype))
+    sigma, hat, ll = _nb_glm_stats(jY, jX, jsf, jal, to_device(beta, dtype), *table)
     return beta, np.asarray(sigma), np.asarray(hat), np.asarray(ll), conv, refitted
 
 
@@ -856,7 +861,8 @@ def _padded_rows(rows):
 
 
 
-def _dispersion_search(Y, mu, X, start, prior_mean, prior_var, search, max_disp, dtype):
+def _dispersion_search(Y, mu, X, start, prior_mean, prior_var, search, max_disp, dtype,
+                       table):
     """Genewise (prior_var None) or MAP dispersions, DESeq2's way or to the optimum.
 
     search="deseq2": DESeq2's line search; genewise values whose criterion rose by less
@@ -879,8 +885,7 @@ def _dispersion_search(Y, mu, X, start, prior_mean, prior_var, search, max_disp,
     if search == "newton":
         la, _, conv = _newton_log_dispersion(Yd, mud, P, la0, pmd, jprec, lo, np.log(max_disp))
         return np.clip(np.exp(np.asarray(la)), MIN_DISP, max_disp), np.asarray(conv)
-    V, C = (to_device(a, dtype) for a in _count_table(Y))
-    out = _line_search(la0, Yd, mud, P, pmd, jprec, lo, V, C, rows=_step_rows(*Y.shape))
+    out = _line_search(la0, Yd, mud, P, pmd, jprec, lo, *table, rows=_step_rows(*Y.shape))
     la, it, lp0, lp = (np.asarray(o) for o in out)
     alpha = np.minimum(np.exp(la), max_disp)
     if genewise:
@@ -956,6 +961,9 @@ def differential_expression(counts, design, contrast=None, size_factors=None, *,
     all_zero = Y.sum(axis=1) == 0
     nz = ~all_zero
     Ynz, Ynorm_nz = Y[nz], Ynorm[nz]
+    # each gene's distinct counts and multiplicities: the lgamma sums of the dispersion
+    # search and of the likelihood constants run over these instead of every count
+    table = tuple(to_device(a, dtype) for a in _count_table(Ynz))
     max_disp = max(10.0, float(n))
 
     # 2. genewise dispersions (DESeq2's start: the smaller of two moment estimates)
@@ -970,11 +978,11 @@ def differential_expression(counts, design, contrast=None, size_factors=None, *,
     if n_groups == p:
         mu = _linear_model_mu(Ynorm_nz, X, sf)
     else:
-        mu = np.exp(_nb_glm(Ynz, X, sf, alpha_init, dtype)[0] @ X.T) * sf[None, :]
+        mu = np.exp(_nb_glm(Ynz, X, sf, alpha_init, dtype, table)[0] @ X.T) * sf[None, :]
     mu = np.maximum(mu, MIN_MU)
     zeros = np.zeros(Ynz.shape[0])
     disp_gene, conv_gw = _dispersion_search(Ynz, mu, X, alpha_init, zeros, None,
-                                            dispersion_search, max_disp, dtype)
+                                            dispersion_search, max_disp, dtype, table)
 
     # 3. the trend
     use = disp_gene > 100 * MIN_DISP
@@ -997,12 +1005,12 @@ def differential_expression(counts, design, contrast=None, size_factors=None, *,
     prior_var = max(var_log - _trigamma((n - p) / 2.0), 0.25) if n > p else var_log
     start = np.where(disp_gene > 0.1 * disp_fit, disp_gene, disp_fit)
     disp_map, conv_map = _dispersion_search(Ynz, mu, X, start, np.log(disp_fit), prior_var,
-                                            dispersion_search, max_disp, dtype)
+                                            dispersion_search, max_disp, dtype, table)
     outlier = np.log(disp_gene) > np.log(disp_fit) + OUTLIER_SD * np.sqrt(var_log)
     dispersion = np.where(outlier, disp_gene, disp_map)
 
     # 5. the final GLM, Wald test and LRT
-    beta, sigma, hat, ll, conv_beta, refitted = _nb_glm(Ynz, X, sf, dispersion, dtype)
+    beta, sigma, hat, ll, conv_beta, refitted = _nb_glm(Ynz, X, sf, dispersion, dtype, table)
     big = np.any(np.abs(beta) >= BOX * (1 - 1e-9), axis=1)
     est = beta @ c
     se = np.sqrt(np.maximum(np.einsum("i,mij,j->m", c, sigma, c), 0.0))
@@ -1010,7 +1018,7 @@ def differential_expression(counts, design, contrast=None, size_factors=None, *,
         stat = est / se
     pvalue = _normal_two_sided(stat)
     if Xr is not None:
-        fit_r = _nb_glm(Ynz, Xr, sf, dispersion, dtype)
+        fit_r = _nb_glm(Ynz, Xr, sf, dispersion, dtype, table)
         stat = np.maximum(2.0 * (ll - np.asarray(fit_r[3])), 0.0)
         df = p - Xr.shape[1]
         pvalue = np.asarray(gammaincc(df / 2.0, jnp.asarray(stat) / 2.0))
