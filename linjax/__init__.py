@@ -21,6 +21,7 @@ from linjax.fit import FitResult, fit
 from linjax.model import init_params, linear_predictor, objective, predict
 from linjax.paths import alpha_grid, alpha_max, path
 from linjax.scale import fit_batch, fit_streaming, shard_rows
+from linjax.scale.batch_selection import cv_path_batch
 from linjax.selection import cv_path
 
 __version__ = "0.1.0"
@@ -30,7 +31,7 @@ __all__ = [
     "linear_predictor", "objective", "predict", "__version__",
     "inference", "diagnostics", "summary", "firth", "nb", "dispersion",
     "fit_batch", "fit_streaming", "shard_rows", "paths", "selection",
-    "path", "alpha_max", "alpha_grid", "cv_path", "tuning", "implicit", "datasets",
+    "path", "alpha_max", "alpha_grid", "cv_path", "cv_path_batch", "tuning", "implicit", "datasets",
     "compilation_cache_dir", "designs", "glm",
 ]
 
