@@ -134,26 +134,31 @@ def _handle_missing(table, columns, mode):
 
 
 def _dense_part(X):
-    """(the dense columns of X, their first column's index): all of an array, the leading
-    dense block of `lj.glm`'s design (its categorical blocks hold codes, always finite)."""
+    """(the dense columns of X, their indices among X's columns): all of an array, the dense
+    blocks of a design (categorical blocks hold codes, always finite)."""
     if not is_design(X):
-        return np.asarray(X), 0
-    first = X.blocks[0] if isinstance(X, Split) else X
-    return (np.asarray(first.X), 0) if isinstance(first, Dense) else (np.zeros((X.shape[0], 0)),
-                                                                       0)
+        return np.asarray(X), np.arange(np.shape(X)[1])
+    mats, index, start = [], [], 0
+    for block in X.blocks if isinstance(X, Split) else (X,):
+        if isinstance(block, Dense):
+            mats.append(np.asarray(block.X))
+            index.extend(range(start, start + block.shape[1]))
+        start += block.shape[1]
+    dense = np.column_stack(mats) if mats else np.zeros((X.shape[0], 0))
+    return dense, np.asarray(index, int)
 
 
 def _check_finite_features(design, dropped):
     """Name the column and row of the first inf (or NaN) among the features."""
-    X, start = _dense_part(design.X)
+    X, index = _dense_part(design.X)
     bad = ~np.isfinite(X)
     if not bad.any():
         return
     i, j = np.argwhere(bad)[0]
-    j = j + start
+    count, j = int(bad[:, j].sum()), index[j]
     where = (f"row {i + 1} of the rows used (after dropping {dropped} with missing values)"
              if dropped else f"data row {i + 1} (line {i + 2} of the file)")
-    raise CLIError(f"feature column {design.names[j]!r} has {int(bad[:, j].sum())} infinite or "
+    raise CLIError(f"feature column {design.names[j]!r} has {count} infinite or "
                    f"NaN value(s), the first in {where}; remove or impute them before fitting.")
 
 
