@@ -164,6 +164,44 @@ def _estimator(pr, X, y, w, o):
     return np.r_[est.intercept_, est.coef_]
 
 
+def _sklearn_estimator(pr, w):
+    """The scikit-learn-named estimator that fits the problem's model, or None. Their
+    strengths follow scikit-learn: Ridge's alpha and LogisticRegression's 1 / C are on the
+    weighted sum of losses, lj.fit's on the weighted mean (docs/objective.md)."""
+    from linjax import estimators as E
+
+    if pr.bounds is not None or isinstance(pr.penalty, P.Firth) or getattr(
+            pr.family, "alpha", 0.0) is None:
+        return None
+    alpha = 0.0 if pr.penalty is None else pr.penalty.alpha
+    l1 = isinstance(pr.penalty, P.L1)
+    name = (pr.data, type(pr.penalty or P.NoPenalty()).__name__)
+    if name == ("gaussian", "NoPenalty"):
+        return E.LinearRegression()
+    if name == ("gaussian", "L2"):
+        return E.Ridge(alpha=alpha * np.sum(w))
+    if name == ("gaussian", "L1"):
+        return E.Lasso(alpha=alpha)
+    if pr.data == "binomial":
+        return E.LogisticRegression(C=np.inf if alpha == 0 else 1 / (alpha * np.sum(w)),
+                                    l1_ratio=float(l1))
+    if pr.data == "poisson" and not l1:
+        return E.PoissonRegressor(alpha=alpha)
+    if pr.data == "gamma":
+        return E.GammaRegressor(alpha=0.0)
+    if pr.data == "tweedie":
+        return E.TweedieRegressor(power=1.5, link="log", alpha=0.0)
+    return None
+
+
+def _sklearn_named(pr, X, y, w, o):
+    est = _sklearn_estimator(pr, w)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        est.fit(X, y, sample_weight=w, offset=o)
+    return np.r_[np.ravel(est.intercept_), np.ravel(est.coef_)]
+
+
 ENTRY_POINTS = {
     "fit-newton": _fit_with("newton"),
     "fit-fisher": _fit_with(S.Newton(fisher=True)),
@@ -183,6 +221,7 @@ ENTRY_POINTS = {
     "path": _path,
     "cv_path": _cv_path,
     "estimator-GLM": _estimator,
+    "estimator-sklearn": _sklearn_named,
 }
 
 # -- what each cell must do -----------------------------------------------------------------
@@ -206,6 +245,8 @@ def expected(entry, problem_name):
         if nb_alpha:
             return ValueError, "^" + re.escape(validation.ALPHA_ESTIMATED_ONLY_IN_FIT) + "$"
         return None if isinstance(pr.penalty, P.L1 | P.L2) else "skip"
+    if entry == "estimator-sklearn":
+        return "skip" if _sklearn_estimator(pr, _data(pr.data)[2]) is None else None
     if entry == "estimator-GLM":
         return "skip" if firth or pr.bounds is not None else None
     if firth:
