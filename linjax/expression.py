@@ -366,14 +366,18 @@ def _step_rows(m, n):
 
 
 def _line_search_step(state, args, min_log_alpha):
-    """One iteration of DESeq2's fitDisp for the rows of `state` (finished rows unchanged)."""
-    a, lp, dlp, kappa, it, acc, done, lp0 = state
-    active = ~done
+    """One iteration of DESeq2's fitDisp for the rows of `state` (finished rows unchanged);
+    a row not yet started gets its criterion and derivative at its start instead."""
+    a, lp, dlp, kappa, it, acc, done, lp0, started = state
     prop = a + kappa * dlp
     k = jnp.where(prop < -30.0, (-30.0 - a) / dlp, kappa)
     k = jnp.where(prop > 10.0, (10.0 - a) / dlp, k)
     new = a + k * dlp
-    lp_new, dlp_new = _value_and_grad(new, *args)
+    lp_new, dlp_new = _value_and_grad(jnp.where(started, new, a), *args)
+    first = ~started & ~done
+    lp, dlp = jnp.where(first, lp_new, lp), jnp.where(first, dlp_new, dlp)
+    lp0 = jnp.where(first, lp_new, lp0)
+    active = ~done & started
     accept = (-lp_new <= -lp - k * ARMIJO * dlp**2) & active
     acc2 = acc + accept.astype(acc.dtype)
     stop = accept & ((lp_new - lp < DISP_TOL) | (new < min_log_alpha))
@@ -383,7 +387,7 @@ def _line_search_step(state, args, min_log_alpha):
             jnp.where(accept, dlp_new, dlp),
             jnp.where(active, jnp.where(accept, k_acc, k / 2.0), kappa),
             it + active.astype(it.dtype), acc2,
-            done | stop | (active & (it + 1 >= DISP_MAX_ITER)), lp0)
+            done | stop | (active & (it + 1 >= DISP_MAX_ITER)), lp0, started | ~done)
 
 
 def _run_rows(state, data, running, step, rows):
@@ -416,17 +420,18 @@ def _line_search(la0, Y, mu, P, prior_mean, prior_prec, min_log_alpha, V, C, row
     step at a time (`_run_rows`). Returns (log alpha, iterations, criterion at the start,
     at the end)."""
     m = la0.shape[0]
-    lp0, dlp0 = _value_and_grad(la0, Y, mu, P, prior_mean, prior_prec, (V, C))
-    state = (la0, lp0, dlp0, jnp.full(m, KAPPA_0, la0.dtype), jnp.zeros(m, jnp.int32),
-             jnp.zeros(m, jnp.int32), jnp.zeros(m, bool), lp0)
+    zero = jnp.zeros_like(la0)
+    # the criterion at the start is the first step's evaluation (no pass over all genes)
+    state = (la0, zero, zero, jnp.full(m, KAPPA_0, la0.dtype), jnp.zeros(m, jnp.int32),
+             jnp.zeros(m, jnp.int32), jnp.zeros(m, bool), zero, jnp.zeros(m, bool))
 
     def step(part, data):
         Y, mu, prior_mean, V, C = data
         return _line_search_step(part, (Y, mu, P, prior_mean, prior_prec, (V, C)),
                                  min_log_alpha)
 
-    a, lp, _, _, it, _, _, lp0 = _run_rows(state, (Y, mu, prior_mean, V, C),
-                                           lambda st: ~st[6], step, rows)
+    a, lp, _, _, it, _, _, lp0, _ = _run_rows(state, (Y, mu, prior_mean, V, C),
+                                              lambda st: ~st[6], step, rows)
     return a, it, lp0, lp
 
 
