@@ -519,6 +519,7 @@ def fit_batch(X, Y, family=None, penalty=None, solver="auto", weights=None, offs
     penalty = NoPenalty() if penalty is None else penalty
     if not validation.is_traced(Y) and np.ndim(Y) == 2:
         _check_penalty_rows(penalty, np.shape(Y)[0])
+    validation.refuse_firth(penalty)
     validation.check_penalty(penalty)
     if getattr(family, "alpha", 0.0) is None:
         return _fit_nb_estimated(X, Y, family, penalty, solver, weights, offset, fit_intercept,
