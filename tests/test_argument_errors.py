@@ -74,14 +74,13 @@ def test_penalty_strengths_stay_traceable():
     np.testing.assert_allclose(values, grid)  # alpha / 2 * ||(1, 1)||^2
 
 
-def test_scipy_sparse_input_has_its_own_message():
-    """lj.fit takes scipy.sparse (linjax.designs.Sparse); entry points that need a dense X
-    (fit_batch) still refuse it with its own message."""
+def test_scipy_sparse_input_gives_the_dense_answer():
+    """lj.fit and fit_batch take scipy.sparse (linjax.designs.Sparse): the dense answer."""
     sparse = pytest.importorskip("scipy.sparse")
     np.testing.assert_allclose(_fit(X=sparse.csr_matrix(X)).coef, _fit().coef, atol=1e-10)
-    with pytest.raises(ValueError, match=r"^X: scipy.sparse input is not supported yet; "
-                       r"convert it with X.toarray\(\)"):
-        lj.fit_batch(sparse.csr_matrix(X), np.stack([Y, Y]), F.Poisson())
+    batch = lj.fit_batch(sparse.csr_matrix(X), np.stack([Y, Y]), F.Poisson())
+    dense = lj.fit_batch(X, np.stack([Y, Y]), F.Poisson())
+    np.testing.assert_allclose(batch.params["coef"], dense.params["coef"], atol=1e-10)
 
 
 def test_pandas_missing_values_are_named_as_missing():

@@ -29,6 +29,10 @@ def test_cv_matches_lassocv_and_compiles_once(data):
     X, y = data
     before = selection.trace_count()
     cv = selection.cv_path(X, y, n_alphas=30, folds=5)
+    # one trace, or none where an earlier test in this process compiled this shape
+    traced = selection.trace_count()
+    assert traced - before <= 1
+    programs = selection._cv_jit._cache_size()
     sk = sk_lm.LassoCV(alphas=30, cv=5, tol=1e-12, max_iter=100_000).fit(X, y)
     np.testing.assert_allclose(cv.alphas, sk.alphas_, rtol=1e-10)
     np.testing.assert_allclose(cv.scores.T, sk.mse_path_, rtol=1e-6)
@@ -40,8 +44,8 @@ def test_cv_matches_lassocv_and_compiles_once(data):
     w = np.random.default_rng(3).uniform(0.5, 2.0, len(y))
     ids = selection.kfold(len(y), 5, shuffle=True, seed=1)
     cv2 = selection.cv_path(X, y, l1_ratio=0.5, alphas=2 * cv.alphas, folds=ids, weights=w)
-    assert selection.trace_count() - before == 1
-    assert selection._cv_jit._cache_size() == 1
+    assert selection.trace_count() == traced
+    assert selection._cv_jit._cache_size() == programs
     # each fold path equals the path fitted on that fold alone (zero weights == dropped rows)
     k = 2
     alone = paths.path(X[ids != k], y[ids != k], l1_ratio=0.5, alphas=2 * cv.alphas,
