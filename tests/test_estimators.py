@@ -67,10 +67,25 @@ def test_every_public_estimator_is_checked():
 EXPECTED_FAILED_CHECKS = {}
 
 
-@parametrize_with_checks(ESTIMATORS,
-                         expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS.get(
-                             type(est).__name__, {}))
+def _expected_failures(est):
+    return EXPECTED_FAILED_CHECKS.get(type(est).__name__, {})
+
+
+# The cross-validated estimators refit a whole CV per check (2.5 min of the default suite's
+# ~16 on 2 cores): their checks run with the slow tests, which CI runs.
+SLOW_CHECKS = (LassoCV, LogisticRegressionCV, GLMCV)
+
+
+@parametrize_with_checks([e for e in ESTIMATORS if not isinstance(e, SLOW_CHECKS)],
+                         expected_failed_checks=_expected_failures)
 def test_sklearn_api(estimator, check):
+    check(estimator)
+
+
+@pytest.mark.slow
+@parametrize_with_checks([e for e in ESTIMATORS if isinstance(e, SLOW_CHECKS)],
+                         expected_failed_checks=_expected_failures)
+def test_sklearn_api_cross_validated(estimator, check):
     check(estimator)
 
 
