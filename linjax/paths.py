@@ -437,12 +437,48 @@ def _centred_quadratic(X, v, z, fit_intercept):
     return H[1:, 1:] - s * jnp.outer(xbar, xbar), cz[1:] - H[0, 1:] * ybar, xbar, ybar
 
 
+def _damped_irls_step(data_loss, eta, d_eta, f_old, start, proposal, move, l1, l2, tol):
+    """IRLS's step from start = (b, b0) toward proposal = (bn, b0n), halved until the
+    penalized objective does not rise (d_eta: the proposal's change of the linear predictor;
+    None: an exact quadratic, taken whole). Returns (b, b0, converged, nonfinite): a
+    non-finite proposal keeps the start and stops."""
+    (b, b0), (bn, b0n) = start, proposal
+    dtype = bn.dtype
+    if d_eta is None:
+        t, accepted, converged = jnp.ones((), dtype), jnp.asarray(True), jnp.asarray(True)
+    else:
+        slack = 8 * jnp.finfo(dtype).eps * jnp.maximum(jnp.abs(f_old), 1.0)
+
+        def f_at(t):
+            return data_loss(eta + t * d_eta) + _penalty_value(b + t * (bn - b), l1, l2)
+
+        t, _, accepted = halving_search(f_at, f_old, slack, 40, dtype)
+        converged = (move <= tol) | ~accepted
+    bn = jnp.where(accepted, b + t * (bn - b), b)
+    b0n = jnp.where(accepted, b0 + t * (b0n - b0), b0)
+    finite = jnp.all(jnp.isfinite(bn)) & jnp.isfinite(b0n)
+    return (jnp.where(finite, bn, b), jnp.where(finite, b0n, b0), converged | ~finite,
+            ~finite)
+
+
+def _irls_loop(outer_cond, outer, b, b0, rmatvec, X, y, w, off, family, l2):
+    """Run IRLS's outer loop from (b, b0); returns `_solve_alpha`'s tuple with the penalized
+    gradient X' dnll/deta + l2 b at the end (rmatvec: v -> X' v)."""
+    zero = jnp.asarray(0, jnp.int32)
+    false = jnp.asarray(False)
+    b, b0, sweeps, capped, it, done, nonfinite = jax.lax.while_loop(
+        outer_cond, outer, (b, b0, zero, false, zero, false, false))
+    eta = X @ b + b0 + off
+    g_eta = jax.grad(lambda e: _safe_sum(w, family.nll(y, e)))(eta)
+    grad = rmatvec(g_eta) + l2 * b
+    return b, b0, grad, sweeps, capped | ~done, nonfinite, grad
+
+
 def _design_solve(d, l1, l2, b, b0, mask, always, ctl, cfg):
     """`_naive_solve` for a design (sparse, categorical, blocks): IRLS with step halving,
     each quadratic formed by the design's structured weighted Gram (segment sums, never a
     dense one-hot) and solved by covariance-mode CD (`_gram_solve`, O(p) per update)."""
     family, X, y, w, off = cfg.family, d.X, d.y, d.w, d.off
-    dtype = X.dtype
 
     def data_loss(eta):
         return _safe_sum(w, family.nll(y, eta))
@@ -467,35 +503,14 @@ def _design_solve(d, l1, l2, b, b0, mask, always, ctl, cfg):
         sv = jnp.sum(v)
         move = jnp.maximum(jnp.max(scale * jnp.abs(bn - b), initial=0.0),
                            jnp.sqrt(sv) * jnp.abs(b0n - b0))
-        if cfg.exact:
-            t = jnp.ones((), dtype)
-            accepted = jnp.asarray(True)
-            converged = jnp.asarray(True)
-        else:
-            d_eta = X @ (bn - b) + (b0n - b0)
-            slack = 8 * jnp.finfo(dtype).eps * jnp.maximum(jnp.abs(f_old), 1.0)
+        d_eta = None if cfg.exact else X @ (bn - b) + (b0n - b0)
+        bn, b0n, converged, nonfinite = _damped_irls_step(
+            data_loss, eta, d_eta, f_old, (b, b0), (bn, b0n), move, l1, l2, ctl.tol)
+        return (bn, b0n, sweeps_total + sweeps, capped_total | capped, it + 1, converged,
+                nonfinite)
 
-            def f_at(t):
-                return data_loss(eta + t * d_eta) + _penalty_value(b + t * (bn - b), l1, l2)
-
-            t, _, accepted = halving_search(f_at, f_old, slack, 40, dtype)
-            converged = (move <= ctl.tol) | ~accepted
-        bn = jnp.where(accepted, b + t * (bn - b), b)
-        b0n = jnp.where(accepted, b0 + t * (b0n - b0), b0)
-        finite = jnp.all(jnp.isfinite(bn)) & jnp.isfinite(b0n)
-        bn = jnp.where(finite, bn, b)
-        b0n = jnp.where(finite, b0n, b0)
-        return (bn, b0n, sweeps_total + sweeps, capped_total | capped, it + 1,
-                converged | ~finite, ~finite)
-
-    zero = jnp.asarray(0, jnp.int32)
-    false = jnp.asarray(False)
-    b, b0, sweeps, capped, it, done, nonfinite = jax.lax.while_loop(
-        outer_cond, outer, (b, b0, zero, false, zero, false, false))
-    eta = X @ b + b0 + off
-    g_eta = jax.grad(lambda e: _safe_sum(w, family.nll(y, e)))(eta)
-    grad = X.rmatvec(g_eta) + l2 * b
-    return b, b0, grad, sweeps, capped | ~done, nonfinite, grad
+    return _irls_loop(outer_cond, outer, b, b0, lambda v: X.rmatvec(v), X, y, w, off, family,
+                      l2)
 
 
 def _naive_solve(d, l1, l2, b, b0, mask, always, ctl, cfg):
@@ -559,35 +574,13 @@ def _naive_solve(d, l1, l2, b, b0, mask, always, ctl, cfg):
             sweep, lambda s: s[0], (b, b0, r), mask, always, tol, ctl.max_sweeps, objective)
         move = jnp.maximum(jnp.max(scale * jnp.abs(bn - b), initial=0.0),
                            jnp.sqrt(sv) * jnp.abs(b0n - b0))
-        if cfg.exact:
-            t = jnp.ones((), dtype)
-            accepted = jnp.asarray(True)
-            converged = jnp.asarray(True)
-        else:
-            d_eta = r - rn
-            slack = 8 * jnp.finfo(dtype).eps * jnp.maximum(jnp.abs(f_old), 1.0)
+        d_eta = None if cfg.exact else r - rn
+        bn, b0n, converged, nonfinite = _damped_irls_step(
+            data_loss, eta, d_eta, f_old, (b, b0), (bn, b0n), move, l1, l2, tol)
+        return (bn, b0n, sweeps_total + sweeps, capped_total | capped, it + 1, converged,
+                nonfinite)
 
-            def f_at(t):
-                return data_loss(eta + t * d_eta) + _penalty_value(b + t * (bn - b), l1, l2)
-
-            t, f_t, accepted = halving_search(f_at, f_old, slack, 40, dtype)
-            converged = (move <= tol) | ~accepted
-        bn = jnp.where(accepted, b + t * (bn - b), b)
-        b0n = jnp.where(accepted, b0 + t * (b0n - b0), b0)
-        finite = jnp.all(jnp.isfinite(bn)) & jnp.isfinite(b0n)
-        bn = jnp.where(finite, bn, b)
-        b0n = jnp.where(finite, b0n, b0)
-        return (bn, b0n, sweeps_total + sweeps, capped_total | capped, it + 1,
-                converged | ~finite, ~finite)
-
-    zero = jnp.asarray(0, jnp.int32)
-    false = jnp.asarray(False)
-    b, b0, sweeps, capped, it, done, nonfinite = jax.lax.while_loop(
-        outer_cond, outer, (b, b0, zero, false, zero, false, false))
-    eta = X @ b + b0 + off
-    g_eta = jax.grad(lambda e: _safe_sum(w, family.nll(y, e)))(eta)
-    grad = XT @ g_eta + l2 * b
-    return b, b0, grad, sweeps, capped | ~done, nonfinite, grad
+    return _irls_loop(outer_cond, outer, b, b0, lambda v: XT @ v, X, y, w, off, family, l2)
 
 
 # -- one alpha: strong set, solve, KKT check ----------------------------------------------
