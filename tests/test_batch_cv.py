@@ -12,6 +12,7 @@ import pytest
 import linjax as lj
 from linjax.scale.batch_selection import choose_rows, cv_path_batch
 from linjax.selection import choose
+from tests import zoo
 
 M, N, P, L, K = 3, 80, 5, 10, 4
 L1 = 0.5
@@ -23,13 +24,7 @@ def _data(family, seed=0):
     B = rng.normal(scale=0.6, size=(M, P))
     B[:, 3:] = 0.0
     eta = 0.2 + B @ X.T
-    if family == "poisson":
-        Y = rng.poisson(np.exp(eta))
-    elif family == "binomial":
-        Y = rng.binomial(1, 1 / (1 + np.exp(-eta)))
-    else:
-        Y = eta + rng.normal(size=eta.shape)
-    return X, Y.astype(float)
+    return X, zoo.draw_response(family, eta, rng)
 
 
 def _fit_at(X, y, family, alpha, **kw):

@@ -9,6 +9,7 @@ import pytest
 
 import linjax as lj
 from linjax.scale import batch, shared_newton
+from tests import zoo
 
 M, N, P = 6, 50, 3
 
@@ -17,13 +18,7 @@ def _data(family, seed=0):
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(M, N, P))
     eta = 0.3 + np.einsum("mnp,mp->mn", X, rng.normal(scale=0.4, size=(M, P)))
-    if family == "poisson":
-        Y = rng.poisson(np.exp(eta))
-    elif family == "binomial":
-        Y = rng.binomial(1, 1 / (1 + np.exp(-eta)))
-    else:
-        Y = eta + rng.normal(size=eta.shape)
-    return X, Y.astype(float), rng
+    return X, zoo.draw_response(family, eta, rng), rng
 
 
 @pytest.mark.parametrize("family", ["poisson", "binomial", "gaussian"])

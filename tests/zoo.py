@@ -51,3 +51,15 @@ def problem(family, seed=0, n=N, p=P):
     else:
         raise ValueError(family)
     return X, y, weights, offset
+
+
+def draw_response(family, eta, rng):
+    """A response drawn from a linear predictor of any shape: Poisson counts, Bernoulli
+    0/1 ("binomial"), else Gaussian with unit variance; float."""
+    if family == "poisson":
+        y = rng.poisson(np.exp(eta))
+    elif family == "binomial":
+        y = rng.binomial(1, 1 / (1 + np.exp(-eta)))
+    else:
+        y = eta + rng.normal(size=np.shape(eta))
+    return np.asarray(y, dtype=float)
