@@ -81,6 +81,10 @@ def test_scipy_sparse_input_gives_the_dense_answer():
     batch = lj.fit_batch(sparse.csr_matrix(X), np.stack([Y, Y]), F.Poisson())
     dense = lj.fit_batch(X, np.stack([Y, Y]), F.Poisson())
     np.testing.assert_allclose(batch.params["coef"], dense.params["coef"], atol=1e-10)
+    # fit_streaming reads dense chunks: a sparse chunk is named, not an IndexError
+    with pytest.raises(ValueError, match=r"^chunk 0: X: scipy.sparse input is not supported "
+                       r"yet; convert it with X.toarray\(\)"):
+        lj.fit_streaming([(sparse.csr_matrix(X), Y)], family=F.Poisson())
 
 
 def test_pandas_missing_values_are_named_as_missing():

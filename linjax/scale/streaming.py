@@ -103,6 +103,8 @@ class _Reader:
         X, y, w, o = (tuple(chunk) + (None, None))[:4]
         if self.passes == 1:                   # full validation on the first pass only
             try:
+                # dense chunks only: fit_inputs would pass a sparse or structured design
+                X = validation.as_numeric("X", X)
                 validation.fit_inputs(X, y, self.family, w, o, penalty=L2(1.0))
             except ValueError as err:
                 raise ValueError(f"chunk {i}: {err}") from err
