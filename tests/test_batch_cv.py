@@ -97,3 +97,13 @@ def test_bad_input_names_the_problem_and_the_argument():
         cv_path_batch(X, Y, "poisson", L1, alphas=np.ones((2, 4)), folds=K)
     with pytest.raises(ValueError, match="X: cv_path_batch needs one shared design"):
         cv_path_batch(np.stack([X] * M), Y, "poisson", L1, folds=K)
+
+
+def test_under_a_transform_it_says_to_call_it_eagerly():
+    import jax
+
+    X, Y = _data("poisson")
+    with pytest.raises(ValueError, match=r"cv_path_batch runs eagerly .* outside jit, vmap "
+                       r"and grad"):
+        jax.jit(lambda Y: cv_path_batch(X, Y, "poisson", L1, alphas=[1.0, 0.1],
+                                        folds=K).alpha_min)(Y)

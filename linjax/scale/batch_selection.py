@@ -177,6 +177,10 @@ def cv_path_batch(X, Y, family=None, l1_ratio=1.0, alphas=None, folds=5, *, n_al
     if int(batch_size) != batch_size or batch_size < 1:
         raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}.")
     validation.check_penalty(ElasticNet(alpha=0.0, l1_ratio=l1_ratio))
+    if any(validation.is_traced(a) for a in (X, Y, weights, offset, alphas, l1_ratio)):
+        raise ValueError("cv_path_batch runs eagerly (it groups the problems per core and "
+                         "chooses each problem's strength on the host): call it outside "
+                         "jit, vmap and grad; under a transform, use lj.cv_path per problem.")
     fam0 = Gaussian() if family is None else get_family(family)
     if np.ndim(X) != 2:
         raise ValueError(f"X: cv_path_batch needs one shared design (n, p), got shape "
