@@ -30,6 +30,7 @@ outward at a bound stops there (status AT_BOUND). A coefficient whose estimate i
 log-likelihood; alpha is then its limit to ~sqrt(tol) (status NO_FINITE_ESTIMATE).
 """
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -37,8 +38,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from linjax import _programs, validation
-from linjax.families import NegativeBinomial
 from linjax.solvers.status import Status
+from linjax.special import lgamma_difference, lgamma_digamma, psi_differences
 
 METHODS = ("ml", "cox-reid")
 
@@ -120,38 +121,11 @@ def estimate_nb_dispersion(X, Y, *, offset=None, weights=None, method="cox-reid"
     settings = (prior_var, jnp.asarray([np.log(lo), np.log(hi)], dtype),
                 jnp.asarray(tol, dtype))
     static = dict(method=method, use_prior=use_prior, chunk=chunk)
-    first = min(int(max_iter), FIRST_PASS_ITERATIONS)
-    out = _estimate(X, Y_arr, offset, weights, prior_mean, *settings, max_iter=first,
+    out = _estimate(X, Y_arr, offset, weights, prior_mean, *settings, max_iter=int(max_iter),
                     **static)
-    if first < int(max_iter):
-        out = _finish_stragglers(out, X, Y_arr, offset, weights, prior_mean, settings,
-                                 static, int(max_iter))
     if single:
         out = jax.tree_util.tree_map(lambda a: a[0], out)
     return out
-
-
-#: Newton iterations of the first pass over every problem; the few problems still running
-#: then (a median problem takes 5) finish in a second call on their rows alone, so that one
-#: slow problem does not hold its whole chunk of problems in the loop.
-FIRST_PASS_ITERATIONS = 8
-
-
-def _finish_stragglers(out, X, Y, offset, weights, prior_mean, settings, static, max_iter):
-    """Rerun the problems that ended the first pass at MAX_ITER with the full max_iter, on
-    their rows alone (padded to a power of two, so few distinct programs compile)."""
-    rows = np.flatnonzero(np.asarray(out.status) == int(Status.MAX_ITER))
-    if rows.size == 0:
-        return out
-    size = max(8, 1 << int(np.ceil(np.log2(rows.size))))
-    idx = np.concatenate([rows, np.full(size - rows.size, rows[0])])
-
-    def take(a):
-        return a if a.shape[0] == 1 else a[idx]
-
-    again = _estimate(X, Y[idx], take(offset), take(weights), prior_mean[idx], *settings,
-                      max_iter=max_iter, **dict(static, chunk=min(static["chunk"], size)))
-    return jax.tree_util.tree_map(lambda a, b: a.at[rows].set(b[: rows.size]), out, again)
 
 
 # -- eager checks ------------------------------------------------------------------------
@@ -240,37 +214,76 @@ def _check_bounds(bounds):
 @_programs.jit(static_argnames=("method", "use_prior", "max_iter", "chunk"))
 def _estimate(X, Y, offset, weights, prior_mean, prior_var, log_bounds, tol, *, method,
               use_prior, max_iter, chunk):
-    m, n = Y.shape
-    return nb_dispersion(X, Y, jnp.broadcast_to(offset, (m, n)),
-                         jnp.broadcast_to(weights, (m, n)), prior_mean, prior_var,
-                         log_bounds, tol, method=method, use_prior=use_prior,
-                         max_iter=max_iter, chunk=chunk)
+    return nb_dispersion(X, Y, offset, weights, prior_mean, prior_var, log_bounds, tol,
+                         method=method, use_prior=use_prior, max_iter=max_iter, chunk=chunk)
 
 
 def nb_dispersion(X, Y, offset, weights, prior_mean, prior_var, log_bounds, tol, *,
                   method="cox-reid", use_prior=False, max_iter=100, chunk=None):
-    """The traceable estimate behind `estimate_nb_dispersion` (no checks): Y, offset,
-    weights (m, n); prior_mean (m,); prior_var, tol scalars; log_bounds (2,) log alpha.
-    Runs under jit and vmap."""
+    """The traceable estimate behind `estimate_nb_dispersion` (no checks): Y (m, n); offset,
+    weights (m, n) or (1, n) (shared); prior_mean (m,); prior_var, tol scalars; log_bounds
+    (2,) log alpha. Runs under jit and vmap.
+
+    Every Newton step works on `chunk` rows gathered from the problems still running (then
+    on chunk / 8 rows once fewer than that run), so each problem takes as many steps as it
+    needs and no problem waits for a slower one."""
     m, n = Y.shape
-    chunk = m if chunk is None else min(chunk, m)
+    size = m if chunk is None else max(1, min(chunk, m))
+    k = -(-m // size)
+    pad = k * size - m
 
-    def one_chunk(args):
-        y, off, w, pm = args
-        return _estimate_chunk(X, y, off, w, pm, prior_var, log_bounds, tol,
-                               method=method, use_prior=use_prior, max_iter=max_iter)
+    def padded(a):
+        if a.shape[0] == 1 and m > 1:
+            return a
+        return jnp.concatenate([a, jnp.broadcast_to(a[:1], (pad,) + a.shape[1:])]) if pad else a
 
-    if chunk >= m:
-        return one_chunk((Y, offset, weights, prior_mean))
-    k = -(-m // chunk)
-    pad = k * chunk - m
+    Y, offset, weights, prior_mean = (padded(a) for a in (Y, offset, weights, prior_mean))
+    rows_of = _rows_of(k * size)
+    bounds = (log_bounds[0], log_bounds[1])
 
-    def blocks(a):
-        a = jnp.concatenate([a, jnp.broadcast_to(a[:1], (pad,) + a.shape[1:])]) if pad else a
-        return a.reshape((k, chunk) + a.shape[1:])
+    def blockwise(fun, *args):
+        if k == 1:
+            return fun(*args)
+        out = jax.lax.map(lambda b: fun(*b), jax.tree_util.tree_map(
+            lambda a: (a.reshape((k, size) + a.shape[1:]) if a.shape[0] == k * size
+                       else jnp.broadcast_to(a, (k,) + a.shape)), args))
+        return jax.tree_util.tree_map(lambda a: a.reshape((k * size,) + a.shape[2:]), out)
 
-    out = jax.lax.map(one_chunk, tuple(blocks(a) for a in (Y, offset, weights, prior_mean)))
-    return jax.tree_util.tree_map(lambda a: a.reshape((k * chunk,) + a.shape[2:])[:m], out)
+    state = blockwise(lambda y, o, w: _start(X, y, o, w, *bounds), Y, offset, weights)
+    state = state._replace(done=state.done | (jnp.arange(k * size) >= m))
+    step = functools.partial(_step, X, prior_var=prior_var, log_bounds=bounds, tol=tol,
+                             method=method, use_prior=use_prior, max_iter=max_iter)
+    data = (Y, offset, weights, prior_mean)
+    small = max(1, size // 8)
+    state = _run(state, data, step, rows_of, size, small if small < size else 0)
+    if small < size:
+        state = _run(state, data, step, rows_of, small, 0)
+    out = blockwise(lambda y, o, w, pm, s: _report(X, y, o, w, pm, s, prior_var, bounds[0],
+                                                   method=method, use_prior=use_prior),
+                    Y, offset, weights, prior_mean, state)
+    return jax.tree_util.tree_map(lambda a: a[:m], out)
+
+
+def _rows_of(total):
+    def rows_of(a, idx):
+        return a if a.shape[0] == 1 and total > 1 else a[idx]
+    return rows_of
+
+
+def _run(state, data, step, rows_of, size, leave):
+    """Newton steps on `size` rows gathered from the running problems (a done problem
+    fills the rest: a step leaves it unchanged) while more than `leave` problems run."""
+    def cond(s):
+        return jnp.sum(~s.done) > leave
+
+    def body(s):
+        running = ~s.done
+        idx = jnp.nonzero(running, size=size, fill_value=jnp.argmin(running))[0]
+        rows = jax.tree_util.tree_map(lambda a: a[idx], s)
+        new = step(*(rows_of(a, idx) for a in data), rows)
+        return jax.tree_util.tree_map(lambda a, b: a.at[idx].set(b), s, new)
+
+    return jax.lax.while_loop(cond, body, state)
 
 
 def _weighted_qr(X, s):
@@ -365,233 +378,206 @@ def _newton_parts(X, w, y, mu, u, a, other):
     return R, e_s, e_o
 
 
-def _shifted_sums(x):
-    """sum_{j<8} 1/(x+j) and sum_{j<8} 1/(x+j)^2 from Q = prod (x+j): Q'/Q and
-    (Q'/Q)^2 - Q''/Q (one division instead of eight)."""
-    q, q1, q2 = jnp.ones_like(x), jnp.zeros_like(x), jnp.zeros_like(x)
-    for j in range(8):
-        xj = x + j
-        q2 = q2 * xj + 2 * q1
-        q1 = q1 * xj + q
-        q = q * xj
-    iq = 1 / q
-    s1 = q1 * iq
-    return s1, s1 * s1 - q2 * iq
+class _State(NamedTuple):
+    """Per problem (leading axis: problems)."""
+    t: jax.Array          # log alpha
+    beta: jax.Array       # (p,)
+    lower: jax.Array      # bracket on t: C'(lower) > 0 (or the bound)
+    upper: jax.Array      # C'(upper) < 0 (or the bound)
+    done: jax.Array       # bool
+    status: jax.Array     # int32
+    n_it: jax.Array       # Newton iterations
+    frozen: jax.Array     # bool: a coefficient ran off to infinity and was stopped
+    t_prev: jax.Array     # the previous iterate (for backtracking the coefficients)
+    beta_prev: jax.Array  # (p,)
+    ll_prev: jax.Array    # its log-likelihood's beta-dependent part
+    zero: jax.Array       # bool: an all-zero response (no estimate)
 
 
-def _psi_differences(y, r):
-    """psi(y + r) - psi(r) and psi'(y + r) - psi'(r) (digamma, trigamma), y >= 0, r > 0.
-
-    Asymptotic series at arguments >= 8 (after the recurrence psi(x) = psi(x+8) -
-    sum_{j<8} 1/(x+j) where r < 8), written as differences so that both stay accurate for
-    r up to 1e8 and more (alpha -> 0), where they are O(y / r) and O(y / r^2)."""
-    shift = jnp.where(r < 8, 8.0, 0.0).astype(y.dtype)
-    z0 = r + shift
-    z1 = y + z0
-    i0, i1 = 1 / z0, 1 / z1
-    d_inv = -y * i0 * i1                          # 1/z1 - 1/z0
-    q0, q1 = i0 * i0, i1 * i1
-
-    def p_psi(q):   # psi(z) = log z - 1/(2z) - p_psi(1/z^2)
-        return q * (1 / 12 - q * (1 / 120 - q * (1 / 252 - q * (1 / 240 - q / 132))))
-
-    def p_tri(i, q):   # psi'(z) = 1/z + 1/(2z^2) + p_tri
-        return i * q * (1 / 6 - q * (1 / 30 - q * (1 / 42 - q * (1 / 30 - q * 5 / 66))))
-
-    d1 = jnp.log1p(y * i0) - 0.5 * d_inv - (p_psi(q1) - p_psi(q0))
-    d2 = d_inv + 0.5 * d_inv * (i1 + i0) + (p_tri(i1, q1) - p_tri(i0, q0))
-    s1y, s2y = _shifted_sums(y + r)
-    s1r, s2r = _shifted_sums(r)
-    use = shift > 0
-    d1 = d1 - jnp.where(use, s1y - s1r, 0.0)
-    d2 = d2 + jnp.where(use, s2y - s2r, 0.0)
-    return d1, d2
+def _eta(X, beta, off):
+    return jnp.minimum(beta @ X.T + off, 700.0)
 
 
-class _Chunk(NamedTuple):
-    t: jax.Array          # (c,) log alpha
-    beta: jax.Array       # (c, p)
-    lower: jax.Array      # (c,) bracket on t: C'(lower) > 0 (or the bound)
-    upper: jax.Array      # (c,) C'(upper) < 0 (or the bound)
-    done: jax.Array       # (c,) bool
-    status: jax.Array     # (c,) int32
-    it: jax.Array         # () iterations run
-    n_it: jax.Array       # (c,) iterations per problem
-    frozen: jax.Array     # (c,) bool: a coefficient ran off to infinity and was stopped
-    t_prev: jax.Array     # (c,) the previous iterate (for backtracking the coefficients)
-    beta_prev: jax.Array  # (c, p)
-    ll_prev: jax.Array    # (c,) its log-likelihood's beta-dependent part
-
-
-def _estimate_chunk(X, y, off, w, pm, pv, log_bounds, tol, *, method, use_prior, max_iter):
+def _start(X, y, off, w, t_lo, t_hi):
+    """The starting state: two Poisson IRLS steps from R's start mu = y + 0.1 (means close
+    to the data's even for small counts, where a least-squares fit of log(y + c) is far
+    below), and log(alpha) at the moment estimate from those means."""
     dtype = y.dtype
-    c, n = y.shape
-    t_lo, t_hi = log_bounds[0], log_bounds[1]
+    c = y.shape[0]
     zero = jnp.sum(w * y, axis=1) <= 0                  # all-zero response: no estimate
-    y = jnp.where(zero[:, None], 1.0, y).astype(dtype)  # a harmless stand-in, overwritten
-    cox_reid = method == "cox-reid"
-
-    def eta_of(beta):
-        return jnp.minimum(beta @ X.T + off, 700.0)
-
-    def mean(beta):
-        return jnp.exp(eta_of(beta))
-
-    # 1. Start: weighted least squares of log(y + 0.1) - offset; log(alpha) at the moment
-    #    estimate from those means.
-    sw = jnp.sqrt(w)
-    Q0, R0 = _weighted_qr(X, sw)
-    beta = _solve_upper(R0, _qt(Q0, sw * (jnp.log(y + 0.1) - off)))
-    a_mom = _moment_estimate(y, w, mean(beta), X.shape[1])
-    t_start = jnp.clip(jnp.log(jnp.maximum(a_mom, 1e-300)), t_lo, t_hi - 1.0)
-
-    # 2. Joint Newton in (beta, t).
-    def quantities(t, beta):
-        a = jnp.exp(t)[:, None]
-        r = 1 / a
-        eta = eta_of(beta)
+    mu = y + 0.1
+    eta = jnp.log(mu)
+    for _ in range(2):
+        s = jnp.sqrt(w * mu)
+        Q, R = _weighted_qr(X, s)
+        beta = _solve_upper(R, _qt(Q, s * (eta + (y - mu) / mu - off)))
+        eta = _eta(X, beta, off)
         mu = jnp.exp(eta)
-        u = 1 / (1 + a * mu)
-        amu = a * mu
-        cvec = -w * (y - mu) * amu * u * u                # d score / dt
-        R, e_s, e_c = _newton_parts(X, w, y, mu, u, a, cvec)
-        ok = _full_rank(R)
-        d1, d2 = _psi_differences(y, r)
-        log1p_amu = jnp.log1p(amu)
-        lgap = log1p_amu - d1
-        # the log-likelihood's part that depends on beta (for the step's backtracking)
-        ll = jnp.sum(w * (y * eta - (y + r) * log1p_amu), axis=1)
-        g = jnp.sum(w * (r * lgap + (y - mu) * u), axis=1)
-        K = jnp.sum(w * (-r * lgap + r * r * d2 + mu * u - (y - mu) * amu * u * u), axis=1)
-        dbdt = _solve_upper(R, e_c)
-        if cox_reid:
-            # -1/2 log det(X'VX), V = w mu u: leverages and traces from the QR of sqrt(V) X
-            QV, RV = _weighted_qr(X, jnp.sqrt(w * mu * u))
-            ok = ok & _full_rank(RV)
-            lev = jnp.sum(QV * QV, axis=1)               # h_i V_i
-            rho1 = -amu * u                               # (dV/dt) / V
-            rho2 = rho1 * (1 - amu) * u                   # (d2V/dt2) / V
-            M = jnp.einsum("cjn,ckn->cjk", QV * rho1[:, None, :], QV)
-            # the implicit term dCR/dbeta . dbeta/dt, dCR/deta_i = -1/2 h_i V_i u_i
-            cr_b = -0.5 * jnp.sum(lev * u * (dbdt @ X.T), axis=1)
-            g = g - 0.5 * jnp.sum(lev * rho1, axis=1) + cr_b
-            K = K - 0.5 * (jnp.sum(lev * rho2, axis=1) - jnp.sum(M * M, axis=(1, 2)))
-        if use_prior:
-            g = g - (t - pm) / pv
-            K = K - 1 / pv
-        # profile (Schur complement) gradient and curvature for the joint step
-        Dscore = _solve_upper(R, e_s)
-        g_prof = g + jnp.sum(e_c * e_s, axis=1)
-        K_prof = K + jnp.sum(e_c * e_c, axis=1)
-        decrement = jnp.sum(e_s * e_s, axis=1)
-        return g_prof, K_prof, Dscore, dbdt, decrement, ok, ll
+    a_mom = _moment_estimate(y, w, mu, X.shape[1])
+    t = jnp.clip(jnp.log(jnp.maximum(a_mom, 1e-300)), t_lo, t_hi - 1.0)
+    t = jnp.where(jnp.isfinite(t), t, 0.0)
+    beta = jnp.where(jnp.isfinite(beta), beta, 0.0)
+    return _State(t=t, beta=beta, lower=jnp.full((c,), t_lo, dtype),
+                  upper=jnp.full((c,), t_hi, dtype), done=zero,
+                  status=jnp.where(zero, int(Status.NO_FINITE_ESTIMATE),
+                                   int(Status.MAX_ITER)).astype(jnp.int32),
+                  n_it=jnp.zeros((c,), jnp.int32), frozen=jnp.zeros((c,), bool),
+                  t_prev=jnp.full((c,), jnp.inf, dtype), beta_prev=beta,
+                  ll_prev=jnp.full((c,), -jnp.inf, dtype), zero=zero)
 
-    def moves(dec, step):
-        """False where the coefficients' Newton step would gain less than tol in
-        log-likelihood yet move a linear predictor by more than 0.1: a coefficient whose
-        estimate is infinite (a group of zero counts, whose means each step divides by e)
-        stops running off there, before the QR of its vanishing weights runs out of
-        digits. Near an ordinary optimum a step that small in log-likelihood moves every
-        linear predictor by far less."""
-        far = jnp.max(jnp.abs(step @ X.T), axis=1) > 0.1
-        return ~((dec <= tol) & far)
 
-    def cond(s):
-        return (s.it < max_iter) & ~jnp.all(s.done)
+def _quantities(X, y, off, w, pm, t, beta, prior_var, *, method, use_prior):
+    """The profile (Schur complement) gradient and curvature in t of the joint Newton step,
+    the coefficients' Newton step at t and their derivative in t, the Newton decrement,
+    full rank, and the beta-dependent part of the log-likelihood."""
+    a = jnp.exp(t)[:, None]
+    r = 1 / a
+    eta = _eta(X, beta, off)
+    mu = jnp.exp(eta)
+    u = 1 / (1 + a * mu)
+    amu = a * mu
+    cvec = -w * (y - mu) * amu * u * u                # d score / dt
+    R, e_s, e_c = _newton_parts(X, w, y, mu, u, a, cvec)
+    ok = _full_rank(R)
+    d1, d2 = psi_differences(y, r)
+    log1p_amu = jnp.log1p(amu)
+    lgap = log1p_amu - d1
+    # the log-likelihood's part that depends on beta (for the step's backtracking)
+    ll = jnp.sum(w * (y * eta - (y + r) * log1p_amu), axis=1)
+    g = jnp.sum(w * (r * lgap + (y - mu) * u), axis=1)
+    K = jnp.sum(w * (-r * lgap + r * r * d2 + mu * u - (y - mu) * amu * u * u), axis=1)
+    dbdt = _solve_upper(R, e_c)
+    if method == "cox-reid":
+        # -1/2 log det(X'VX), V = w mu u: leverages and traces from the QR of sqrt(V) X
+        QV, RV = _weighted_qr(X, jnp.sqrt(w * mu * u))
+        ok = ok & _full_rank(RV)
+        lev = jnp.sum(QV * QV, axis=1)               # h_i V_i
+        rho1 = -amu * u                               # (dV/dt) / V
+        rho2 = rho1 * (1 - amu) * u                   # (d2V/dt2) / V
+        M = jnp.einsum("cjn,ckn->cjk", QV * rho1[:, None, :], QV)
+        # the implicit term dCR/dbeta . dbeta/dt, dCR/deta_i = -1/2 h_i V_i u_i
+        cr_b = -0.5 * jnp.sum(lev * u * (dbdt @ X.T), axis=1)
+        g = g - 0.5 * jnp.sum(lev * rho1, axis=1) + cr_b
+        K = K - 0.5 * (jnp.sum(lev * rho2, axis=1) - jnp.sum(M * M, axis=(1, 2)))
+    if use_prior:
+        g = g - (t - pm) / prior_var
+        K = K - 1 / prior_var
+    Dscore = _solve_upper(R, e_s)
+    g_prof = g + jnp.sum(e_c * e_s, axis=1)
+    K_prof = K + jnp.sum(e_c * e_c, axis=1)
+    decrement = jnp.sum(e_s * e_s, axis=1)
+    return g_prof, K_prof, Dscore, dbdt, decrement, ok, ll
 
-    def body(s):
-        g, K, Dscore, dbdt, dec, ok, ll = quantities(s.t, s.beta)
-        # a coefficient step at fixed t that lowered the likelihood (Newton overshoots
-        # where the NB log-likelihood flattens, at large means) is halved instead
-        worse = (s.t == s.t_prev) & (ll < s.ll_prev - 1e-12 * jnp.abs(s.ll_prev))
-        move = moves(dec, Dscore)
-        frozen = s.frozen | ~move
-        # the sign of the gradient is trusted (for the bracket and the bound) where the
-        # coefficients' error is negligible: a Newton decrement below tol^2 (below tol
-        # where a coefficient is at infinity and the decrement stays at the stopping point)
-        trusted = dec <= jnp.where(frozen, tol, tol * tol)
-        finite = jnp.isfinite(g) & jnp.isfinite(K) & jnp.all(jnp.isfinite(Dscore), axis=1)
-        lower = jnp.where(trusted & (g > 0), jnp.maximum(s.lower, s.t), s.lower)
-        upper = jnp.where(trusted & (g <= 0), jnp.minimum(s.upper, s.t), s.upper)
-        newton = s.t - g / jnp.where(K < 0, K, -1.0)
-        inside = (K < 0) & (newton > lower) & (newton < upper)
-        # outside the bracket: bisect it where the gradient is trusted (toward a lower bound
-        # no point has beaten yet: the bound itself, where the test for an estimate at the
-        # bound is made), else stay at t while the coefficients converge
-        toward_lo = jnp.where(K < 0, newton <= lower, g < 0)
-        fallback = jnp.where(toward_lo & (lower <= t_lo), t_lo, 0.5 * (lower + upper))
-        t_new = jnp.clip(jnp.where(inside, newton, jnp.where(trusted, fallback, s.t)),
-                         t_lo, t_hi)
-        at_bound = (((s.t <= t_lo) & (g <= 0)) | ((s.t >= t_hi) & (g >= 0))) & trusted
-        # with a coefficient at infinity, the zero rows' means stop at ~tol, and alpha is
-        # their limit's to ~sqrt(tol)
-        t_tol = jnp.where(frozen, jnp.sqrt(tol), tol)
-        converged = trusted & (K < 0) & (jnp.abs(newton - s.t) <= t_tol)
-        stop = ~s.done & ~worse & (converged | at_bound | ~finite | ~ok)
-        # a converged problem takes its last (tiny) Newton step; a bound one keeps its t
-        t_new = jnp.where(converged, jnp.clip(newton, t_lo, t_hi), t_new)
-        t_next = jnp.where(at_bound | ~finite, s.t, t_new)
-        dt = t_next - s.t
-        beta_next = s.beta + _capped(jnp.where(move[:, None], Dscore, 0.0)
-                                     + dbdt * dt[:, None], X)
-        beta_next = jnp.where(finite[:, None], beta_next, s.beta)
-        t_next = jnp.where(worse, s.t, t_next)
-        beta_next = jnp.where(worse[:, None], 0.5 * (s.beta + s.beta_prev), beta_next)
-        lower = jnp.where(worse, s.lower, lower)
-        upper = jnp.where(worse, s.upper, upper)
-        new_status = jnp.where(
-            ~finite, int(Status.NON_FINITE),
-            jnp.where(~ok, int(Status.SINGULAR),
-                      jnp.where(at_bound, int(Status.AT_BOUND),
-                                jnp.where(frozen, int(Status.NO_FINITE_ESTIMATE),
-                                          int(Status.CONVERGED)))))
-        keep = s.done
-        return _Chunk(
-            t=jnp.where(keep, s.t, t_next),
-            beta=jnp.where(keep[:, None], s.beta, beta_next),
-            lower=jnp.where(keep, s.lower, lower),
-            upper=jnp.where(keep, s.upper, upper),
-            done=s.done | stop,
-            status=jnp.where(stop, new_status, s.status).astype(jnp.int32),
-            it=s.it + 1,
-            n_it=jnp.where(keep, s.n_it, s.n_it + 1),
-            frozen=jnp.where(keep | worse, s.frozen, frozen),
-            t_prev=jnp.where(keep | worse, s.t_prev, s.t),
-            beta_prev=jnp.where((keep | worse)[:, None], s.beta_prev, s.beta),
-            ll_prev=jnp.where(keep | worse, s.ll_prev, ll),
-        )
 
-    state = _Chunk(t=t_start, beta=beta, lower=jnp.full((c,), t_lo, dtype),
-                   upper=jnp.full((c,), t_hi, dtype), done=zero,
-                   status=jnp.where(zero, int(Status.NO_FINITE_ESTIMATE),
-                                    int(Status.MAX_ITER)).astype(jnp.int32),
-                   it=jnp.asarray(0, jnp.int32), n_it=jnp.zeros((c,), jnp.int32),
-                   frozen=jnp.zeros((c,), bool), t_prev=jnp.full((c,), jnp.inf, dtype),
-                   beta_prev=beta, ll_prev=jnp.full((c,), -jnp.inf, dtype))
-    state = jax.lax.while_loop(cond, body, state)
+def _step(X, y, off, w, pm, s, *, prior_var, log_bounds, tol, method, use_prior, max_iter):
+    """One safeguarded joint Newton step in (beta, t) for the rows of state s (a done row
+    is left as it is)."""
+    t_lo, t_hi = log_bounds
+    y = jnp.where(s.zero[:, None], 1.0, y).astype(y.dtype)   # a harmless stand-in
+    g, K, Dscore, dbdt, dec, ok, ll = _quantities(X, y, off, w, pm, s.t, s.beta, prior_var,
+                                                  method=method, use_prior=use_prior)
+    # a coefficient step at fixed t that lowered the likelihood (Newton overshoots where
+    # the NB log-likelihood flattens, at large means) is halved instead
+    worse = (s.t == s.t_prev) & (ll < s.ll_prev - 1e-12 * jnp.abs(s.ll_prev))
+    # False where the coefficients' Newton step would gain less than tol in log-likelihood
+    # yet move a linear predictor by more than 0.1: a coefficient whose estimate is
+    # infinite (a group of zero counts, whose means each step divides by e) stops running
+    # off there, before the QR of its vanishing weights runs out of digits. Near an
+    # ordinary optimum a step that small in log-likelihood moves every linear predictor by
+    # far less.
+    move = ~((dec <= tol) & (jnp.max(jnp.abs(Dscore @ X.T), axis=1) > 0.1))
+    frozen = s.frozen | ~move
+    # the sign of the gradient is trusted (for the bracket and the bound) where the
+    # coefficients' error is negligible: a Newton decrement below tol^2 (below tol where a
+    # coefficient is at infinity and the decrement stays at the stopping point)
+    trusted = dec <= jnp.where(frozen, tol, tol * tol)
+    finite = jnp.isfinite(g) & jnp.isfinite(K) & jnp.all(jnp.isfinite(Dscore), axis=1)
+    lower = jnp.where(trusted & (g > 0), jnp.maximum(s.lower, s.t), s.lower)
+    upper = jnp.where(trusted & (g <= 0), jnp.minimum(s.upper, s.t), s.upper)
+    newton = s.t - g / jnp.where(K < 0, K, -1.0)
+    inside = (K < 0) & (newton > lower) & (newton < upper)
+    # outside the bracket: bisect it where the gradient is trusted (toward a lower bound no
+    # point has beaten yet: the bound itself, where the test for an estimate at the bound
+    # is made), else stay at t while the coefficients converge
+    toward_lo = jnp.where(K < 0, newton <= lower, g < 0)
+    fallback = jnp.where(toward_lo & (lower <= t_lo), t_lo, 0.5 * (lower + upper))
+    t_new = jnp.clip(jnp.where(inside, newton, jnp.where(trusted, fallback, s.t)),
+                     t_lo, t_hi)
+    at_bound = (((s.t <= t_lo) & (g <= 0)) | ((s.t >= t_hi) & (g >= 0))) & trusted
+    # with a coefficient at infinity, the zero rows' means stop at ~tol, and alpha is
+    # their limit's to ~sqrt(tol)
+    t_tol = jnp.where(frozen, jnp.sqrt(tol), tol)
+    converged = trusted & (K < 0) & (jnp.abs(newton - s.t) <= t_tol)
+    stop = ~s.done & ~worse & (converged | at_bound | ~finite | ~ok)
+    # a converged problem takes its last (tiny) Newton step; a bound one keeps its t
+    t_new = jnp.where(converged, jnp.clip(newton, t_lo, t_hi), t_new)
+    t_next = jnp.where(at_bound | ~finite, s.t, t_new)
+    dt = t_next - s.t
+    beta_next = s.beta + _capped(jnp.where(move[:, None], Dscore, 0.0)
+                                 + dbdt * dt[:, None], X)
+    beta_next = jnp.where(finite[:, None], beta_next, s.beta)
+    t_next = jnp.where(worse, s.t, t_next)
+    beta_next = jnp.where(worse[:, None], 0.5 * (s.beta + s.beta_prev), beta_next)
+    lower = jnp.where(worse, s.lower, lower)
+    upper = jnp.where(worse, s.upper, upper)
+    new_status = jnp.where(
+        ~finite, int(Status.NON_FINITE),
+        jnp.where(~ok, int(Status.SINGULAR),
+                  jnp.where(at_bound, int(Status.AT_BOUND),
+                            jnp.where(frozen, int(Status.NO_FINITE_ESTIMATE),
+                                      int(Status.CONVERGED)))))
+    keep = s.done
+    n_it = jnp.where(keep, s.n_it, s.n_it + 1)
+    return _State(
+        t=jnp.where(keep, s.t, t_next),
+        beta=jnp.where(keep[:, None], s.beta, beta_next),
+        lower=jnp.where(keep, s.lower, lower),
+        upper=jnp.where(keep, s.upper, upper),
+        done=s.done | stop | (n_it >= max_iter),
+        status=jnp.where(stop, new_status, s.status).astype(jnp.int32),
+        n_it=n_it,
+        frozen=jnp.where(keep | worse, s.frozen, frozen),
+        t_prev=jnp.where(keep | worse, s.t_prev, s.t),
+        beta_prev=jnp.where((keep | worse)[:, None], s.beta_prev, s.beta),
+        ll_prev=jnp.where(keep | worse, s.ll_prev, ll),
+        zero=s.zero,
+    )
 
-    # 3. Report: the criterion at the estimate; no estimate for an all-zero response.
-    alpha = jnp.exp(state.t)
-    mu = mean(state.beta)
+
+def _report(X, y, off, w, pm, s, prior_var, t_lo, *, method, use_prior):
+    """The estimate and the criterion there; no estimate for an all-zero response."""
+    zero = s.zero
+    y = jnp.where(zero[:, None], 1.0, y).astype(y.dtype)
+    alpha = jnp.exp(s.t)
+    mu = jnp.exp(_eta(X, s.beta, off))
     crit = _nb_loglik(y, mu, alpha[:, None], w)
-    if cox_reid:
+    if method == "cox-reid":
         _, RV = _weighted_qr(X, jnp.sqrt(w * mu / (1 + alpha[:, None] * mu)))
         crit = crit - jnp.sum(jnp.log(jnp.diagonal(RV, axis1=1, axis2=2)), axis=1)
     if use_prior:
-        crit = crit - 0.5 * (state.t - pm) ** 2 / pv
+        crit = crit - 0.5 * (s.t - pm) ** 2 / prior_var
     return NBDispersion(
         alpha=jnp.where(zero, jnp.exp(t_lo), alpha),
-        coef=jnp.where(zero[:, None], 0.0, state.beta),
+        coef=jnp.where(zero[:, None], 0.0, s.beta),
         mu=jnp.where(zero[:, None], 0.0, mu),
         criterion=jnp.where(zero, 0.0, crit),
-        status=state.status,
-        iterations=state.n_it,
+        status=s.status,
+        iterations=s.n_it,
     )
 
 
 def _nb_loglik(y, mu, alpha, w):
-    """sum_i w_i log p(y_i | mu_i, alpha), the NB2 log-likelihood (the family's log_prob)."""
-    return jnp.sum(w * NegativeBinomial(alpha=alpha).log_prob(y, mu), axis=1)
+    """sum_i w_i log p(y_i | mu_i, alpha), the NB2 log-likelihood (the family's log_prob),
+    with lgamma(y + 1/alpha) - lgamma(1/alpha) as one difference (`linjax.special`):
+
+        lgamma(y + r) - lgamma(r) - lgamma(y + 1) - r log(1 + alpha mu)
+        + y log(alpha mu / (1 + alpha mu)),   r = 1/alpha."""
+    r = 1 / alpha
+    amu = alpha * mu
+    log1p_amu = jnp.log1p(amu)
+    value = (lgamma_difference(y, r) - lgamma_digamma(y + 1)[0] - r * log1p_amu
+             + jnp.where(y > 0, y * (jnp.log(amu) - log1p_amu), 0.0))
+    return jnp.sum(w * value, axis=1)
 
 
 def _capped(step, X, limit=5.0):
