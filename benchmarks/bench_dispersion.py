@@ -62,6 +62,8 @@ def main(m=10_000, n=100, repeats=5, sm_genes=200):
               f"iterations median {np.median(results[method].iterations):.0f} "
               f"max {int(np.max(results[method].iterations))}")
 
+    if sm_genes <= 0:
+        return
     import statsmodels.api as sm
 
     rows = np.arange(0, m, max(1, m // sm_genes))[:sm_genes]

@@ -299,6 +299,8 @@ def _weighted_qr(X, s):
     p = X.shape[1]
     if p > 16:
         return _weighted_qr_loop(X, s)
+    if p <= 2:
+        return _weighted_qr_small(X, s)
     qs, rows = [], []
     for k in range(p):
         v = s * X[:, k][None, :]
@@ -313,6 +315,31 @@ def _weighted_qr(X, s):
         qs.append(v / jnp.where(norm > 0, norm, 1.0)[:, None])
         rows.append(jnp.stack(r, axis=1))
     return jnp.stack(qs, axis=1), jnp.stack(rows, axis=2)
+
+
+def _weighted_qr_small(X, s):
+    """`_weighted_qr` for one or two columns in closed form: R = [[sqrt(a), k sqrt(a)],
+    [0, sqrt(b)]] with a = |s x0|^2, k = <s x0, s x1> / a, b = |s (x1 - k x0)|^2 (the second
+    column orthogonalized before it is squared, so b keeps the digits that the Gram
+    matrix's determinant a |s x1|^2 - (k a)^2 would cancel). A few fused sums over the
+    samples instead of Gram-Schmidt's passes."""
+    c, n = s.shape
+    x0 = X[:, 0][None, :]
+    s2 = s * s
+    a = jnp.sum(s2 * x0 * x0, axis=1)
+    ra = jnp.sqrt(a)
+    q0 = s * x0 / jnp.where(ra > 0, ra, 1.0)[:, None]
+    if X.shape[1] == 1:
+        return q0[:, None, :], ra[:, None, None]
+    x1 = X[:, 1][None, :]
+    k = jnp.sum(s2 * x0 * x1, axis=1) / jnp.where(a > 0, a, 1.0)
+    x1c = x1 - k[:, None] * x0
+    b = jnp.sum(s2 * x1c * x1c, axis=1)
+    rb = jnp.sqrt(b)
+    q1 = s * x1c / jnp.where(rb > 0, rb, 1.0)[:, None]
+    zero = jnp.zeros_like(a)
+    R = jnp.stack([jnp.stack([ra, zero], axis=1), jnp.stack([k * ra, rb], axis=1)], axis=2)
+    return jnp.stack([q0, q1], axis=1), R
 
 
 def _weighted_qr_loop(X, s):
