@@ -80,22 +80,35 @@ def size_factors(counts, method="ratio"):
 def _size_factors(Y, method):
     if method not in ("ratio", "poscounts"):
         raise ValueError(f"method: expected 'ratio' or 'poscounts', got {method!r}.")
+    m, n = Y.shape
+    loggeo = np.empty(m)
     with np.errstate(divide="ignore"):
-        logc = np.log(Y)
-    if method == "ratio":
-        loggeo = logc.mean(axis=1)
-    else:
-        loggeo = np.where(np.isfinite(logc), logc, 0.0).mean(axis=1)
-        loggeo[Y.sum(axis=1) == 0] = -np.inf
-    usable = np.isfinite(loggeo)
-    if not usable.any():
+        for rows in _row_blocks(m, n):
+            logc = np.log(_float_rows(Y, rows))
+            if method == "ratio":
+                loggeo[rows] = logc.mean(axis=1)
+            else:
+                finite = np.isfinite(logc)
+                g = np.where(finite, logc, 0.0).mean(axis=1)
+                g[~finite.any(axis=1)] = -np.inf  # every count zero
+                loggeo[rows] = g
+    usable = np.flatnonzero(np.isfinite(loggeo))
+    if not usable.size:
         raise ValueError("counts: every gene has a zero count, so the median-of-ratios size "
                          "factors are undefined; use size_factors(counts, method='poscounts') "
                          "or pass size_factors=.")
-    sf = np.empty(Y.shape[1])
-    for j in range(Y.shape[1]):
-        keep = usable & (Y[:, j] > 0)
-        sf[j] = np.exp(np.median(logc[keep, j] - loggeo[keep]))
+    # per sample, the median over the usable genes' positive counts, a few samples at a time
+    sf = np.empty(n)
+    per = max(1, BLOCK_ENTRIES // usable.size)
+    for j in range(0, n, per):
+        cols = np.arange(j, min(j + per, n))
+        with np.errstate(divide="ignore"):
+            logr = np.log(np.asarray(Y[np.ix_(usable, cols)], np.float64)) - loggeo[usable, None]
+        if method == "ratio":  # a usable gene has no zero
+            sf[cols] = np.exp(np.median(logr, axis=0))
+        else:
+            logr[~np.isfinite(logr)] = np.nan
+            sf[cols] = np.exp(np.nanmedian(logr, axis=0))
     if method == "poscounts":
         sf = sf / np.exp(np.mean(np.log(sf)))
     return sf
@@ -103,9 +116,38 @@ def _size_factors(Y, method):
 
 # -- inputs -----------------------------------------------------------------------------
 
+#: Genes per block of the pipeline: about this many counts, so that each genes x samples
+#: float64 array of a block takes 8 MB and a call's memory does not grow with the number
+#: of genes (bulk data up to ~10,000 x 100 is one block).
+BLOCK_ENTRIES = 1 << 20
+
+
+def _row_blocks(m, n):
+    """Consecutive row ranges of at most BLOCK_ENTRIES entries (at least one row)."""
+    per = max(1, BLOCK_ENTRIES // max(n, 1))
+    return [slice(i, min(i + per, m)) for i in range(0, m, per)]
+
+
+def _float_rows(Y, rows):
+    """Rows of the counts as float64 (a block-sized copy; the caller's matrix stays as is)."""
+    return np.asarray(Y[rows], np.float64)
+
+
+def _gene_blocks(genes, n):
+    """`genes` (indices) split into blocks of one size, about BLOCK_ENTRIES counts each, so
+    every block runs the same compiled programs; the last block is padded with its first
+    gene. Returns (block size, [indices of each block, padded])."""
+    per = max(1, BLOCK_ENTRIES // max(n, 1))
+    k = max(1, -(-genes.size // per))
+    size = max(1, -(-genes.size // k))
+    blocks = [genes[i:i + size] for i in range(0, genes.size, size)]
+    return size, [np.concatenate([b, np.full(size - b.size, b[0])]) for b in blocks]
+
 
 def _counts_matrix(counts):
-    """(genes x samples float64 array, gene names or None); AnnData is samples x genes."""
+    """(genes x samples numeric array, gene names or None); AnnData is samples x genes. The
+    array is the caller's (no float64 copy of the whole matrix); it is checked a block of
+    genes at a time."""
     names = None
     if hasattr(counts, "obs") and hasattr(counts, "var") and hasattr(counts, "X"):  # AnnData
         names = list(map(str, counts.var_names))
@@ -119,12 +161,19 @@ def _counts_matrix(counts):
         raise ValueError(f"counts: expected a genes x samples matrix, got shape {Y.shape}.")
     if not np.issubdtype(Y.dtype, np.number) or np.iscomplexobj(Y):
         raise ValueError(f"counts: expected numbers, got dtype {Y.dtype}.")
-    Y = Y.astype(np.float64)
-    bad = ~np.isfinite(Y) | (Y < 0) | (Y != np.round(Y))
-    if bad.any():
-        g, s = map(int, np.argwhere(bad)[0])
+    first, total = None, 0
+    for rows in _row_blocks(*Y.shape):
+        B = _float_rows(Y, rows)
+        bad = ~np.isfinite(B) | (B < 0) | (B != np.round(B))
+        k = int(bad.sum())
+        if k and first is None:
+            g, s = map(int, np.argwhere(bad)[0])
+            first = (rows.start + g, s, B[g, s])
+        total += k
+    if first is not None:
+        g, s, v = first
         raise ValueError(f"counts: expected non-negative integer counts; counts[{g}, {s}] = "
-                         f"{Y[g, s]!r} ({int(bad.sum())} such values). Round or remove them.")
+                         f"{v!r} ({total} such values). Round or remove them.")
     return Y, names
 
 
@@ -273,22 +322,59 @@ def _lgamma_jvp(primals, tangents):
     return lg, dg * tangents[0]
 
 
-def _count_table(Y):
-    """(V, C): each gene's distinct counts, padded with zeros of weight 0 to a width of a
-    power of two (at least 8, at most the number of samples), and their multiplicities."""
+def _distinct_counts(Y):
+    """Each row's distinct counts (ascending) and their multiplicities, flattened row after
+    row, and how many each row has: (values, multiplicities, widths)."""
     S = np.sort(Y, axis=1)
     first = np.ones(S.shape, bool)
     first[:, 1:] = S[:, 1:] != S[:, :-1]
-    rank = np.cumsum(first, axis=1) - 1
-    width = min(S.shape[1], _bucket(int(rank[:, -1].max()) + 1))
-    rows = np.broadcast_to(np.arange(S.shape[0])[:, None], S.shape)
-    V = np.zeros((S.shape[0], width))
-    C = np.zeros((S.shape[0], width))
-    V[rows[first], rank[first]] = S[first]
     # each row starts a run, so the runs of the flattened rows end where the next begins
     starts = np.flatnonzero(first)
-    C[rows[first], rank[first]] = np.diff(np.append(starts, S.size))
+    return (S.ravel()[starts], np.diff(np.append(starts, S.size)).astype(float),
+            first.sum(axis=1))
+
+
+def _table_of(values, mults, widths, offsets, rows, width):
+    """(V, C) of `rows` from `_distinct_counts`' flat arrays (`offsets`: where each row
+    starts), padded with zeros of weight 0 to `width` columns."""
+    w = widths[rows]
+    col = np.arange(w.sum()) - np.repeat(np.cumsum(w) - w, w)
+    src = np.repeat(offsets[rows], w) + col
+    at = (np.repeat(np.arange(rows.size), w), col)
+    V, C = np.zeros((rows.size, width)), np.zeros((rows.size, width))
+    V[at], C[at] = values[src], mults[src]
     return V, C
+
+
+def _count_table(Y):
+    """(V, C): each gene's distinct counts, padded with zeros of weight 0 to a width of a
+    power of two (at least 8, at most the number of samples), and their multiplicities."""
+    values, mults, widths = _distinct_counts(Y)
+    width = min(Y.shape[1], _bucket(int(widths.max())))
+    return _table_of(values, mults, widths, np.cumsum(widths) - widths,
+                     np.arange(Y.shape[0]), width)
+
+
+#: Table widths the dispersion search picks among (`_table_sums`), besides the full one.
+TABLE_WIDTHS = (16, 64, 256)
+
+
+def _table_sums(V, C, r, used=None):
+    """sum_k C_k lgamma(V_k + r) and -sum_k C_k r digamma(V_k + r) per row over a count
+    table; with `used` (the most distinct counts of any row, traced) over the first
+    TABLE_WIDTHS width that holds them: genes with few distinct counts do not pay for
+    the widest gene's table."""
+    def over(w):
+        def sums():
+            lg, dg = _lgamma_digamma(V[:, :w] + r)
+            return jnp.stack(_row_sums(C[:, :w] * lg, -C[:, :w] * r * dg))
+        return sums
+
+    ladder = [w for w in TABLE_WIDTHS if w < V.shape[1]] + [V.shape[1]]
+    if used is None or len(ladder) == 1:
+        return over(V.shape[1])()
+    k = jnp.sum(used > jnp.asarray(ladder[:-1]))
+    return jax.lax.switch(k, [over(w) for w in ladder])
 
 
 def _cox_reid(la, mu, P):
@@ -309,6 +395,22 @@ def _log_posterior(la, Y, mu, P, prior_mean, prior_prec):
     return _value_and_grad(la, Y, mu, P, prior_mean, prior_prec)[0]
 
 
+def _row_sums(*terms):
+    """Each (m, n) term summed over its last axis, all in one reduction (XLA's CPU code
+    for one sum of a stack of terms evaluates every term for every entry of the stack,
+    about 3x the work: DESeq2's line search is mostly these sums)."""
+    return jax.lax.reduce(terms, (jnp.zeros((), terms[0].dtype),) * len(terms),
+                          lambda x, y: tuple(u + v for u, v in zip(x, y, strict=True)),
+                          (terms[0].ndim - 1,))
+
+
+def _symmetric(entries, upper, p):
+    """(m, p, p) symmetric matrices from their upper-triangle entries at `upper` (i, j)."""
+    at = {ij: e for ij, e in zip(upper, entries, strict=True)}
+    return jnp.stack([jnp.stack([at[min(i, j), max(i, j)] for j in range(p)], axis=-1)
+                      for i in range(p)], axis=-2)
+
+
 def _value_and_grad(la, Y, mu, P, prior_mean, prior_prec, table=None):
     """Per-gene `_log_posterior` and its derivative in log(alpha), written out so each entry
     costs one pass: with r = 1/a, L = log(1 + a mu) and log(mu + r) = L - log a,
@@ -317,8 +419,8 @@ def _value_and_grad(la, Y, mu, P, prior_mean, prior_prec, table=None):
         d/dlog a: r (L_j - digamma(y_j + r)) + (y_j - mu_j) / (1 + a mu_j),
 
     plus -n lgamma(r) (derivative n r digamma(r)), the Cox-Reid term (its derivative below;
-    the weights share the division 1 / (1 + a mu)) and the prior. `table` = (V, C), a
-    gene's distinct counts and how often each occurs (`_count_table`), gives the lgamma and
+    the weights share the division 1 / (1 + a mu)) and the prior. `table` = (V, C[, used]),
+    a gene's distinct counts and how often each occurs (`_count_table`), gives the lgamma and
     digamma sums over the distinct counts only: with single-cell data a few dozen values
     per gene instead of thousands."""
     m, n = Y.shape
@@ -328,25 +430,29 @@ def _value_and_grad(la, Y, mu, P, prior_mean, prior_prec, table=None):
     L = jnp.log1p(a * mu)
     q = 1.0 / (1.0 + a * mu)
     lg_r, dg_r = _lgamma_digamma(r[:, 0])
-    # one reduction of both stacked: XLA's CPU code for two sums of one producer runs ~8x
-    # slower (not vectorized, the producer computed twice)
+    value_terms = -(Y + r) * L + Y * la[:, None]
+    grad_terms = r * L + (Y - mu) * q
     if table is None:
         lg, dg = _lgamma_digamma(Y + r)
-        value, grad = jnp.sum(jnp.stack([lg - (Y + r) * L + Y * la[:, None],
-                                         r * (L - dg) + (Y - mu) * q]), axis=2)
+        value_terms, grad_terms = value_terms + lg, grad_terms - r * dg
+    # Cox-Reid: A = X' W X with w = mu q; dw/dlog a = -a w^2, so
+    # d/dlog a [-1/2 log det A] = a/2 tr(A^-1 X' diag(w^2) X); for small p the entries
+    # of A and G = X' diag(w^2) X join the same one-pass sums, else a matrix product
+    w = mu * q
+    upper = [(i, j) for i in range(p) for j in range(i, p)]
+    small = len(upper) <= 10
+    extra = [f * P[:, i * p + j] for f in (w, w * w) for i, j in upper] if small else []
+    value, grad, *entries = _row_sums(value_terms, grad_terms, *extra)
+    if small:
+        A, G = (_symmetric(entries[k * len(upper):(k + 1) * len(upper)], upper, p)
+                for k in (0, 1))
     else:
-        V, C = table
-        lg, dg = _lgamma_digamma(V + r)
-        value, grad = jnp.sum(jnp.stack([C * lg, -C * r * dg]), axis=2)
-        v2, g2 = jnp.sum(jnp.stack([-(Y + r) * L + Y * la[:, None],
-                                    r * L + (Y - mu) * q]), axis=2)
+        A, G = (jnp.stack([w, w * w]) @ P).reshape(2, m, p, p)
+    if table is not None:
+        v2, g2 = _table_sums(*table[:2], r, *table[2:])
         value, grad = value + v2, grad + g2
     value = value - n * lg_r
     grad = grad + n * r[:, 0] * dg_r
-    # Cox-Reid: A = X' W X with w = mu q; dw/dlog a = -a w^2, so
-    # d/dlog a [-1/2 log det A] = a/2 tr(A^-1 X' diag(w^2) X)
-    w = mu * q
-    A, G = (jnp.stack([w, w * w]) @ P).reshape(2, m, p, p)
     trace = sum(_solve_spd(A, G[..., :, i])[..., i] for i in range(p))
     prior = -0.5 * prior_prec * (la - prior_mean) ** 2
     return (value - 0.5 * _logdet_spd(A) + prior,
@@ -410,8 +516,7 @@ def _run_rows(state, data, running, step, rows):
     return jax.lax.while_loop(lambda st: jnp.any(running(st)), body, state)
 
 
-@_programs.jit(static_argnames=("rows",))
-def _line_search(la0, Y, mu, P, prior_mean, prior_prec, min_log_alpha, V, C, rows):
+def _line_search_loop(la0, Y, mu, P, prior_mean, prior_prec, min_log_alpha, V, C, rows):
     """DESeq2's fitDisp for every gene (rows of Y, mu): Armijo steps along the derivative
     in log(alpha) (kappa halved on a rejected step, times 1.1 (at most KAPPA_0) after an
     accepted one and halved every fifth acceptance; log alpha kept in [-30, 10]), stopping
@@ -427,12 +532,45 @@ def _line_search(la0, Y, mu, P, prior_mean, prior_prec, min_log_alpha, V, C, row
 
     def step(part, data):
         Y, mu, prior_mean, V, C = data
-        return _line_search_step(part, (Y, mu, P, prior_mean, prior_prec, (V, C)),
+        used = jnp.max(jnp.sum(C > 0, axis=1))
+        return _line_search_step(part, (Y, mu, P, prior_mean, prior_prec, (V, C, used)),
                                  min_log_alpha)
 
     a, lp, _, _, it, _, _, lp0, _ = _run_rows(state, (Y, mu, prior_mean, V, C),
                                               lambda st: ~st[6], step, rows)
     return a, it, lp0, lp
+
+
+_line_search = _programs.jit(_line_search_loop, static_argnames=("rows",))
+
+
+@_programs.jit(static_argnames=("rows",))
+def _search_dispersions(la0, Y, mu, P, prior_mean, prior_prec, V, C, genewise, max_disp,
+                        rows):
+    """DESeq2's fitDispWrapper for the genewise (`genewise` true, prior_prec 0) or the MAP
+    dispersions, in one program: `_line_search_loop` from exp(la0); genewise values whose
+    criterion rose by less than 1e-6 relative keep the start; values the search did not
+    settle (the iteration cap, or for genewise values above 1e-7 a single iteration) come
+    from DESeq2's grid (`_grid`, `rows` genes at a time). Returns alpha in
+    [MIN_DISP, max_disp]."""
+    la, it, lp0, lp = _line_search_loop(la0, Y, mu, P, prior_mean, prior_prec,
+                                        math.log(MIN_DISP / 10.0), V, C, rows)
+    alpha = jnp.minimum(jnp.exp(la), max_disp)
+    no_increase = lp < lp0 + jnp.abs(lp0) / 1e6
+    alpha = jnp.where(genewise & no_increase, jnp.exp(la0), alpha)
+    refit = jnp.where(genewise,
+                      ~((it < DISP_MAX_ITER) & (it != 1)) & (alpha > MIN_DISP * 10),
+                      it >= DISP_MAX_ITER)
+
+    def step(part, data):
+        alpha, pending = part
+        Y, mu, prior_mean = data
+        grid = jnp.exp(_grid(Y, mu, P, prior_mean, prior_prec, math.log(MIN_DISP),
+                             jnp.log(max_disp)))
+        return jnp.where(pending, grid, alpha), jnp.zeros_like(pending)
+
+    alpha, _ = _run_rows((alpha, refit), (Y, mu, prior_mean), lambda st: st[1], step, rows)
+    return jnp.clip(alpha, MIN_DISP, max_disp)
 
 
 @_programs.jit(static_argnames=("max_iter",))
@@ -475,8 +613,7 @@ def _newton_log_dispersion(Y, mu, P, la0, prior_mean, prior_prec, lo, hi, max_it
     return la, fv, done
 
 
-@_programs.jit()
-def _grid_search(Y, mu, P, prior_mean, prior_prec, lo, hi):
+def _grid(Y, mu, P, prior_mean, prior_prec, lo, hi):
     """DESeq2's fitDispGrid: the best of 20 log(alpha) values evenly spaced in [lo, hi],
     then the best of 20 in that point +- one spacing."""
     def at(values):  # (m, 20) log alphas -> (m, 20) criteria
@@ -622,42 +759,58 @@ def _fit_nb_box(Y, X, sf, alpha, beta0, max_iter=200):
     return beta, done
 
 
+def _inverse_spd(A):
+    """A^-1 for symmetric positive definite (..., p, p) A, column by column by `_solve_spd`
+    (elementwise over the batch for small p)."""
+    p = A.shape[-1]
+    eye = jnp.broadcast_to(jnp.eye(p, dtype=A.dtype), A.shape)
+    return jnp.stack([_solve_spd(A, eye[..., i]) for i in range(p)], axis=-1)
+
+
 @_programs.jit()
-def _nb_glm_stats(Y, X, sf, alpha, beta, V, C):
-    """At DESeq2's coefficients: the sandwich covariance (X'WX + R)^-1 X'WX (X'WX + R)^-1 and
-    hat diagonals with W from the means bounded below by MIN_MU, and the log-likelihood."""
+def _nb_glm_stats(Y, X, sf, alpha, beta, V, C, d_rob, for_cooks):
+    """At DESeq2's coefficients, per gene: the sandwich covariance (X'WX + R)^-1 X'WX
+    (X'WX + R)^-1 with W from the means bounded below by MIN_MU, the log-likelihood, and
+    Cook's distances  (y - mu)^2 / (mu + d_rob mu^2) / p * h / (1 - h)^2  (h the hat
+    diagonal): their largest over the samples `for_cooks`, and how many counts exceed the
+    count with the largest distance (DESeq2's two-group rule). No genes x samples output."""
     m = Y.shape[0]
     p = X.shape[1]
+    P = _pairs(X)
     mu_raw = jnp.exp(beta @ X.T + jnp.log(sf))
     mu = jnp.maximum(mu_raw, MIN_MU)
     w = mu / (1.0 + alpha[:, None] * mu)
-    XtWX = (w @ _pairs(X)).reshape(m, p, p)
-    Ainv = jnp.linalg.inv(XtWX + RIDGE * jnp.eye(p, dtype=Y.dtype))
+    XtWX = (w @ P).reshape(m, p, p)
+    Ainv = _inverse_spd(XtWX + RIDGE * jnp.eye(p, dtype=Y.dtype))
     sigma = Ainv @ XtWX @ Ainv
-    hat = w * jnp.einsum("ij,mjk,ik->mi", X, Ainv, X)
-    return sigma, hat, _nb_loglik(Y, mu_raw, alpha, _nb_loglik_constant(Y, alpha, (V, C)))
+    hat = w * (Ainv.reshape(m, p * p) @ P.T)
+    pearson2 = (Y - mu_raw) ** 2 / (mu_raw + d_rob[:, None] * mu_raw**2)
+    cooks = pearson2 / p * hat / (1.0 - hat) ** 2
+    max_cooks = jnp.max(jnp.where(for_cooks, cooks, -jnp.inf), axis=1)
+    out_count = jnp.take_along_axis(Y, jnp.argmax(cooks, axis=1)[:, None], axis=1)
+    above = jnp.sum(Y > out_count, axis=1)
+    ll = _nb_loglik(Y, mu_raw, alpha, _nb_loglik_constant(Y, alpha, (V, C)))
+    return sigma, ll, max_cooks, above
 
 
-def _nb_glm(Y, X, sf, alpha, dtype, table):
-    """DESeq2's fitNbinomGLMs: IRLS from the least-squares start, then the box-constrained
-    refit of the rows it leaves unconverged or beyond |beta| = 30. Numpy in, numpy out:
-    (beta, sigma, hat, loglik, converged, refitted)."""
-    Ynorm = Y / sf[None, :]
-    jY, jX, jsf, jal = (to_device(a, dtype) for a in (Y, X, sf, alpha))
-    beta, conv = _fit_nb_glm(jY, jX, jsf, jal, to_device(_initial_beta(Ynorm, X), dtype),
+def _nb_fit(jY, Y, X, sf, alpha, dtype, table):
+    """DESeq2's fitNbinomGLMs for a block of genes: IRLS from the least-squares start, then
+    the box-constrained refit of the rows it leaves unconverged or beyond |beta| = 30.
+    jY: the block's counts on the device, Y the same on the host. Returns numpy
+    (beta, converged)."""
+    jX, jsf, jal = (to_device(a, dtype) for a in (X, sf, alpha))
+    beta0 = _initial_beta(Y / sf[None, :], X)
+    beta, conv = _fit_nb_glm(jY, jX, jsf, jal, to_device(beta0, dtype),
                              to_device(1e-8, dtype), *table, rows=_step_rows(*Y.shape))
     beta, conv = np.array(beta), np.array(conv)
     rows = np.flatnonzero(~conv)
-    refitted = np.zeros(conv.shape, bool)
     if rows.size:
-        take = np.concatenate([rows, np.full(_bucket(rows.size) - rows.size, rows[0])])
+        take = _padded_rows(rows)
         b, ok = _fit_nb_box(to_device(Y[take], dtype), jX, jsf,
                             to_device(alpha[take], dtype), to_device(beta[take], dtype))
         beta[rows] = np.asarray(b)[:rows.size]
         conv[rows] = np.asarray(ok)[:rows.size]
-        refitted[rows] = True
-    sigma, hat, ll = _nb_glm_stats(jY, jX, jsf, jal, to_device(beta, dtype), *table)
-    return beta, np.asarray(sigma), np.asarray(hat), np.asarray(ll), conv, refitted
+    return beta, conv
 
 
 # -- host-side steps ---------------------------------------------------------------------
@@ -676,7 +829,7 @@ def _distinct_rows(X):
 def _initial_beta(Ynorm, X):
     """DESeq2's start: least squares of log(normalized count + 0.1) on the design."""
     Q, R = np.linalg.qr(X)
-    return np.linalg.solve(R, Q.T @ np.log(Ynorm + 0.1).T).T
+    return np.linalg.solve(R, (np.log(Ynorm + 0.1) @ Q).T).T
 
 
 def _trigamma(x):
@@ -765,23 +918,45 @@ def _robust_moments_dispersion(Ynorm, groups, counts_per_group):
 
 
 def _f_quantile(q, d1, d2):
-    """The q quantile of F(d1, d2) by bisection on the regularized incomplete beta."""
-    try:
-        from scipy.stats import f
+    """The q quantile of F(d1, d2): bisection on the regularized incomplete beta
+    I_u(d1/2, d2/2) = q, then f = u d2 / ((1 - u) d1). Plain Python (scipy.stats alone
+    takes over a second to import)."""
+    a, b = d1 / 2.0, d2 / 2.0
+    lo, hi = 0.0, 1.0
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if mid in (lo, hi):
+            break
+        if _betainc(a, b, mid) < q:
+            lo = mid
+        else:
+            hi = mid
+    u = 0.5 * (lo + hi)
+    return u * d2 / ((1 - u) * d1)
 
-        return float(f.ppf(q, d1, d2))
-    except ImportError:
-        from jax.scipy.special import betainc
 
-        lo, hi = 0.0, 1.0
-        for _ in range(100):
-            mid = 0.5 * (lo + hi)
-            if float(betainc(d1 / 2, d2 / 2, mid)) < q:
-                lo = mid
-            else:
-                hi = mid
-        u = 0.5 * (lo + hi)
-        return u * d2 / ((1 - u) * d1)
+def _betainc(a, b, x):
+    """Regularized incomplete beta I_x(a, b), 0 < x < 1, by its continued fraction
+    (modified Lentz), on the side of the mean where it converges fast."""
+    if x > (a + 1.0) / (a + b + 2.0):
+        return 1.0 - _betainc(b, a, 1.0 - x)
+    log_front = (math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x)
+                 + b * math.log1p(-x))
+    tiny = 1e-300
+    c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for k in range(1, 10_000):
+        for num in (k * (b - k) * x / ((a + 2 * k - 1) * (a + 2 * k)),
+                    -(a + k) * (a + b + k) * x / ((a + 2 * k) * (a + 2 * k + 1))):
+            d = 1.0 + num * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + num / c
+            c = c if abs(c) > tiny else tiny
+            h *= c * d
+        if abs(c * d - 1.0) < 1e-16:
+            break
+    return math.exp(log_front) * h / a
 
 
 def _lowess(x, y, f=0.2, iters=3):
@@ -871,50 +1046,36 @@ def _padded_rows(rows):
     return np.concatenate([rows, np.full(_bucket(rows.size) - rows.size, rows[0])])
 
 
-
-
-def _dispersion_search(Y, mu, X, start, prior_mean, prior_var, search, max_disp, dtype,
+def _dispersion_search(jY, mu, X, start, prior_mean, prior_var, search, max_disp, dtype,
                        table):
-    """Genewise (prior_var None) or MAP dispersions, DESeq2's way or to the optimum.
-
-    search="deseq2": DESeq2's line search; genewise values whose criterion rose by less
-    than 1e-6 relative keep the start; values the search did not settle (at the iteration
-    cap, or after one step for genewise values above 1e-7) come from DESeq2's grid.
-    search="newton": `_newton_log_dispersion`, to the optimum. Returns (alpha, converged)."""
+    """Genewise (prior_var None) or MAP dispersions of a block of genes (counts jY on the
+    device, means mu on the host), DESeq2's way (`_search_dispersions`) or to the optimum
+    (`_newton_log_dispersion`). Returns numpy (alpha, converged)."""
     genewise = prior_var is None
-    prec = 0.0 if genewise else 1.0 / prior_var
-    prior_mean = np.asarray(prior_mean, float)
     P = to_device(_pairs(X), dtype)
-    jprec = to_device(prec, dtype)
-    lo = np.log(MIN_DISP / 10.0)
-
-    def rows_of(rows):
-        return (to_device(Y[rows], dtype), to_device(mu[rows], dtype), P,
-                to_device(prior_mean[rows], dtype), jprec)
-
-    Yd, mud, _, pmd, _ = rows_of(np.arange(Y.shape[0]))
+    prec = to_device(0.0 if genewise else 1.0 / prior_var, dtype)
+    mud, pmd = to_device(mu, dtype), to_device(np.asarray(prior_mean, float), dtype)
     la0 = to_device(np.log(start), dtype)
     if search == "newton":
-        la, _, conv = _newton_log_dispersion(Yd, mud, P, la0, pmd, jprec, lo, np.log(max_disp))
+        la, _, conv = _newton_log_dispersion(jY, mud, P, la0, pmd, prec,
+                                             np.log(MIN_DISP / 10.0), np.log(max_disp))
         return np.clip(np.exp(np.asarray(la)), MIN_DISP, max_disp), np.asarray(conv)
-    out = _line_search(la0, Yd, mud, P, pmd, jprec, lo, *table, rows=_step_rows(*Y.shape))
-    la, it, lp0, lp = (np.asarray(o) for o in out)
-    alpha = np.minimum(np.exp(la), max_disp)
-    if genewise:
-        no_increase = lp < lp0 + np.abs(lp0) / 1e6
-        alpha = np.where(no_increase, start, alpha)
-        refit = ~((it < DISP_MAX_ITER) & (it != 1)) & (alpha > MIN_DISP * 10)
-    else:
-        refit = it >= DISP_MAX_ITER
-    rows = np.flatnonzero(refit)
-    if rows.size:
-        take = _padded_rows(rows)
-        out = _grid_search(*rows_of(take), np.log(MIN_DISP), np.log(max_disp))
-        alpha[rows] = np.exp(np.asarray(out)[:rows.size])
-    return np.clip(alpha, MIN_DISP, max_disp), np.ones(alpha.shape, bool)
+    alpha = _search_dispersions(la0, jY, mud, P, pmd, prec, *table,
+                                to_device(genewise, bool), to_device(max_disp, dtype),
+                                rows=_step_rows(*mu.shape))
+    return np.asarray(alpha), np.ones(start.shape, bool)
 
 
 # -- the pipeline -------------------------------------------------------------------------
+
+
+def _start_dispersion(Yn, base_mean, base_var, sf, Q, p):
+    """DESeq2's start for the genewise search: the smaller of two moment estimates."""
+    n = Yn.shape[1]
+    lm = np.maximum((Yn @ Q) @ Q.T, 1.0)
+    rough = np.maximum(np.sum(((Yn - lm) ** 2 - lm) / lm**2, axis=1) / (n - p), 0.0)
+    moments = (base_var - np.mean(1.0 / sf) * base_mean) / base_mean**2
+    return np.minimum(rough, moments)
 
 
 def differential_expression(counts, design, contrast=None, size_factors=None, *,
@@ -934,6 +1095,9 @@ def differential_expression(counts, design, contrast=None, size_factors=None, *,
     independent filtering optimizes (DESeq2's default 0.1). dispersion_search: "deseq2"
     (DESeq2's line search and stopping rules, so the dispersions are DESeq2's) or "newton"
     (safeguarded Newton to the optimum of the same criteria; equal or higher criterion).
+
+    Genes go through the fits in blocks of about BLOCK_ENTRIES counts (one compiled shape),
+    so the memory a call needs beyond the counts is a few blocks, not a few count matrices.
 
     Returns a pandas DataFrame (a dict of numpy arrays without pandas) with DESeq2's columns
     baseMean, log2FoldChange, lfcSE, stat, pvalue, padj, the dispersions dispGeneEst,
@@ -967,95 +1131,149 @@ def differential_expression(counts, design, contrast=None, size_factors=None, *,
                       "'jax_enable_x64', True)).", RuntimeWarning, stacklevel=2)
     dtype = jnp.zeros(()).dtype
 
-    Ynorm = Y / sf[None, :]
-    base_mean = Ynorm.mean(axis=1)
-    base_var = Ynorm.var(axis=1, ddof=1)
-    all_zero = Y.sum(axis=1) == 0
-    nz = ~all_zero
-    Ynz, Ynorm_nz = Y[nz], Ynorm[nz]
-    # each gene's distinct counts and multiplicities: the lgamma sums of the dispersion
-    # search and of the likelihood constants run over these instead of every count
-    table = tuple(to_device(a, dtype) for a in _count_table(Ynz))
+    base_mean, base_var = np.empty(m), np.empty(m)
+    for rows in _row_blocks(m, n):
+        Yn = _float_rows(Y, rows) / sf[None, :]
+        base_mean[rows], base_var[rows] = Yn.mean(axis=1), Yn.var(axis=1, ddof=1)
+    all_zero = base_mean == 0
+    genes = np.flatnonzero(~all_zero)
+    mnz = genes.size
     max_disp = max(10.0, float(n))
-
-    # 2. genewise dispersions (DESeq2's start: the smaller of two moment estimates)
     _, groups = _distinct_rows(X)
     groups = groups.reshape(-1)
     n_groups = groups.max() + 1
+    linear_start = n_groups == p
     Q = np.linalg.qr(X)[0]
-    lm = np.maximum((Ynorm_nz @ Q) @ Q.T, 1.0)
-    rough = np.maximum(np.sum(((Ynorm_nz - lm) ** 2 - lm) / lm**2, axis=1) / (n - p), 0.0)
-    moments = (base_var[nz] - np.mean(1.0 / sf) * base_mean[nz]) / base_mean[nz] ** 2
-    alpha_init = np.clip(np.minimum(rough, moments), MIN_DISP, max_disp)
-    if n_groups == p:
-        mu = _linear_model_mu(Ynorm_nz, X, sf)
-    else:
-        mu = np.exp(_nb_glm(Ynz, X, sf, alpha_init, dtype, table)[0] @ X.T) * sf[None, :]
-    mu = np.maximum(mu, MIN_MU)
-    zeros = np.zeros(Ynz.shape[0])
-    disp_gene, conv_gw = _dispersion_search(Ynz, mu, X, alpha_init, zeros, None,
-                                            dispersion_search, max_disp, dtype, table)
+    counts_per_group = np.bincount(groups)
+    for_cooks = counts_per_group[groups] >= 3
+    bm, bv = base_mean[genes], base_var[genes]
+
+    # each gene's distinct counts and multiplicities: the lgamma sums of the dispersion
+    # search and of the likelihood constants run over these instead of every count
+    flat, alpha_init = [], np.empty(mnz)
+    for rows in _row_blocks(mnz, n):
+        Yb = _float_rows(Y, genes[rows])
+        flat.append(_distinct_counts(Yb))
+        alpha_init[rows] = _start_dispersion(Yb / sf[None, :], bm[rows], bv[rows], sf, Q, p)
+    alpha_init = np.clip(alpha_init, MIN_DISP, max_disp)
+    values, mults, widths = (np.concatenate(a) for a in zip(*flat, strict=True))
+    del flat
+    offsets = np.cumsum(widths) - widths
+    width = min(n, _bucket(int(widths.max())))
+    # blocks of genes (positions among the non-zero genes) in order of their number of
+    # distinct counts, so that a step of the search meets genes of similar table widths
+    size, blocks = _gene_blocks(np.argsort(widths, kind="stable"), n)
+
+    def block(i):
+        """The block's positions (padded), real count, counts (host, float64), normalized
+        counts and count table."""
+        pos = blocks[i]
+        k = min(size, mnz - i * size)
+        Yb = _float_rows(Y, genes[pos])
+        return pos, k, Yb, Yb / sf[None, :], _table_of(values, mults, widths, offsets, pos,
+                                                       width)
+
+    beta_start = np.empty((mnz, p))
+
+    def block_means(pos, k, Yb, Yn, jY, table, first):
+        """The means the dispersion searches hold fixed: DESeq2's linear model of the
+        normalized counts, or an NB fit at the starting dispersion (fitted on the `first`
+        pass, kept for the second); at least MIN_MU."""
+        if linear_start:
+            return np.maximum(_linear_model_mu(Yn, X, sf), MIN_MU)
+        if first:
+            b, _ = _nb_fit(jY, Yb, X, sf, alpha_init[pos], dtype, table)
+            beta_start[pos[:k]] = b[:k]
+        return np.maximum(np.exp(beta_start[pos] @ X.T) * sf[None, :], MIN_MU)
+
+    # 2. genewise dispersions
+    disp_gene, conv_gw = np.empty(mnz), np.empty(mnz, bool)
+    for i in range(len(blocks)):
+        pos, k, Yb, Yn, table = block(i)
+        jY = to_device(Yb, dtype)
+        table = tuple(to_device(a, dtype) for a in table)
+        mu = block_means(pos, k, Yb, Yn, jY, table, True)
+        a, ok = _dispersion_search(jY, mu, X, alpha_init[pos], np.zeros(size), None,
+                                   dispersion_search, max_disp, dtype, table)
+        disp_gene[pos[:k]], conv_gw[pos[:k]] = a[:k], ok[:k]
 
     # 3. the trend
     use = disp_gene > 100 * MIN_DISP
     if not use.any():
         raise ValueError("counts: every genewise dispersion is within two orders of magnitude "
                          "of the minimum (1e-8), so no dispersion trend can be fitted.")
-    trend = _parametric_trend(base_mean[nz][use], disp_gene[use])
+    trend = _parametric_trend(bm[use], disp_gene[use])
     if trend is None:
         warnings.warn("the parametric dispersion trend a0 + a1/mean did not fit (DESeq2 would "
                       "switch to a local fit); using the mean genewise dispersion instead.",
                       RuntimeWarning, stacklevel=2)
         mean_disp = float(np.mean(disp_gene[disp_gene > 10 * MIN_DISP]))
         trend = np.array([mean_disp, 0.0])
-    disp_fit = trend[0] + trend[1] / base_mean[nz]
+    disp_fit = trend[0] + trend[1] / bm
 
-    # 4. prior variance and the MAP dispersions
+    # 4. prior variance; then per block the MAP dispersions, 5. the final GLM, its Wald
+    # test and LRT, 6. Cook's distances
     resid = np.log(disp_gene) - np.log(disp_fit)
     above = disp_gene >= 100 * MIN_DISP
     var_log = _mad(resid[above]) ** 2
     prior_var = max(var_log - _trigamma((n - p) / 2.0), 0.25) if n > p else var_log
     start = np.where(disp_gene > 0.1 * disp_fit, disp_gene, disp_fit)
-    disp_map, conv_map = _dispersion_search(Ynz, mu, X, start, np.log(disp_fit), prior_var,
-                                            dispersion_search, max_disp, dtype, table)
     outlier = np.log(disp_gene) > np.log(disp_fit) + OUTLIER_SD * np.sqrt(var_log)
-    dispersion = np.where(outlier, disp_gene, disp_map)
+    cooks = cooks_filter and n > p and for_cooks.any()
+    dispersion, conv_map = np.empty(mnz), np.empty(mnz, bool)
+    beta, sigma = np.empty((mnz, p)), np.empty((mnz, p, p))
+    ll, conv_beta, big = np.empty(mnz), np.empty(mnz, bool), np.empty(mnz, bool)
+    max_cooks, n_above = np.full(mnz, -np.inf), np.zeros(mnz, np.int64)
+    ll_r = np.empty(mnz)
+    jX, jsf, jfor = to_device(X, dtype), to_device(sf, dtype), to_device(for_cooks, bool)
+    for i in range(len(blocks)):
+        pos, k, Yb, Yn, table = block(i)
+        jY = to_device(Yb, dtype)
+        table = tuple(to_device(a, dtype) for a in table)
+        mu = block_means(pos, k, Yb, Yn, jY, table, False)
+        a, ok = _dispersion_search(jY, mu, X, start[pos], np.log(disp_fit[pos]), prior_var,
+                                   dispersion_search, max_disp, dtype, table)
+        real = pos[:k]
+        dispersion[real] = np.where(outlier[real], disp_gene[real], a[:k])
+        conv_map[real] = ok[:k]
+        disp_b = dispersion[pos]
+        b, conv = _nb_fit(jY, Yb, X, sf, disp_b, dtype, table)
+        d_rob = (_robust_moments_dispersion(Yn, groups, counts_per_group) if cooks
+                 else np.ones(size))
+        out = _nb_glm_stats(jY, jX, jsf, to_device(disp_b, dtype), to_device(b, dtype),
+                            *table, to_device(d_rob, dtype), jfor)
+        beta[real], conv_beta[real] = b[:k], conv[:k]
+        big[real] = np.any(np.abs(b[:k]) >= BOX * (1 - 1e-9), axis=1)
+        sigma[real], ll[real], max_cooks[real], n_above[real] = (np.asarray(o)[:k]
+                                                                 for o in out)
+        if Xr is not None:
+            b_r, conv_r = _nb_fit(jY, Yb, Xr, sf, disp_b, dtype, table)
+            out = _nb_glm_stats(jY, to_device(Xr, dtype), jsf, to_device(disp_b, dtype),
+                                to_device(b_r, dtype), *table, to_device(d_rob, dtype), jfor)
+            ll_r[real] = np.asarray(out[1])[:k]
+            conv_beta[real] &= conv_r[:k]
+            big[real] |= np.any(np.abs(b_r[:k]) >= BOX * (1 - 1e-9), axis=1)
 
-    # 5. the final GLM, Wald test and LRT
-    beta, sigma, hat, ll, conv_beta, refitted = _nb_glm(Ynz, X, sf, dispersion, dtype, table)
-    big = np.any(np.abs(beta) >= BOX * (1 - 1e-9), axis=1)
     est = beta @ c
     se = np.sqrt(np.maximum(np.einsum("i,mij,j->m", c, sigma, c), 0.0))
     with np.errstate(divide="ignore", invalid="ignore"):
         stat = est / se
     pvalue = _normal_two_sided(stat)
     if Xr is not None:
-        fit_r = _nb_glm(Ynz, Xr, sf, dispersion, dtype, table)
-        stat = np.maximum(2.0 * (ll - np.asarray(fit_r[3])), 0.0)
+        stat = np.maximum(2.0 * (ll - ll_r), 0.0)
         df = p - Xr.shape[1]
         pvalue = np.asarray(gammaincc(df / 2.0, jnp.asarray(stat) / 2.0))
-        conv_beta = conv_beta & fit_r[4]
-        big = big | np.any(np.abs(fit_r[0]) >= BOX * (1 - 1e-9), axis=1)
 
-    # 6. Cook's distances and the adjusted p-values
-    cooks_out = np.zeros(Ynz.shape[0], bool)
-    counts_per_group = np.bincount(groups)
-    for_cooks = counts_per_group[groups] >= 3
-    if cooks_filter and n > p and for_cooks.any():
-        mu_fit = np.exp(beta @ X.T) * sf[None, :]
-        d_rob = _robust_moments_dispersion(Ynorm_nz, groups, counts_per_group)
-        pearson2 = (Ynz - mu_fit) ** 2 / (mu_fit + d_rob[:, None] * mu_fit**2)
-        cooks = pearson2 / p * hat / (1.0 - hat) ** 2
-        max_cooks = cooks[:, for_cooks].max(axis=1)
+    cooks_out = np.zeros(mnz, bool)
+    if cooks:
         cooks_out = max_cooks > _f_quantile(0.99, p, n - p)
-        if cooks_out.any() and p == 2 and n_groups == 2:
+        if p == 2 and n_groups == 2:
             # DESeq2's two-group rule: keep a gene when three or more counts exceed the
             # count with the largest Cook's distance
-            rows = np.flatnonzero(cooks_out)
-            out_count = Ynz[rows, np.argmax(cooks[rows], axis=1)]
-            cooks_out[rows[np.sum(Ynz[rows] > out_count[:, None], axis=1) >= 3]] = False
+            cooks_out &= n_above < 3
     pvalue = np.where(cooks_out, np.nan, pvalue)
 
+    nz = ~all_zero
     full = {k: np.full(m, np.nan) for k in COLUMNS[:-1]}
     full["baseMean"] = base_mean
     for key, val in (("log2FoldChange", est / np.log(2.0)), ("lfcSE", se / np.log(2.0)),
