@@ -162,14 +162,24 @@ def sparse_logistic(size, dtype):
 # -- by hand: the 10M-row factor, each tool in its own process -------------------------------
 
 def big_data(n, levels, p_num=20, seed=0):
-    """(codes int32 (n,), numeric (n, p_num) float64, y): Poisson counts with a factor
-    effect and small numeric effects."""
+    """(codes int32 (n,), numeric (n, p_num) float64 (64-byte aligned: `aligned_empty`), y):
+    Poisson counts with a factor effect and small numeric effects."""
     rng = np.random.default_rng(seed)
     codes = rng.integers(0, levels, size=n, dtype=np.int32)
-    Z = rng.standard_normal((n, p_num))
+    Z = rng.standard_normal(out=aligned_empty((n, p_num)))
     eta = -0.5 + rng.normal(scale=0.3, size=levels)[codes] + Z @ rng.normal(scale=0.05,
                                                                            size=p_num)
     return codes, Z, rng.poisson(np.exp(eta)).astype(float)
+
+
+def aligned_empty(shape, dtype=np.float64):
+    """An uninitialised array whose data start on a 64-byte boundary: JAX's CPU backend then
+    uses it in place (`jax.device_put` without a copy). numpy's own large arrays start 16
+    bytes past one (malloc's header), and each costs linjax a full copy."""
+    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    raw = np.empty(nbytes + 64, np.uint8)
+    start = (-raw.ctypes.data) % 64
+    return raw[start:start + nbytes].view(dtype).reshape(shape)
 
 
 def _peak_gb():
@@ -185,12 +195,14 @@ def big_one(tool, n, levels, alpha=1e-6):
     codes, Z, y = big_data(n, levels)
     data_gb = _peak_gb()
     start = time.perf_counter()
-    if tool.startswith("linjax"):   # "linjax" (solver auto: Newton) or "linjax-lbfgs"
+    if tool.startswith("linjax"):  # linjax (auto), -newton, -lbfgs, -newton-dense (no Schur)
         import linjax as lj
         from linjax.designs import Categorical, Dense, Split
 
         X = Split((Categorical.from_codes(codes, levels, drop_first=True), Dense(Z)))
         solver = tool.partition("-")[2] or "auto"
+        if solver == "newton-dense":
+            solver = lj.solvers.Newton(schur=False)
         r = lj.fit(X, y, "poisson", penalty=lj.penalties.L2(alpha), solver=solver)
         coef, b0 = np.asarray(r.coef), float(r.intercept)
         fac, num = coef[: levels - 1], coef[levels - 1:]

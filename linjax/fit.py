@@ -178,7 +178,8 @@ def fit(X, y, family=None, penalty=None, solver="auto", weights=None, offset=Non
     structured = designs.is_design(X)  # sparse / categorical: linjax.designs.fitting
     if structured:
         solver = designs.fitting.solver_for(solver, family, penalty, X.shape,
-                                            bounds is not None, choose_solver)
+                                            bounds is not None, choose_solver,
+                                            designs.fitting.diagonal_width(X))
     else:
         solver = choose_solver(solver, family, penalty, X.shape, bounded=bounds is not None)
     validation.check_solver_params(solver)

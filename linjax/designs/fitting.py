@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from linjax.designs import frames
+from linjax.designs.block_solve import diagonal_width  # noqa: F401  (lj.fit's solver choice)
 from linjax.designs.types import AbstractDesign, Categorical, Dense, Sparse, Split
 
 #: Largest n * p for which `lj.fit` densifies a design for its eager warnings.
@@ -76,10 +77,12 @@ def checked(X, name="X", fit_intercept=True):
     return X
 
 
-def solver_for(solver, family, penalty, shape, bounded, choose):
+def solver_for(solver, family, penalty, shape, bounded, choose, arrow_width=0):
     """`choose(solver, family, penalty, shape, bounded)` (linjax's solver choice) for a
     design: "auto" never gives LeastSquares, takes Newton instead of L-BFGS up to
-    `NEWTON_MAX_WIDTH` coefficients, and LeastSquares, SGD and multiclass families are
+    `NEWTON_MAX_WIDTH` coefficients not counting `arrow_width` (the widest categorical
+    block's columns, which Newton's Schur-complement step solves as a diagonal:
+    `linjax.designs.block_solve`), and LeastSquares, SGD and multiclass families are
     refused with the way out."""
     from linjax.solvers import LBFGS, SGD, LeastSquares, Newton
 
@@ -90,7 +93,7 @@ def solver_for(solver, family, penalty, shape, bounded, choose):
     chosen = choose(solver, family, penalty, shape, bounded=bounded)
     if auto and isinstance(chosen, LeastSquares):
         return Newton()
-    if auto and type(chosen) is LBFGS and shape[1] + 1 <= NEWTON_MAX_WIDTH:
+    if auto and type(chosen) is LBFGS and shape[1] + 1 - arrow_width <= NEWTON_MAX_WIDTH:
         return Newton()
     if isinstance(chosen, LeastSquares | SGD):
         raise ValueError(f"solver: {type(chosen).__name__} needs the rows of a dense X; with a "

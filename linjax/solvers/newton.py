@@ -45,19 +45,13 @@ def pivot_floor(k, dtype):
     return max(k * float(jnp.finfo(dtype).eps), PIVOT_FLOOR_F64)
 
 
-@psd_solver  # vmapped on CPU: a loop of unbatched LAPACK calls (linalg.py)
-def solve_psd(H, rhs):
-    """Solve H x = rhs for symmetric positive semi-definite H.
-
-    Cholesky when it succeeds with every pivot L_jj^2 above max(n eps, 1e-13) H_jj (the part
-    of column j not explained by the earlier ones, a scale-free test: rounding lets the
-    factorization of an exactly singular matrix "succeed" with pivots at that level);
-    otherwise the minimum-norm solution from the eigendecomposition with eigenvalues
-    below eps * n * max|eig| treated as zero. Returns (x, singular).
-    """
+def cholesky_or_eigen(H, rhs, reference, k):
+    """`solve_psd`'s body with the pivot test L_jj^2 > pivot_floor(k) reference_j: H a Schur
+    complement whose reference is the diagonal of the matrix it was reduced from, k that
+    matrix's size (the complement's own diagonal is at rounding level where it is singular)."""
     chol = jnp.linalg.cholesky(H)
     pivots = jnp.diagonal(chol, axis1=-2, axis2=-1)
-    floor = pivot_floor(H.shape[-1], H.dtype) * jnp.diagonal(H, axis1=-2, axis2=-1)
+    floor = pivot_floor(k, H.dtype) * reference
     ok = jnp.all(jnp.isfinite(chol)) & jnp.all(pivots * pivots > floor)
 
     def by_cholesky():
@@ -70,6 +64,27 @@ def solve_psd(H, rhs):
         return evecs @ (inv * (evecs.T @ rhs))
 
     return jax.lax.cond(ok, by_cholesky, by_eigen), ~ok
+
+
+@psd_solver  # vmapped on CPU: a loop of unbatched LAPACK calls (linalg.py)
+def solve_psd(H, rhs):
+    """Solve H x = rhs for symmetric positive semi-definite H.
+
+    Cholesky when it succeeds with every pivot L_jj^2 above max(n eps, 1e-13) H_jj (the part
+    of column j not explained by the earlier ones, a scale-free test: rounding lets the
+    factorization of an exactly singular matrix "succeed" with pivots at that level);
+    otherwise the minimum-norm solution from the eigendecomposition with eigenvalues
+    below eps * n * max|eig| treated as zero. Returns (x, singular).
+    """
+    return cholesky_or_eigen(H, rhs, jnp.diagonal(H, axis1=-2, axis2=-1), H.shape[-1])
+
+
+def solve_system(H, rhs):
+    """(x, singular) with H x = rhs: `solve_psd` for an array, the Schur-complement solve for
+    a design's `linjax.designs.block_solve.ArrowHessian`."""
+    if hasattr(H, "add_diagonal"):  # an ArrowHessian (imported lazily: designs import this)
+        return H.solve(rhs)
+    return solve_psd(H, rhs)
 
 
 def extrapolated_stop(decrement, prev, accepted, t, threshold):
@@ -117,6 +132,10 @@ class Newton(AbstractSolver):
     from params at zero (a single-response GLM), so the program forms its Hessians and
     solves in one place instead of two (about a fifth less to compile). `lj.fit` sets it
     when no `init` is given; n_iter and max_iter count the Newton steps after the start.
+    schur: for a design with a categorical block (`linjax.designs`), solve each step through
+    the Schur complement of the categorical's diagonal block (`designs.block_solve`: O(L q^2)
+    for L levels and q other coefficients, the (k, k) Hessian never formed); False forms
+    and solves the whole system as for a dense X. Same steps either way (to rounding).
     """
 
     tol: object = None
@@ -126,7 +145,12 @@ class Newton(AbstractSolver):
     max_halvings: int = static_field(default=40)
     precision: str = static_field(default="auto")
     irls_start: bool = static_field(default=False)
+    schur: bool = static_field(default=True)
     name = "newton"
+
+    def _arrow(self, problem):
+        """Whether the step solves through the Schur complement (static; module docstring)."""
+        return self.schur and getattr(problem, "arrow_hessian", False)
 
     def _mixed(self, problem):
         """Whether this problem starts with float32 Hessian products (static)."""
@@ -135,7 +159,7 @@ class Newton(AbstractSolver):
                              f"{self.precision!r}.")
         X = getattr(problem, "X", None)
         if (self.precision == "full" or not getattr(problem, "dense_rows", False)
-                or X.dtype != jnp.float64):
+                or X.dtype != jnp.float64 or hasattr(X, "weighted_products")):  # a design: full
             return False
         if self.precision == "mixed":
             return True
@@ -188,9 +212,11 @@ class Newton(AbstractSolver):
         keywords = {"eta": state.eta} if cached else {}
         if first is not None:
             keywords["irls_start"] = first
+        if self._arrow(problem):
+            keywords["arrow"] = True
         value, grad, hess = problem.newton_system(params, self._fisher(problem), *extra,
                                                   **keywords)
-        direction, singular = solve_psd(hess, -grad)
+        direction, singular = solve_system(hess, -grad)
         decrement = -jnp.dot(grad, direction)
         x = problem.to_vector(params)
         default_tol, default_xtol = default_tols(value.dtype)

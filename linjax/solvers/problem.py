@@ -96,7 +96,16 @@ class GLMProblem:
         intercept = vec[:k].reshape(like["intercept"].shape) if k else like["intercept"]
         return {"coef": coef, "intercept": intercept}
 
-    def newton_system(self, params, fisher=False, single=False, eta=None, irls_start=None):
+    @property
+    def arrow_hessian(self):
+        """True when `newton_system(..., arrow=True)` returns an `ArrowHessian` (X a design
+        with a categorical block, one response: `linjax.designs.block_solve`); static."""
+        from linjax.designs import block_solve
+
+        return self.dense_rows and not self.multiclass and block_solve.applies(self.X)
+
+    def newton_system(self, params, fisher=False, single=False, eta=None, irls_start=None,
+                      arrow=False):
         """(value, gradient, Hessian) in the coordinates of `to_vector` (intercept first).
 
         single: form the Hessian's products in float32 (`gram.weighted_products`; the
@@ -104,7 +113,9 @@ class GLMProblem:
         versions are compiled and `lax.cond` picks one). eta: the linear predictor at
         params when the caller has it (saves a pass over X). irls_start: a traced bool;
         where true (params at zero), the system of R's first IRLS step instead
-        (`irls_start_terms`; the value returned is then meaningless).
+        (`irls_start_terms`; the value returned is then meaningless). arrow (where
+        `arrow_hessian`): the Hessian as a `block_solve.ArrowHessian` (diagonal categorical
+        block, bordered), never the (k, k) matrix; `single` does not apply to it.
         """
         eta = self.eta(params) if eta is None else eta
         if self.multiclass:
@@ -122,15 +133,26 @@ class GLMProblem:
                 irls_start, lambda eta: (jnp.zeros_like(eta), *self.irls_start_terms()),
                 newton_terms, eta)
 
-        hess, grad = _in_precision(single, lambda single: weighted_products(
-            self.X, s, r, self.fit_intercept, single))
         k = int(self.fit_intercept)
+        arrow = arrow and self.arrow_hessian
+        if arrow:
+            from linjax.designs import block_solve
+
+            hess = block_solve.arrow_products(self.X, s, self.fit_intercept)
+            grad = self.X.rmatvec(r)
+            grad = jnp.concatenate([jnp.sum(r)[None], grad]) if k else grad
+        else:
+            hess, grad = _in_precision(single, lambda single: weighted_products(
+                self.X, s, r, self.fit_intercept, single))
         pen_grad = self.penalty.smooth_grad(coef)
         if irls_start is not None:
             pen_grad = jnp.where(irls_start, 0.0, pen_grad)
         pen_hess = self.penalty.smooth_hess_diag(coef)
         grad = grad.at[k:].add(pen_grad)
-        hess = hess.at[k:, k:].add(jnp.diag(pen_hess))
+        if arrow:
+            hess = hess.add_diagonal(jnp.concatenate([jnp.zeros(k, pen_hess.dtype), pen_hess]))
+        else:
+            hess = hess.at[k:, k:].add(jnp.diag(pen_hess))
         value = weighted_sum(self.weights, nll) + self.penalty.value(coef)
         return value, grad, hess
 
