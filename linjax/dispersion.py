@@ -525,9 +525,11 @@ def _step(X, y, off, w, pm, s, *, prior_var, log_bounds, tol, method, use_prior,
     inside = (K < 0) & (newton > lower) & (newton < upper)
     # outside the bracket: bisect it where the gradient is trusted (toward a lower bound no
     # point has beaten yet: the bound itself, where the test for an estimate at the bound
-    # is made), else stay at t while the coefficients converge
+    # is made; toward such an upper bound, the bound once it is within 1), else stay at t
+    # while the coefficients converge
     toward_lo = jnp.where(K < 0, newton <= lower, g < 0)
     fallback = jnp.where(toward_lo & (lower <= t_lo), t_lo, 0.5 * (lower + upper))
+    fallback = jnp.where(~toward_lo & (upper >= t_hi) & (t_hi - s.t <= 1.0), t_hi, fallback)
     t_new = jnp.clip(jnp.where(inside, newton, jnp.where(trusted, fallback, s.t)),
                      t_lo, t_hi)
     at_bound = (((s.t <= t_lo) & (g <= 0)) | ((s.t >= t_hi) & (g >= 0))) & trusted

@@ -564,12 +564,14 @@ def _search_dispersions(la0, Y, mu, P, prior_mean, prior_prec, V, C, genewise, m
 
     def step(part, data):
         alpha, pending = part
-        Y, mu, prior_mean = data
+        Y, mu, prior_mean, V, C = data
+        table = (V, C, jnp.max(jnp.sum(C > 0, axis=1)))
         grid = jnp.exp(_grid(Y, mu, P, prior_mean, prior_prec, math.log(MIN_DISP),
-                             jnp.log(max_disp)))
+                             jnp.log(max_disp), table))
         return jnp.where(pending, grid, alpha), jnp.zeros_like(pending)
 
-    alpha, _ = _run_rows((alpha, refit), (Y, mu, prior_mean), lambda st: st[1], step, rows)
+    alpha, _ = _run_rows((alpha, refit), (Y, mu, prior_mean, V, C), lambda st: st[1], step,
+                         rows)
     return jnp.clip(alpha, MIN_DISP, max_disp)
 
 
@@ -613,18 +615,28 @@ def _newton_log_dispersion(Y, mu, P, la0, prior_mean, prior_prec, lo, hi, max_it
     return la, fv, done
 
 
-def _grid(Y, mu, P, prior_mean, prior_prec, lo, hi):
+def _grid(Y, mu, P, prior_mean, prior_prec, lo, hi, table=None):
     """DESeq2's fitDispGrid: the best of 20 log(alpha) values evenly spaced in [lo, hi],
-    then the best of 20 in that point +- one spacing."""
-    def at(values):  # (m, 20) log alphas -> (m, 20) criteria
-        return jax.vmap(lambda v: _log_posterior(v, Y, mu, P, prior_mean, prior_prec),
-                        in_axes=1, out_axes=1)(values)
-
+    then the best of 20 in that point +- one spacing (the first of equal values, as R's
+    which.max). One criterion evaluation per loop step, so its code compiles once."""
     grid = jnp.linspace(lo, hi, 20)
+    offsets = jnp.linspace(-1.0, 1.0, 20) * (grid[1] - grid[0])
     m = Y.shape[0]
-    best = grid[jnp.argmax(at(jnp.broadcast_to(grid, (m, 20))), axis=1)]
-    fine = best[:, None] + jnp.linspace(-1.0, 1.0, 20)[None, :] * (grid[1] - grid[0])
-    return jnp.take_along_axis(fine, jnp.argmax(at(fine), axis=1)[:, None], axis=1)[:, 0]
+
+    def body(k, c):
+        coarse, coarse_value, fine, fine_value = c
+        in_coarse = k < 20
+        x = jnp.where(in_coarse, grid[jnp.minimum(k, 19)],
+                      coarse + offsets[jnp.maximum(k - 20, 0)])
+        v = _value_and_grad(x, Y, mu, P, prior_mean, prior_prec, table)[0]
+        better_coarse = in_coarse & (v > coarse_value)
+        better_fine = ~in_coarse & (v > fine_value)
+        return (jnp.where(better_coarse, x, coarse), jnp.where(better_coarse, v, coarse_value),
+                jnp.where(better_fine, x, fine), jnp.where(better_fine, v, fine_value))
+
+    start = jnp.full(m, lo)
+    none = jnp.full(m, -jnp.inf)
+    return jax.lax.fori_loop(0, 40, body, (start, none, start, none))[2]
 
 
 def _nb_loglik_constant(Y, alpha, table=None):
@@ -1129,7 +1141,7 @@ def differential_expression(counts, design, contrast=None, size_factors=None, *,
         warnings.warn("differential_expression runs in float32 because jax_enable_x64 is off; "
                       "p-values agree with DESeq2's only in float64 (jax.config.update("
                       "'jax_enable_x64', True)).", RuntimeWarning, stacklevel=2)
-    dtype = jnp.zeros(()).dtype
+    dtype = np.dtype(np.float64 if jax.config.jax_enable_x64 else np.float32)
 
     base_mean, base_var = np.empty(m), np.empty(m)
     for rows in _row_blocks(m, n):

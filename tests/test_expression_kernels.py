@@ -111,3 +111,46 @@ def test_line_search_steps_each_gene_as_alone():
     np.testing.assert_array_equal(its, np.asarray(few[1]))
     for i in (0, 2, 3):  # the same steps; sums over other shapes round differently
         np.testing.assert_allclose(np.asarray(together[i]), np.asarray(few[i]), rtol=1e-13)
+
+
+def test_f_quantile_equals_scipys():
+    """Cook's cutoff: the F(p, n - p) 99% quantile, written without scipy.stats."""
+    for d1, d2 in [(2, 98), (2, 4998), (3, 5), (4, 96), (1, 1), (10, 3)]:
+        np.testing.assert_allclose(expression._f_quantile(0.99, d1, d2),
+                                   stats.f.ppf(0.99, d1, d2), rtol=1e-11)
+    for a, b, x in [(1.0, 2.0, 0.3), (0.5, 49.0, 0.01), (5.0, 100.0, 0.05), (2.0, 3.0, 0.9)]:
+        np.testing.assert_allclose(expression._betainc(a, b, x), special.betainc(a, b, x),
+                                   rtol=1e-12)
+
+
+def test_table_widths_pick_the_same_sums():
+    """With `used` (the most distinct counts of any row) the table sums run over the first
+    TABLE_WIDTHS width that holds them; the criterion equals the one over the full table
+    and the one over every count."""
+    rng = np.random.default_rng(4)
+    m, n = 12, 300
+    Y = rng.negative_binomial(1.0, 0.5, (m, n)).astype(float)  # ~10-20 distinct per gene
+    Y[-1] = np.arange(n)  # one wide gene: 300 distinct counts
+    V, C = expression._count_table(Y)
+    assert V.shape[1] == n
+    X = np.column_stack([np.ones(n), np.arange(n) % 2])
+    mu = np.maximum(rng.gamma(1.0, 2.0, (m, n)), 0.5)
+    args = (jnp.asarray(Y), jnp.asarray(mu), jnp.asarray(expression._pairs(X)),
+            jnp.zeros(m), 0.3)
+    la = jnp.asarray(rng.uniform(-5.0, 3.0, m))
+    plain = expression._value_and_grad(la, *args)
+    for rows in (slice(0, m - 1), slice(0, m)):  # narrow rows only: width 16 or 64 used
+        used = jnp.max(jnp.sum(jnp.asarray(C[rows]) > 0, axis=1))
+        sub = (jnp.asarray(Y[rows]), jnp.asarray(mu[rows]), args[2], jnp.zeros(Y[rows].shape[0]),
+               0.3)
+        picked = jax.jit(lambda la, V, C, u, sub=sub: expression._value_and_grad(
+            la, *sub, (V, C, u)))(la[rows], jnp.asarray(V[rows]), jnp.asarray(C[rows]), used)
+        for a, b in zip(plain, picked, strict=True):
+            np.testing.assert_allclose(np.asarray(b), np.asarray(a)[rows], rtol=1e-11,
+                                       atol=1e-9)
+    # the flat distinct counts give the table of any rows
+    values, mults, widths = expression._distinct_counts(Y)
+    rows = np.array([3, 0, m - 1, 3])
+    V2, C2 = expression._table_of(values, mults, widths, np.cumsum(widths) - widths, rows, n)
+    np.testing.assert_array_equal(V2, V[rows])
+    np.testing.assert_array_equal(C2, C[rows])
