@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from linjax._pytree import pytree_dataclass, static_field
+from linjax.designs.sparse_kernels import Pieces
 from linjax.solvers import gram as _gram
 
 
@@ -143,6 +144,9 @@ class Sparse(AbstractDesign):
     rows: jax.Array
     shape: tuple = static_field()
     max_row_nnz: int = static_field(default=None)  # entries in the fullest row (the Gram's)
+    # X b and X' v without scatter (`sparse_kernels`): the rows, and the columns, as pieces
+    row_pieces: object = None
+    col_pieces: object = None
 
     @classmethod
     def from_scipy(cls, A, dtype=None):
@@ -154,18 +158,26 @@ class Sparse(AbstractDesign):
         data = np.asarray(A.data, dtype=dtype if dtype is not None else _float_of(A.dtype))
         counts = np.diff(A.indptr)
         rows = np.repeat(np.arange(n, dtype=np.int32), counts)
+        by_col = A.tocsc()   # scipy's CSC conversion keeps each column's rows sorted
         return cls(jnp.asarray(data), jnp.asarray(A.indices, jnp.int32), jnp.asarray(rows),
-                   (int(n), int(p)), int(counts.max(initial=0)))
+                   (int(n), int(p)), int(counts.max(initial=0)),
+                   Pieces.from_compressed(A.indptr, A.indices, data, n),
+                   Pieces.from_compressed(by_col.indptr, by_col.indices,
+                                          by_col.data.astype(data.dtype, copy=False), p))
 
     @classmethod
     def from_bcoo(cls, M):
         """From a 2-D `jax.experimental.sparse.BCOO` (entries sorted by row here)."""
         rows, cols = np.asarray(M.indices[:, 0]), np.asarray(M.indices[:, 1])
+        data = np.asarray(M.data)
         order = np.lexsort((cols, rows))
         shape = tuple(int(s) for s in M.shape)
         top = int(np.bincount(rows, minlength=shape[0]).max(initial=0))
-        return cls(jnp.asarray(M.data)[order], jnp.asarray(cols[order], jnp.int32),
-                   jnp.asarray(rows[order], jnp.int32), shape, top)
+        by_col = np.lexsort((rows, cols))
+        return cls(jnp.asarray(data[order]), jnp.asarray(cols[order], jnp.int32),
+                   jnp.asarray(rows[order], jnp.int32), shape, top,
+                   Pieces.from_triplets(rows[order], cols[order], data[order], shape[0]),
+                   Pieces.from_triplets(cols[by_col], rows[by_col], data[by_col], shape[1]))
 
     @property
     def dtype(self):
@@ -176,13 +188,19 @@ class Sparse(AbstractDesign):
         return self.data.shape[0]
 
     def matvec(self, b):
+        if self.row_pieces is not None:
+            return self.row_pieces.product(b)
         terms = _rows_scaled(self.data, b[self.cols])
         return _segment_sum(terms, self.rows, self.shape[0], sorted_ids=True)
 
     def rmatvec(self, v):
+        if self.col_pieces is not None:
+            return self.col_pieces.product(v)
         return _segment_sum(_rows_scaled(self.data, v[self.rows]), self.cols, self.shape[1])
 
     def squared_rmatvec(self, w):
+        if self.col_pieces is not None:
+            return self.col_pieces.product(w, squared=True)
         return _segment_sum(self.data * self.data * w[self.rows], self.cols, self.shape[1])
 
     def _padded_rows(self):
@@ -221,8 +239,10 @@ class Sparse(AbstractDesign):
         return out.at[self.rows, self.cols].add(self.data)
 
     def astype(self, dtype):
+        pieces = [None if P is None else P.astype(dtype)
+                  for P in (self.row_pieces, self.col_pieces)]
         return Sparse(self.data.astype(dtype), self.cols, self.rows, self.shape,
-                      self.max_row_nnz)
+                      self.max_row_nnz, *pieces)
 
 
 @pytree_dataclass

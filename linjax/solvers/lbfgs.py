@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import optax
 
 from linjax._pytree import pytree_dataclass, static_field
+from linjax.solvers import design_gradient
 from linjax.solvers._common import Composite, require_smooth, require_unbounded, resolve_tol
 from linjax.solvers.engine import AbstractSolver
 from linjax.solvers.status import Status, code
@@ -55,14 +56,14 @@ class LBFGS(AbstractSolver):
         require_unbounded(problem, "LBFGS")
         comp = Composite(problem, params)
         x = comp.flatten(params)
-        value, grad = jax.value_and_grad(comp.smooth_full)(x)
+        value, grad = jax.value_and_grad(design_gradient.value_fn(comp))(x)
         opt_state = self._optimizer().init(x)
         false = jnp.asarray(False)
         return LBFGSState(value, jnp.max(jnp.abs(grad), initial=0.0), opt_state, false, false)
 
     def step(self, problem, params, state):
         comp = Composite(problem, params)
-        fun = comp.smooth_full
+        fun = design_gradient.value_fn(comp)   # a design's gradient by its own X' v
         x = comp.flatten(params)
         opt = self._optimizer()
         value, grad = optax.value_and_grad_from_state(fun)(x, state=state.opt_state)
