@@ -665,7 +665,7 @@ def _fit_nb_glm(Y, X, sf, alpha, beta0, tol, V, C, rows, max_iter=100):
     The deviance uses log(1 + alpha mu) once per
     count: with log mu = max(eta, log MIN_MU) known,
     log NB = y log mu - (y + 1/alpha) log(1 + alpha mu) + y log alpha + constant.
-    Returns (beta, converged)."""
+    Returns (beta, converged, the log-likelihood's constant `_nb_loglik_constant`)."""
     m, n = Y.shape
     p = X.shape[1]
     P = _pairs(X)
@@ -703,12 +703,13 @@ def _fit_nb_glm(Y, X, sf, alpha, beta0, tol, V, C, rows, max_iter=100):
         return (jnp.where(active[:, None], new, beta), jnp.where(active, dev, dev_old),
                 done | (active & (conv | big)), it + active.astype(it.dtype))
 
-    data = (Y, alpha, _nb_loglik_constant(Y, alpha, (V, C)))
+    constant = _nb_loglik_constant(Y, alpha, (V, C))
+    data = (Y, alpha, constant)
     state = (beta0, jnp.zeros(m, Y.dtype), jnp.zeros(m, bool), jnp.zeros(m, jnp.int32))
     state = _run_rows(state, data, running, step, rows)
     beta, _, done, _ = state
     big = jnp.any(jnp.abs(beta) > LARGE_COEF, axis=1) | ~jnp.all(jnp.isfinite(beta), axis=1)
-    return beta, done & ~big
+    return beta, done & ~big, constant
 
 
 #: DESeq2's box for its optim() refit: |log2 coefficient| <= 30.
@@ -780,12 +781,13 @@ def _inverse_spd(A):
 
 
 @_programs.jit()
-def _nb_glm_stats(Y, X, sf, alpha, beta, V, C, d_rob, for_cooks):
+def _nb_glm_stats(Y, X, sf, alpha, beta, constant, d_rob, for_cooks):
     """At DESeq2's coefficients, per gene: the sandwich covariance (X'WX + R)^-1 X'WX
     (X'WX + R)^-1 with W from the means bounded below by MIN_MU, the log-likelihood, and
     Cook's distances  (y - mu)^2 / (mu + d_rob mu^2) / p * h / (1 - h)^2  (h the hat
     diagonal): their largest over the samples `for_cooks`, and how many counts exceed the
-    count with the largest distance (DESeq2's two-group rule). No genes x samples output."""
+    count with the largest distance (DESeq2's two-group rule). No genes x samples output.
+    constant: `_nb_loglik_constant` (from `_fit_nb_glm`)."""
     m = Y.shape[0]
     p = X.shape[1]
     P = _pairs(X)
@@ -801,7 +803,7 @@ def _nb_glm_stats(Y, X, sf, alpha, beta, V, C, d_rob, for_cooks):
     max_cooks = jnp.max(jnp.where(for_cooks, cooks, -jnp.inf), axis=1)
     out_count = jnp.take_along_axis(Y, jnp.argmax(cooks, axis=1)[:, None], axis=1)
     above = jnp.sum(Y > out_count, axis=1)
-    ll = _nb_loglik(Y, mu_raw, alpha, _nb_loglik_constant(Y, alpha, (V, C)))
+    ll = _nb_loglik(Y, mu_raw, alpha, constant)
     return sigma, ll, max_cooks, above
 
 
@@ -809,10 +811,10 @@ def _nb_fit(jY, Y, X, sf, alpha, dtype, table):
     """DESeq2's fitNbinomGLMs for a block of genes: IRLS from the least-squares start, then
     the box-constrained refit of the rows it leaves unconverged or beyond |beta| = 30.
     jY: the block's counts on the device, Y the same on the host. Returns numpy
-    (beta, converged)."""
+    (beta, converged) and the log-likelihood's constant (on the device)."""
     jX, jsf, jal = (to_device(a, dtype) for a in (X, sf, alpha))
     beta0 = _initial_beta(Y / sf[None, :], X)
-    beta, conv = _fit_nb_glm(jY, jX, jsf, jal, to_device(beta0, dtype),
+    beta, conv, constant = _fit_nb_glm(jY, jX, jsf, jal, to_device(beta0, dtype),
                              to_device(1e-8, dtype), *table, rows=_step_rows(*Y.shape))
     beta, conv = np.array(beta), np.array(conv)
     rows = np.flatnonzero(~conv)
@@ -822,7 +824,7 @@ def _nb_fit(jY, Y, X, sf, alpha, dtype, table):
                             to_device(alpha[take], dtype), to_device(beta[take], dtype))
         beta[rows] = np.asarray(b)[:rows.size]
         conv[rows] = np.asarray(ok)[:rows.size]
-    return beta, conv
+    return beta, conv, constant
 
 
 # -- host-side steps ---------------------------------------------------------------------
@@ -1194,7 +1196,7 @@ def differential_expression(counts, design, contrast=None, size_factors=None, *,
         if linear_start:
             return np.maximum(_linear_model_mu(Yn, X, sf), MIN_MU)
         if first:
-            b, _ = _nb_fit(jY, Yb, X, sf, alpha_init[pos], dtype, table)
+            b, _, _ = _nb_fit(jY, Yb, X, sf, alpha_init[pos], dtype, table)
             beta_start[pos[:k]] = b[:k]
         return np.maximum(np.exp(beta_start[pos] @ X.T) * sf[None, :], MIN_MU)
 
@@ -1249,19 +1251,19 @@ def differential_expression(counts, design, contrast=None, size_factors=None, *,
         dispersion[real] = np.where(outlier[real], disp_gene[real], a[:k])
         conv_map[real] = ok[:k]
         disp_b = dispersion[pos]
-        b, conv = _nb_fit(jY, Yb, X, sf, disp_b, dtype, table)
+        b, conv, constant = _nb_fit(jY, Yb, X, sf, disp_b, dtype, table)
         d_rob = (_robust_moments_dispersion(Yn, groups, counts_per_group) if cooks
                  else np.ones(size))
         out = _nb_glm_stats(jY, jX, jsf, to_device(disp_b, dtype), to_device(b, dtype),
-                            *table, to_device(d_rob, dtype), jfor)
+                            constant, to_device(d_rob, dtype), jfor)
         beta[real], conv_beta[real] = b[:k], conv[:k]
         big[real] = np.any(np.abs(b[:k]) >= BOX * (1 - 1e-9), axis=1)
         sigma[real], ll[real], max_cooks[real], n_above[real] = (np.asarray(o)[:k]
                                                                  for o in out)
         if Xr is not None:
-            b_r, conv_r = _nb_fit(jY, Yb, Xr, sf, disp_b, dtype, table)
+            b_r, conv_r, _ = _nb_fit(jY, Yb, Xr, sf, disp_b, dtype, table)
             out = _nb_glm_stats(jY, to_device(Xr, dtype), jsf, to_device(disp_b, dtype),
-                                to_device(b_r, dtype), *table, to_device(d_rob, dtype), jfor)
+                                to_device(b_r, dtype), constant, to_device(d_rob, dtype), jfor)
             ll_r[real] = np.asarray(out[1])[:k]
             conv_beta[real] &= conv_r[:k]
             big[real] |= np.any(np.abs(b_r[:k]) >= BOX * (1 - 1e-9), axis=1)
