@@ -12,7 +12,7 @@ import jax
 import numpy as np
 
 import linjax as lj
-from linjax import validation
+from linjax import inputs
 
 FIT = sys.modules["linjax.fit"]
 
@@ -25,7 +25,7 @@ def main(seed=10, repeats=3):
     beta = rng.normal(0, 0.3, p)
     y = (rng.random(n) < 1 / (1 + np.exp(-(X @ beta)))).astype(float)
     family, penalty = lj.families.Binomial(), lj.penalties.NoPenalty()
-    Xj, yj, _, _ = validation.fit_inputs(X, y, family, None, None, penalty, True)
+    Xj, yj, _, _ = inputs.fit_inputs(X, y, family, None, None, penalty, True)
     solver = FIT.choose_solver("auto", family, penalty, X.shape)
 
     def fit():

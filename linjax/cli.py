@@ -29,7 +29,7 @@ import jax
 import numpy as np
 
 import linjax as lj
-from linjax import demo, inference, paths, selection, validation
+from linjax import demo, inference, inputs, paths, selection
 from linjax._cache import CACHE_ENV, default_cache_dir, enable_persistent_cache  # noqa: F401
 from linjax.cli_model import ModelFileError, load_model, save_model, to_jsonable
 from linjax.designs import Dense, Split, is_design
@@ -415,7 +415,7 @@ def cmd_fit(args):
     # check the data against the family before any compilation
     _check_finite_features(design, dropped)
     try:
-        validation.fit_inputs(design.X, design.y, family, weights, offset, None,
+        inputs.fit_inputs(design.X, design.y, family, weights, offset, None,
                               design.fit_intercept)
     except ValueError as err:
         raise CLIError(_data_message(str(err), design)) from err

@@ -29,9 +29,9 @@ import numpy as np
 from jax.scipy.special import beta as beta_fn
 from jax.scipy.special import betainc
 
-from linjax import _programs, validation
+from linjax import _programs, inputs, validation
 from linjax import families as F
-from linjax.inference import design_with_intercept, information_parts
+from linjax.fit_statistics import design_with_intercept, information_parts
 
 RESIDUAL_KINDS = ("response", "pearson", "deviance", "working", "anscombe")
 
@@ -39,7 +39,7 @@ RESIDUAL_KINDS = ("response", "pearson", "deviance", "working", "anscombe")
 def _prepare(result, X, y, family, weights, offset, scale=None):
     """Validate eagerly, then run the one compiled core (all residuals, leverage, Cook's)."""
     family = result.family if family is None else F.get_family(family)
-    X, y, weights, offset = validation.fit_inputs(X, y, family, weights, offset,
+    X, y, weights, offset = inputs.fit_inputs(X, y, family, weights, offset,
                                                   result.penalty, result.fit_intercept)
     if hasattr(X, "to_dense"):  # a linjax.designs object: leverage needs the matrix's QR
         X = X.to_dense()

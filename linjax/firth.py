@@ -27,7 +27,7 @@ logistf (profile-likelihood intervals are not computed).
 
 import jax.numpy as jnp
 
-from linjax import _programs, validation
+from linjax import _programs, inputs
 from linjax.families import Binomial, get_family
 from linjax.penalties import Firth
 from linjax.result import FitResult
@@ -73,7 +73,7 @@ def fit_firth(X, y, family=None, weights=None, offset=None, fit_intercept=True, 
     if not isinstance(family, Binomial):
         raise ValueError(f"family: Firth's penalty is implemented for the Binomial family, got "
                          f"{family!r}.")
-    X, y, weights, offset = validation.fit_inputs(X, y, family, weights, offset, Firth(),
+    X, y, weights, offset = inputs.fit_inputs(X, y, family, weights, offset, Firth(),
                                                   fit_intercept)
     solver = Newton() if solver is None else solver
     if weights is None:

@@ -23,12 +23,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from linjax import _programs, buckets, designs, implicit, validation
+from linjax import _programs, buckets, designs, implicit, inputs, validation
 from linjax._pytree import replace
 from linjax.estimability import no_finite_estimate
 from linjax.families import Binomial, Gaussian, get_family
 from linjax.firth import fit_firth
-from linjax.inference import warn_if_rank_deficient
+from linjax.fit_statistics import warn_if_rank_deficient
 from linjax.model import init_params
 from linjax.nb import fit_nb
 from linjax.penalties import Firth, NoPenalty
@@ -161,7 +161,7 @@ def fit(X, y, family=None, penalty=None, solver="auto", weights=None, offset=Non
                              "fit with bounds.")
         return fit_nb(X, y, family, penalty, weights, offset, fit_intercept, init, solver)
     validation.check_penalty(penalty)
-    X, y, weights, offset = validation.fit_inputs(X, y, family, weights, offset, penalty,
+    X, y, weights, offset = inputs.fit_inputs(X, y, family, weights, offset, penalty,
                                                   fit_intercept)
     if getattr(family, "multiclass", False) and family.n_classes is None:
         if validation.is_traced(y):

@@ -20,8 +20,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import betainc, gammaincc
 
-from linjax import _programs, validation
-from linjax import inference as inf
+from linjax import _programs, inputs, validation
+from linjax import fit_statistics as inf
 from linjax._pytree import pytree_dataclass, static_field
 from linjax.batch_checks import batch_inputs
 from linjax.penalties import NoPenalty
@@ -331,9 +331,9 @@ def score_test(reduced, X_reduced, X_full, y, *, weights=None, offset=None, disp
                 coef)[0]:
             raise ValueError(f"X_reduced: expected {np.shape(coef)[-1]} columns, one per "
                              f"coefficient of the reduced fit, got shape {np.shape(X_reduced)}.")
-        Xr, Y, w, off = validation.fit_inputs(X_reduced, y, family, weights, offset,
+        Xr, Y, w, off = inputs.fit_inputs(X_reduced, y, family, weights, offset,
                                               reduced.penalty, fit_intercept)
-        Xf = validation.fit_inputs(X_full, Y, family, None, None, None, fit_intercept)[0]
+        Xf = inputs.fit_inputs(X_full, Y, family, None, None, None, fit_intercept)[0]
         quadratic, df, pearson, df_resid = _score_parts(reduced.params, Xr, Xf, Y, w, off,
                                                         family, fit_intercept)
     if dispersion is None or isinstance(dispersion, str):

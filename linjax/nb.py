@@ -37,7 +37,7 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-from linjax import _programs, validation
+from linjax import _programs, inputs, validation
 from linjax._pytree import pytree_dataclass, replace
 from linjax.dispersion import DEFAULT_BOUNDS, METHODS, check_prior, nb_dispersion
 from linjax.estimability import no_finite_estimate
@@ -130,7 +130,7 @@ def fit_nb(X, y, family=None, penalty=None, weights=None, offset=None, fit_inter
         if not isinstance(family.link, Log):
             raise ValueError(f"family: {what} uses the log link; got {family.link!r}. Use "
                              "method='ml' without a prior for other links.")
-    X, y, weights, offset = validation.fit_inputs(X, y, family, weights, offset, penalty,
+    X, y, weights, offset = inputs.fit_inputs(X, y, family, weights, offset, penalty,
                                                   fit_intercept)
     solver = choose_solver(solver, family, penalty, X.shape)
     if weights is None:

@@ -59,7 +59,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from linjax import _programs, buckets, links, validation
+from linjax import _programs, buckets, inputs, links, validation
 from linjax.designs.types import is_design
 from linjax.families import Gaussian, eta_derivatives, get_family
 from linjax.penalties import ElasticNet, soft_threshold
@@ -840,7 +840,7 @@ def path_inputs(X, y, family, l1_ratio, weights, offset, penalty_weights, fit_in
     family = Gaussian() if family is None else get_family(family)
     validation.refuse_estimated_alpha(family)
     validation.check_penalty(ElasticNet(alpha=0.0, l1_ratio=l1_ratio))
-    X, y, weights, offset = validation.fit_inputs(X, y, family, weights, offset,
+    X, y, weights, offset = inputs.fit_inputs(X, y, family, weights, offset,
                                                   ElasticNet(), fit_intercept)
     n, p = X.shape
     if is_design(X) and p > GRAM_MAX_FEATURES:

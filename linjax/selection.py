@@ -42,7 +42,7 @@ import numpy as np
 from linjax import _programs, validation
 from linjax import paths as P
 from linjax.designs.types import is_design
-from linjax.inference import log_likelihood
+from linjax.fit_statistics import log_likelihood
 
 SCORINGS = {"deviance": 1.0, "mse": 1.0, "mae": 1.0, "log_loss": 1.0, "accuracy": -1.0}
 _TRACES = collections.Counter()

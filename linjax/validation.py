@@ -20,7 +20,7 @@ from linjax.families import (
     Poisson,
     Tweedie,
 )
-from linjax.penalties import AbstractPenalty, Firth, NoPenalty
+from linjax.penalties import AbstractPenalty, Firth
 
 
 def to_device(a, dtype=None):
@@ -184,15 +184,9 @@ def y_in_support_fast(Y, family):
     return family.support_error(np.array([lo, hi])) is None
 
 
-def check_design(X, name="X", designs=False, fit_intercept=True):
-    """X as a floating 2-D array with at least one row and finite values. designs: pass
-    `linjax.designs` objects through, checked; scipy.sparse becomes `Sparse` and a frame
-    with category/string columns a `Split` (treatment coding with an intercept)."""
-    if designs:
-        from linjax.designs import fitting
-
-        if fitting.accepts(X):
-            return fitting.checked(X, name, fit_intercept)
+def check_design(X, name="X"):
+    """X as a floating 2-D array with at least one row and finite values (design objects,
+    scipy.sparse and frames with categories are `linjax.inputs.check_X`'s)."""
     X = as_numeric(name, X)
     if X.ndim == 1:
         raise ValueError(f"{name}: expected a 2-D array (n_samples, n_features), got shape "
@@ -218,44 +212,6 @@ def check_vector(name, a, n, dtype):
                          f"shape {tuple(a.shape)}.")
     check_finite(name, a)
     return to_device(a, dtype)
-
-
-def fit_inputs(X, y, family, weights=None, offset=None, penalty=None, fit_intercept=True):
-    """Validate and convert the inputs of `fit`: returns (X, y, weights, offset) as arrays."""
-    check_fit_intercept(fit_intercept)
-    X = check_design(X, designs=True, fit_intercept=fit_intercept)
-    y_arr = as_numeric("y", y)
-    dtype = float_dtype_of(X, y_arr if jnp.issubdtype(y_arr.dtype, jnp.floating) else None)
-    n, p = X.shape
-    X = X.astype(dtype) if hasattr(X, "rmatvec") else to_device(X, dtype)  # a design
-    y = check_vector("y", y_arr, n, dtype)
-    weights = None if weights is None else check_vector("weights", weights, n, dtype)
-    offset = None if offset is None else check_vector("offset", offset, n, dtype)
-    if p == 0 and not fit_intercept:
-        raise ValueError("X: has 0 columns and fit_intercept=False, so there is nothing to fit; "
-                         "add features or set fit_intercept=True.")
-    if weights is not None and not is_traced(weights):
-        w = np.asarray(weights)
-        if (w < 0).any():
-            raise ValueError(f"weights: {int((w < 0).sum())} negative value(s), the first at "
-                             f"index {int(np.flatnonzero(w < 0)[0])}; weights must be >= 0.")
-        if not (w > 0).any():
-            raise ValueError("weights: all weights are zero; at least one observation needs a "
-                             "positive weight.")
-    if not is_traced(y) and not y_in_support_fast(y, family):
-        message = family.support_error(np.asarray(y))
-        if message:
-            raise ValueError(f"y: {message} (family {family!r}).")
-    penalty = NoPenalty() if penalty is None else penalty
-    if isinstance(penalty, NoPenalty) and not is_traced(weights):
-        n_eff = n if weights is None else int((np.asarray(weights) > 0).sum())
-        k = p + int(fit_intercept)
-        if k > n_eff:
-            raise ValueError(
-                f"X: {k} coefficients but only {n_eff} observations with positive weight; the "
-                "unpenalized fit is not identifiable. Add a penalty (L2, L1) or drop columns."
-            )
-    return X, y, weights, offset
 
 
 def check_fit_intercept(fit_intercept):

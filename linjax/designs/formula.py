@@ -23,6 +23,10 @@ import numpy as np
 from linjax.designs import formula_checks
 from linjax.designs.frames import FrameEncoding, _as_pandas, _is_categorical, encode_frame
 from linjax.designs.types import Dense, Split
+from linjax.families import get_family
+from linjax.fit import fit
+from linjax.fit_statistics import summarize
+from linjax.model import linear_predictor
 
 _CATEGORICAL_CALL = re.compile(r"^C\(\s*([A-Za-z_][A-Za-z0-9_.]*)\s*\)$")
 
@@ -89,8 +93,6 @@ class FormulaFit:
         return blocks[0] if len(blocks) == 1 else Split(tuple(blocks))
 
     def linear_predictor(self, new_data, offset=None, unseen="error"):
-        from linjax.model import linear_predictor
-
         return linear_predictor(self.result.params, self.design(new_data, unseen), offset)
 
     def predict(self, new_data, offset=None, unseen="error"):
@@ -101,8 +103,6 @@ class FormulaFit:
         """`linjax.inference.summarize` with the formula's names, on the training data, or
         on `data` (the response and terms taken from it by the formula; a loaded fit has
         no training data)."""
-        from linjax.inference import summarize
-
         if data is None:
             if self._train is None:
                 raise ValueError("summary: this fit was loaded from a file, which holds no "
@@ -278,9 +278,6 @@ def glm(formula, data, family=None, penalty=None, solver="auto", weights=None, o
         **fit_options):
     """Fit the GLM of an R-style formula `"y ~ x1 + C(region) + np.log(x2)"` on a DataFrame
     (see the module docstring); other arguments as `linjax.fit`. Returns a `FormulaFit`."""
-    from linjax.families import get_family
-    from linjax.fit import fit
-
     built = build_design(formula, data)
     family = get_family(family) if family is not None else None
     result = fit(built.design, built.y, family, penalty, solver, weights, offset,

@@ -13,7 +13,7 @@ The answer is `lj.fit`'s.
 import jax
 import jax.numpy as jnp
 
-from linjax import _programs, validation
+from linjax import _programs, inputs, validation
 from linjax._pytree import pytree_dataclass
 from linjax.families import Gaussian, get_family
 from linjax.fit import FitResult, choose_solver
@@ -148,7 +148,7 @@ def fit_blocked(X, y, family=None, penalty=None, solver="auto", weights=None, of
     validation.refuse_nonsmooth_for_irls(penalty)
     if int(block_size) != block_size or block_size < 1:
         raise ValueError(f"block_size: expected a positive integer, got {block_size!r}.")
-    X, y, weights, offset = validation.fit_inputs(X, y, family, weights, offset, penalty,
+    X, y, weights, offset = inputs.fit_inputs(X, y, family, weights, offset, penalty,
                                                   fit_intercept)
     solver = choose_solver(solver, family, penalty, X.shape)
     if isinstance(solver, LeastSquares):

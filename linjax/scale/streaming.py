@@ -36,7 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from linjax import _programs, validation
+from linjax import _programs, inputs, validation
 from linjax.families import Gaussian, get_family
 from linjax.fit import FitResult
 from linjax.penalties import L2, NoPenalty
@@ -105,7 +105,7 @@ class _Reader:
             try:
                 # dense chunks only: fit_inputs would pass a sparse or structured design
                 X = validation.as_numeric("X", X)
-                validation.fit_inputs(X, y, self.family, w, o, penalty=L2(1.0))
+                inputs.fit_inputs(X, y, self.family, w, o, penalty=L2(1.0))
             except ValueError as err:
                 raise ValueError(f"chunk {i}: {err}") from err
         X = np.asarray(X)
