@@ -1,12 +1,26 @@
 """Test configuration: float64 on (statistical references need it); seeded data helpers."""
 
 import os
+import shutil
+import tempfile
 import time
 
-os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
-# In-process CLI calls must not switch on the persistent compilation cache for the rest of
-# the test session (subprocess tests set their own cache directory).
-os.environ["LINJAX_COMPILATION_CACHE"] = "off"
+# The suite's time is XLA's compilation of many small programs, not their running: LLVM's
+# backend optimization level 0 cuts the compilation CPU by about a third (tests/test_solvers.py:
+# 119 -> 77 s) and leaves the arithmetic as it is (no fast-math at any level), so every
+# assertion checks the same numbers. Speed is measured in benchmarks/, at XLA's defaults. A
+# caller's own XLA_FLAGS win.
+os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false "
+                      "--xla_backend_optimization_level=0")
+# The persistent compilation cache is on, as linjax's default is for users, in a directory of
+# this run's own (shared by its xdist workers, so a program one worker compiled is read by the
+# other; removed at the end): the suite starts cold, like a fresh install, and never reads a
+# previous run's programs. Subprocess tests inherit it unless they set their own.
+# The process that starts the run makes the directory; xdist's workers inherit its environment.
+_OWNS_CACHE = "LINJAX_TEST_CACHE_DIR" not in os.environ
+if _OWNS_CACHE:
+    os.environ["LINJAX_TEST_CACHE_DIR"] = tempfile.mkdtemp(prefix="linjax-test-cache-")
+os.environ["LINJAX_COMPILATION_CACHE"] = os.environ["LINJAX_TEST_CACHE_DIR"]
 
 import jax  # noqa: E402
 import pytest  # noqa: E402
@@ -45,6 +59,14 @@ def pytest_sessionfinish(session):
     workeroutput = getattr(session.config, "workeroutput", None)
     if workeroutput is not None:
         workeroutput["programs_line"] = _programs_line()
+    if _OWNS_CACHE:
+        cache = os.environ["LINJAX_TEST_CACHE_DIR"]
+        entries = os.listdir(cache) if os.path.isdir(cache) else []
+        size = sum(os.path.getsize(os.path.join(cache, e)) for e in entries)
+        session.config._linjax_cache_line = (f"persistent compilation cache of this run: "
+                                             f"{len(entries)} entries, {size / 2**20:.0f} MB "
+                                             "(removed)")
+        shutil.rmtree(cache, ignore_errors=True)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -59,5 +81,6 @@ def pytest_terminal_summary(terminalreporter, config):
     """The process's memory mappings and linjax's live programs at the end of the run (per
     xdist worker when the suite runs in several processes)."""
     lines = getattr(config, "_linjax_worker_lines", None) or [_programs_line()]
-    for line in lines:
-        terminalreporter.write_line(line)
+    for line in [*lines, getattr(config, "_linjax_cache_line", "")]:
+        if line:
+            terminalreporter.write_line(line)
