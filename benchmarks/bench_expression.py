@@ -136,7 +136,7 @@ def _skipped(why):
 
 
 FRESH = """
-import sys, time, resource
+import sys, time, resource, os
 import numpy as np
 t0 = time.perf_counter()
 import jax
@@ -145,11 +145,32 @@ from linjax.expression import differential_expression
 sys.path.insert(0, {bench!r})
 from bench_expression import data
 _, counts, _, X = data({genes}, {samples})
+jax.block_until_ready(jax.device_put(np.zeros(3)) + 1)  # the backend started
+try:  # the result's DataFrame: pandas' import (~65 MiB) is an import, not the call's memory
+    import pandas  # noqa: F401
+except ImportError:
+    pass
 t1 = time.perf_counter()
+def rss(key):  # MiB, from /proc (None elsewhere)
+    try:
+        with open("/proc/self/status") as f:
+            return int([x for x in f if x.startswith(key)][0].split()[1]) / 1024
+    except (OSError, IndexError):
+        return None
+base = rss("VmRSS")
+try:  # restart the peak count here (Linux): the call's own peak, not the data generator's
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+except OSError:
+    base = None
+c1 = time.process_time()
 res = differential_expression(counts, X, 1)
 t2 = time.perf_counter()
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(f"{{t2 - t1:.3f}} {{t1 - t0:.3f}} {{peak:.0f}}")
+c2 = time.process_time()
+peak = rss("VmHWM")
+if base is None:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(f"{{t2 - t1:.3f}} {{t1 - t0:.3f}} {{peak:.0f}} {{base or 0:.0f}} {{c2 - c1:.3f}}")
 """
 
 
@@ -158,8 +179,8 @@ def fresh_process(genes, samples, cache):
     code = FRESH.format(bench=str(Path(__file__).parent), genes=genes, samples=samples)
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          cwd=ROOT, check=True)
-    call, imports, peak = out.stdout.split()[-3:]
-    return float(call), float(imports), float(peak)
+    call, imports, peak, base, cpu = out.stdout.split()[-5:]
+    return float(call), float(imports), float(peak), float(base), float(cpu)
 
 
 def r_available():
@@ -249,13 +270,16 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as cache:
         if args.no_fresh:
             return _peers_report(args, gen, counts, table)
-        call, imports, peak = fresh_process(args.genes, args.samples, "off")
-        print(f"fresh process        {call:.2f} s, cache off (+ {imports:.2f} s imports and "
-              f"data); peak RSS {peak:.0f} MB (counts as float64: "
-              f"{counts.size * 8 / 2**20:.0f} MB)")
+        size = counts.size * 8 / 2**20
+        call, imports, peak, base, cpu = fresh_process(args.genes, args.samples, "off")
+        print(f"fresh process        {call:.2f} s (process CPU {cpu:.2f} s), cache off "
+              f"(+ {imports:.2f} s imports and data); peak RSS {peak:.0f} MiB, "
+              f"{base:.0f} MiB before the call: the call adds {peak - base:.0f} MiB = "
+              f"{(peak - base) / size:.1f}x the counts as float64 ({size:.0f} MiB)")
         fresh_process(args.genes, args.samples, cache)
-        call, _, _ = fresh_process(args.genes, args.samples, cache)
-        print(f"fresh process        {call:.2f} s, programs from the persistent cache")
+        call, _, peak, base, cpu = fresh_process(args.genes, args.samples, cache)
+        print(f"fresh process        {call:.2f} s (process CPU {cpu:.2f} s), programs from "
+              f"the persistent cache; the call adds {peak - base:.0f} MiB")
     _peers_report(args, gen, counts, table)
 
 
