@@ -33,11 +33,14 @@ while the active set holds, so such alphas cost one confirming sweep):
 - KKT check: the gradient over *all* features; violators of |g_j| <= alpha l1_ratio f_j
   join the set and the problem is solved again (the strong rule is a heuristic, the
   check makes the answer exact);
-- two inner solvers chosen statically: "covariance" (Gaussian with identity link and
+- three inner solvers chosen statically: "covariance" (Gaussian with identity link and
   p <= GRAM_MAX_FEATURES: the weighted, centred Gram matrix is formed once, an update
   costs O(p); also for p > n, where an update still costs fewer XLA kernels than a
-  residual update, which is what bounds CD on CPU) and "naive" (every other family:
-  IRLS outer loop with step halving, residual updates costing O(n)).
+  residual update, which is what bounds CD on CPU), "hessian" (other families on a dense
+  X with p <= HESSIAN_MAX_FEATURES: proximal Newton on a weighted Gram that is carried
+  along the path and formed afresh only when the moves stop contracting, `_hessian_solve`;
+  two passes over X per IRLS step instead of two O(n) vector passes per coordinate update)
+  and "naive" (IRLS outer loop with step halving, residual updates costing O(n)).
 
 The covariance solver's cost: the Gram matrix and the other moments in one pass over X
 (`centred_moments`: on CPU row blocks shifted and weighted in cache, each adding only its
@@ -69,6 +72,9 @@ from linjax.solvers.status import Status
 
 #: Widest Gaussian problem for which the covariance (Gram) solver is used.
 GRAM_MAX_FEATURES = 4096
+#: Widest dense GLM for which method="auto" takes the "hessian" solver (a p x p Gram carried
+#: along the path, n p^2 / 2 multiply-adds each time it is formed) rather than "naive".
+HESSIAN_MAX_FEATURES = 512
 
 
 class Path(NamedTuple):
@@ -106,6 +112,7 @@ class _Config(NamedTuple):
     gram: bool
     exact: bool          # the quadratic model is the objective (Gaussian, identity link)
     fisher: bool
+    hessian: bool = False  # GLM: proximal Newton on a weighted Gram reused while it contracts
 
 
 class Control(NamedTuple):
@@ -583,6 +590,123 @@ def _naive_solve(d, l1, l2, b, b0, mask, always, ctl, cfg):
     return _irls_loop(outer_cond, outer, b, b0, lambda v: XT @ v, X, y, w, off, family, l2)
 
 
+# -- proximal Newton on a reused weighted Gram (dense X, any family) ----------------------
+
+#: The "hessian" solver keeps its weighted Gram while successive IRLS moves shrink at least
+#: this much (move_k <= HESSIAN_RATE move_{k-1}); a slower step (or a halved one) has the
+#: Gram formed afresh at the current point before the next.
+HESSIAN_RATE = 0.05
+
+
+class _Hessian(NamedTuple):
+    """The carried quadratic model of the "hessian" solver: G = sum_i v_i (x_i - xbar)
+    (x_i - xbar)' (the intercept eliminated), xbar = X'v / s, s = sum_i v_i, v = w h at the
+    point where it was formed; valid: formed at all. `eta`: the linear predictor at the
+    path's current solution (so an alpha starts without a pass over X)."""
+
+    G: jax.Array
+    xbar: jax.Array
+    s: jax.Array
+    valid: jax.Array
+    eta: jax.Array
+
+
+def _hessian_start(X, dtype):
+    p, n = X.shape[1], X.shape[0]
+    return _Hessian(jnp.zeros((p, p), dtype), jnp.zeros((p,), dtype), jnp.ones((), dtype),
+                    jnp.asarray(False), jnp.zeros((n,), dtype))
+
+
+def _weighted_gram(X, v, fit_intercept):
+    """(G, xbar, s) of `_Hessian` for curvature weights v (one blocked pass over X)."""
+    s = jnp.sum(v)
+    s = jnp.where(s > 0, s, 1.0)
+    G, _, xbar, _, _ = centred_moments(X, jnp.zeros_like(v), v / s, fit_intercept)
+    return G * s, xbar, s
+
+
+def _hessian_solve(d, l1, l2, b, b0, model, mask, always, ctl, cfg):
+    """Proximal Newton for a GLM on a dense X: at (b, b0) with the exact gradient
+    (g0, g) = (sum_i w_i nll'_i, X' (w nll')), minimise the quadratic model
+    1/2 delta' G delta + (g - xbar g0)' delta + penalty(b + delta) by covariance-mode CD
+    (`_gram_solve`, O(p) per update), the intercept step delta0 = -g0 / s - xbar' delta,
+    then halve the step until the penalized objective does not rise. G (`_Hessian`) is the
+    weighted Gram X'VX (v = w h) formed at an earlier point and reused while the moves
+    contract by HESSIAN_RATE per step (a chord method: the fixed point is the exact
+    optimum, since the gradient is exact); otherwise formed afresh at the current point
+    (Newton). Per step two passes over X (X delta and X' r), a Gram only when refreshed:
+    along a path the Gram of the previous alpha's solution usually serves several alphas."""
+    family, X, y, w, off = cfg.family, d.X, d.y, d.w, d.off
+    dtype = X.dtype
+    tol = ctl.tol
+    pos = w > 0
+
+    def derivatives(eta):
+        nll, g, h = eta_derivatives(family, y, eta, cfg.fisher)
+        ok = pos & (h > 0) & jnp.isfinite(h) & jnp.isfinite(g)
+        v = jnp.where(ok, w * h, 0.0)
+        ge = jnp.where(pos, w * g, 0.0)
+        return _safe_sum(w, nll), ge, v, ge @ X
+
+    def data_loss(eta):
+        return _safe_sum(w, family.nll(y, eta))
+
+    eta = jnp.where(model.valid, model.eta, X @ b + b0 + off)
+    loss, ge, v, grad = derivatives(eta)
+
+    def cond(c):
+        it, done = c[-3], c[-2]
+        return ~done & (it < ctl.max_iter)
+
+    def body(c):
+        (b, b0, eta, loss, ge, v, grad, model, refresh, prev, sweeps_total, capped_total,
+         it, _, _) = c
+        G, xbar, s = jax.lax.cond(refresh, lambda: _weighted_gram(X, v, cfg.fit_intercept),
+                                  lambda: (model.G, model.xbar, model.s))
+        g0 = jnp.sum(ge) if cfg.fit_intercept else jnp.zeros((), dtype)
+        c_lin = G @ b - (grad - xbar * g0)
+        quad = d._replace(G=G, c=c_lin, xbar=xbar, ybar=jnp.zeros((), dtype))
+        u = c_lin + (grad - xbar * g0)          # G b
+        bn, _, _, sweeps, capped, _, _ = _gram_solve(quad, l1, l2, b, u, mask, always, ctl,
+                                                     cfg)
+        delta = bn - b
+        delta0 = (-(g0 / s) - xbar @ delta) if cfg.fit_intercept else jnp.zeros((), dtype)
+        scale = jnp.sqrt(jnp.maximum(jnp.diag(G) + l2, 0.0))
+        move = jnp.maximum(jnp.max(scale * jnp.abs(delta), initial=0.0),
+                           jnp.sqrt(s) * jnp.abs(delta0))
+        d_eta = X @ delta + delta0
+        f_old = loss + _penalty_value(b, l1, l2)
+        slack = 8 * jnp.finfo(dtype).eps * jnp.maximum(jnp.abs(f_old), 1.0)
+        t, _, accepted = halving_search(
+            lambda t: data_loss(eta + t * d_eta) + _penalty_value(b + t * delta, l1, l2),
+            f_old, slack, 40, dtype)
+        t = jnp.where(accepted, t, 0.0)
+        bn, b0n, etan = b + t * delta, b0 + t * delta0, eta + t * d_eta
+        finite = jnp.all(jnp.isfinite(bn)) & jnp.isfinite(b0n)
+        bn, b0n, etan = (jnp.where(finite, new, old) for new, old in
+                         ((bn, b), (b0n, b0), (etan, eta)))
+        loss, ge, v, grad = derivatives(etan)
+        # converged: this move, or the next one predicted from the contraction so far
+        # (move * move / prev), is within tol
+        whole = t == 1
+        predicted = whole & jnp.isfinite(prev) & (move * move <= tol * prev)
+        converged = ((move <= tol) | predicted | ~accepted
+                     | ~finite)
+        refresh = ~whole | (move > HESSIAN_RATE * prev)
+        model = model._replace(G=G, xbar=xbar, s=s, valid=jnp.asarray(True))
+        return (bn, b0n, etan, loss, ge, v, grad, model, refresh, move,
+                sweeps_total + sweeps, capped_total | capped, it + 1, converged, ~finite)
+
+    zero = jnp.asarray(0, jnp.int32)
+    false = jnp.asarray(False)
+    inf = jnp.asarray(jnp.inf, dtype)
+    out = jax.lax.while_loop(cond, body, (b, b0, eta, loss, ge, v, grad, model, ~model.valid,
+                                          inf, zero, false, zero, false, false))
+    b, b0, eta, _, _, _, grad, model, _, _, sweeps, capped, _, done, nonfinite = out
+    grad = grad + l2 * b
+    return b, b0, grad, sweeps, capped | ~done, nonfinite, model._replace(eta=eta)
+
+
 # -- one alpha: strong set, solve, KKT check ----------------------------------------------
 
 def _solve_alpha(d, cfg, alpha, l1_ratio, b, b0, u, mask, ctl, allowed=None):
@@ -599,6 +723,8 @@ def _solve_alpha(d, cfg, alpha, l1_ratio, b, b0, u, mask, ctl, allowed=None):
             return _gram_solve(d, l1, l2, b, u, mask, always, ctl, cfg)
         if is_design(d.X):
             return _design_solve(d, l1, l2, b, b0, mask, always, ctl, cfg)
+        if cfg.hessian:
+            return _hessian_solve(d, l1, l2, b, b0, u, mask, always, ctl, cfg)
         return _naive_solve(d, l1, l2, b, b0, mask, always, ctl, cfg)
 
     def cond(c):
@@ -637,6 +763,8 @@ def _path_deviance(d, cfg, b, b0, u):
     more than all the coordinate descent of a 100-alpha path); where the fit explains so
     much that the difference would lose digits, from the residuals as for every other
     family."""
+    if cfg.hessian:   # the solver's final linear predictor: no pass over X
+        return _safe_sum(d.w, cfg.family.unit_deviance(d.y, cfg.family.link.inverse(u.eta)))
     if not cfg.gram:
         return _mean_deviance(d, cfg, b, b0)
     quad = d.syy - 2 * (d.c @ b) + b @ u
@@ -673,6 +801,37 @@ def _secant_start(d, alpha, l1_ratio, last, before, null):
     return jnp.where(better, bx, b), jnp.where(better, ux, u)
 
 
+def _hessian_secant(d, cfg, alpha, l1_ratio, last, before, null):
+    """The "hessian" solver's warm start at alpha: `_secant_start`'s linear extrapolation of
+    the previous two solutions (coefficients that would leave zero or cross it set to zero;
+    the intercept extrapolated alike), kept if it lowers the penalized objective at alpha
+    (its linear predictor extrapolated too, or one pass over X where a coefficient was set
+    to zero). Returns (b, b0, model)."""
+    b, b0, model, a = last
+    b_old, b0_old, model_old, a_old = before
+    t = jnp.where((a_old > a) & ~null, (alpha - a) / jnp.where(a_old > a, a - a_old, 1.0),
+                  0.0)
+    family, X, y, w, off = cfg.family, d.X, d.y, d.w, d.off
+    l1, l2 = _penalty_weights(d, alpha, l1_ratio)
+
+    def objective(eta, b):
+        return _safe_sum(w, family.nll(y, eta)) + _penalty_value(b, l1, l2)
+
+    def extrapolate(_):
+        raw = b + t * (b - b_old)
+        bx = jnp.where((b != 0) & (jnp.sign(raw) == jnp.sign(b)), raw, 0.0)
+        b0x = b0 + t * (b0 - b0_old)
+        # eta extrapolates with b; a pass over X only when a coefficient was set to zero
+        etax = jax.lax.cond(jnp.all(bx == raw),
+                            lambda: model.eta + t * (model.eta - model_old.eta),
+                            lambda: X @ bx + b0x + off)
+        better = objective(etax, bx) < objective(model.eta, b)
+        return (jnp.where(better, bx, b), jnp.where(better, b0x, b0),
+                model._replace(eta=jnp.where(better, etax, model.eta)))
+
+    return jax.lax.cond((t > 0) & model.valid, extrapolate, lambda _: (b, b0, model), None)
+
+
 def path_core(X, y, w, off, pf, alphas, l1_ratio, ctl, cfg, moments=None):
     """The traced path (no validation): use `path`; this is what `selection` maps.
 
@@ -701,25 +860,33 @@ def path_core(X, y, w, off, pf, alphas, l1_ratio, ctl, cfg, moments=None):
     everything = jnp.ones((p,), bool)
 
     def step(carry, xs):
-        b, b0, grad, u, prev, b_old, u_old, prev_old = carry
+        b, b0, grad, u, prev, b_old, b0_old, u_old, prev_old = carry
         alpha, null = xs
         allowed = jnp.where(null, unpen, everything)
         strong = jnp.abs(grad) >= l1_ratio * pf * (2 * alpha - prev)
-        b_start, u_start = b, u
+        b_start, b0_start, u_start = b, b0, u
         if cfg.gram:
             b_start, u_start = _secant_start(d, alpha, l1_ratio, (b, u, prev),
                                              (b_old, u_old, prev_old), null)
-        b_new, b0, grad, u_new, sweeps, status = _solve_alpha(
-            d, cfg, alpha, l1_ratio, b_start, b0, u_start, strong & allowed, ctl, allowed)
+        if cfg.hessian:
+            b_start, b0_start, u_start = _hessian_secant(d, cfg, alpha, l1_ratio,
+                                                         (b, b0, u, prev),
+                                                         (b_old, b0_old, u_old, prev_old),
+                                                         null)
+        b_new, b0_new, grad, u_new, sweeps, status = _solve_alpha(
+            d, cfg, alpha, l1_ratio, b_start, b0_start, u_start, strong & allowed, ctl,
+            allowed)
         amax = _alpha_max_from_grad(grad, pf, l1_ratio)
         first = jnp.where(jnp.isfinite(amax), jnp.maximum(amax, alphas[0]), alphas[0])
-        out = (b_new, b0, _path_deviance(d, cfg, b_new, b0, u_new),
+        out = (b_new, b0_new, _path_deviance(d, cfg, b_new, b0_new, u_new),
                jnp.sum(b_new != 0).astype(jnp.int32), sweeps, status)
-        return (b_new, b0, grad, u_new, jnp.where(null, first, alpha), b, u, prev), out
+        return (b_new, b0_new, grad, u_new, jnp.where(null, first, alpha), b, b0, u, prev), out
 
     # u: G b for the covariance solver (b starts at zero), unused by the naive one
     zeros = jnp.zeros((p,), dtype)
-    init = (b, b0, zeros, zeros, alphas[0], b, zeros, alphas[0])
+    # the "hessian" solver carries its quadratic model (a Gram and eta) where u would be
+    u0 = _hessian_start(X, dtype) if cfg.hessian else zeros
+    init = (b, b0, zeros, u0, alphas[0], b, b0, u0, alphas[0])
     _, (coef, intercept, dev, df, sweeps, status) = jax.lax.scan(step, init, (steps, is_null))
     return Path(alphas, coef[1:], intercept[1:], dev[1:], dev[0], df[1:], sweeps[1:],
                 status[1:], status[1:] == int(Status.CONVERGED), jnp.asarray(l1_ratio, dtype))
@@ -809,6 +976,8 @@ def make_config(family, shape, fit_intercept=True, method="auto", design=False):
     gaussian_identity = isinstance(family, Gaussian) and isinstance(family.link, links.Identity)
     if method == "auto":
         gram = gaussian_identity and p <= GRAM_MAX_FEATURES and not design
+        if not gaussian_identity and not design and p <= HESSIAN_MAX_FEATURES:
+            method = "hessian"
     elif method == "covariance":
         if design:
             raise ValueError("method: 'covariance' needs a dense X; a sparse or categorical "
@@ -817,18 +986,23 @@ def make_config(family, shape, fit_intercept=True, method="auto", design=False):
             raise ValueError("method: 'covariance' needs the Gaussian family with the identity "
                              "link; use method='naive' or 'auto'.")
         gram = True
-    elif method == "naive":
+    elif method in ("naive", "hessian"):
+        if method == "hessian" and design:
+            raise ValueError("method: 'hessian' needs a dense X; a sparse or categorical "
+                             "design uses its own structured Gram: pass method='auto'.")
         gram = False
     else:
-        raise ValueError(f"method: expected 'auto', 'covariance' or 'naive', got {method!r}.")
+        raise ValueError(f"method: expected 'auto', 'covariance', 'hessian' or 'naive', got "
+                         f"{method!r}.")
     if getattr(family, "multiclass", False):
         raise ValueError("family: paths fit single-response GLMs; Multinomial is not supported "
                          "(fit one binary path per class, or use lj.fit per alpha).")
     if getattr(family, "alpha", 0.0) is None:
         raise ValueError("family: NegativeBinomial(alpha=None) estimates alpha; give a fixed "
                          "alpha for a path.")
+    hessian = method == "hessian"
     return _Config(family, bool(fit_intercept), bool(gram), bool(gaussian_identity),
-                   bool(not family.is_canonical))
+                   bool(not family.is_canonical), hessian)
 
 
 def path_inputs(X, y, family, l1_ratio, weights, offset, penalty_weights, fit_intercept,
