@@ -162,24 +162,16 @@ def sparse_logistic(size, dtype):
 # -- by hand: the 10M-row factor, each tool in its own process -------------------------------
 
 def big_data(n, levels, p_num=20, seed=0):
-    """(codes int32 (n,), numeric (n, p_num) float64 (64-byte aligned: `aligned_empty`), y):
-    Poisson counts with a factor effect and small numeric effects."""
+    """(codes int32 (n,), numeric (n, p_num) float64 (64-byte aligned, which JAX uses in place:
+    `linjax.designs.host`), y): Poisson counts with a factor effect and small numeric effects."""
+    from linjax.designs.host import aligned_empty
+
     rng = np.random.default_rng(seed)
     codes = rng.integers(0, levels, size=n, dtype=np.int32)
     Z = rng.standard_normal(out=aligned_empty((n, p_num)))
     eta = -0.5 + rng.normal(scale=0.3, size=levels)[codes] + Z @ rng.normal(scale=0.05,
                                                                            size=p_num)
     return codes, Z, rng.poisson(np.exp(eta)).astype(float)
-
-
-def aligned_empty(shape, dtype=np.float64):
-    """An uninitialised array whose data start on a 64-byte boundary: JAX's CPU backend then
-    uses it in place (`jax.device_put` without a copy). numpy's own large arrays start 16
-    bytes past one (malloc's header), and each costs linjax a full copy."""
-    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
-    raw = np.empty(nbytes + 64, np.uint8)
-    start = (-raw.ctypes.data) % 64
-    return raw[start:start + nbytes].view(dtype).reshape(shape)
 
 
 def _peak_gb():

@@ -16,6 +16,7 @@ import dataclasses
 import jax.numpy as jnp
 import numpy as np
 
+from linjax.designs.host import stacked_columns
 from linjax.designs.types import Categorical, Dense, Split
 
 
@@ -106,11 +107,11 @@ class FrameEncoding:
                 numeric.append(np.asarray(series, dtype=float))
                 continue
             if numeric:
-                blocks.append(Dense(jnp.asarray(np.column_stack(numeric), dtype)))
+                blocks.append(Dense(stacked_columns(numeric, dtype)))
                 numeric = []
             blocks.append(self._categorical(name, series, levels, unseen, dtype))
         if numeric:
-            blocks.append(Dense(jnp.asarray(np.column_stack(numeric), dtype)))
+            blocks.append(Dense(stacked_columns(numeric, dtype)))
         return Split(tuple(blocks))
 
     def _categorical(self, name, series, levels, unseen, dtype):
