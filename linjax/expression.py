@@ -1,7 +1,9 @@
 """Differential expression of RNA-seq counts, as DESeq2 defines it, on linjax's batch GLM pieces.
 
 `differential_expression(counts, design, contrast)` runs DESeq2's `DESeq()` + `results()`
-for a genes x samples count matrix in a few compiled calls over all genes at once:
+for a genes x samples count matrix with three compiled programs (the dispersion search,
+IRLS, the statistics), each run over blocks of genes of one shape (`BLOCK_ENTRIES`
+counts), so memory beyond the counts stays a few blocks:
 
 1. size factors s_j: median-of-ratios (`size_factors`);
 2. genewise dispersion: for each gene, alpha maximizing the Cox-Reid adjusted profile
