@@ -599,8 +599,9 @@ def _fit_nb_estimated(X, Y, family, penalty, solver, weights, offset, fit_interc
     MASS::glm.nb; or the family's `method`, e.g. "cox-reid", and `prior`, where it has
     them) from `linjax.dispersion.estimate_nb_dispersion`, then the coefficients at each
     estimate by `fit_batch`. The estimate is in `result.family.alpha` (m,); a problem whose
-    estimate did not converge or sits at a bound of alpha keeps that status
-    (`Status.AT_BOUND`, ...). Shared X, no penalty or bounds, outside jit/grad."""
+    estimate did not converge, sits at a bound of alpha or has no finite value keeps that
+    status (`Status.AT_BOUND`, ...) whatever the refit's. Shared X, no penalty or bounds,
+    outside jit/grad."""
     operands = jax.tree_util.tree_leaves((X, Y, weights, offset, init))
     if (np.ndim(X) != 2 or not isinstance(penalty, NoPenalty) or bounds is not None
             or any(validation.is_traced(a) for a in operands)):
@@ -622,8 +623,11 @@ def _fit_nb_estimated(X, Y, family, penalty, solver, weights, offset, fit_interc
     result = fit_batch(X, Y, family=fixed, penalty=penalty, solver=solver, weights=weights,
                        offset=offset, fit_intercept=fit_intercept, init=init,
                        batch_size=batch_size, gram=gram)
-    status = jnp.where((est.status != Status.CONVERGED) & (result.status == Status.CONVERGED),
-                       est.status.astype(result.status.dtype), result.status)
+    # the estimate's own diagnosis (no finite estimate, alpha at a bound, ...) names the cause
+    # that the refit at that alpha only sees as a symptom (a singular Hessian): it wins, as
+    # in lj.fit
+    status = jnp.where(est.status != Status.CONVERGED, est.status.astype(result.status.dtype),
+                       result.status)
     family_out = dataclasses.replace(result.family, alpha=est.alpha)
     return dataclasses.replace(result, status=status, converged=status == Status.CONVERGED,
                                family=family_out)
