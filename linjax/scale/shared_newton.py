@@ -222,7 +222,13 @@ def jacobi_eigh(H, sweeps=JACOBI_SWEEPS):
         return H[:, :, 0] if k else jnp.zeros((m, 0), H.dtype), jnp.ones_like(H)
     n = k + k % 2                                  # odd k: a zero row and column, never turned
     A0 = jnp.pad(H, ((0, 0), (0, n - k), (0, n - k)))
-    P, Q = (jnp.asarray(a) for a in _round_robin(n))
+    P, Q = _round_robin(n)
+    # each round's pairs as one-hot rows (rounds, n / 2, n): a rotation is two small matrix
+    # products (no scatter, which XLA:CPU compiles to a while loop of its own)
+    eye_n = np.eye(n)
+    OP, OQ = jnp.asarray(eye_n[P], H.dtype), jnp.asarray(eye_n[Q], H.dtype)
+    KEEP = jnp.asarray(1.0 - np.einsum("ria,rib->rab", eye_n[P], eye_n[Q])
+                       - np.einsum("ria,rib->rab", eye_n[Q], eye_n[P]), H.dtype)
     eye = jnp.broadcast_to(jnp.eye(n, dtype=H.dtype), A0.shape)
     tiny = jnp.finfo(H.dtype).tiny
     floor = jnp.finfo(H.dtype).eps * jnp.sqrt(jnp.sum(H * H, axis=(1, 2)))
@@ -230,23 +236,27 @@ def jacobi_eigh(H, sweeps=JACOBI_SWEEPS):
 
     def round_(r, carry):
         A, V = carry
-        p, q = P[r], Q[r]
-        app, aqq, apq = A[:, p, p], A[:, q, q], A[:, p, q]
+        op, oq = OP[r], OQ[r]
+
+        def entries(left, right):                  # A[:, p_i, q_i] for each pair i
+            return jnp.einsum("mab,ia,ib->mi", A, left, right)
+
+        app, aqq, apq = entries(op, op), entries(oq, oq), entries(op, oq)
         skip = jnp.abs(apq) <= tiny
         ratio = (aqq - app) / (2.0 * jnp.where(skip, 1.0, apq))
         t = jnp.where(ratio >= 0, 1.0, -1.0) / (jnp.abs(ratio) + jnp.sqrt(ratio * ratio + 1.0))
         t = jnp.where(skip, 0.0, t)
         c = jax.lax.rsqrt(t * t + 1.0)
         s = t * c
-        c, s = c[:, None, :], s[:, None, :]
 
-        def turn(M):                               # M J: columns p, q of M rotated
-            mp, mq = M[:, :, p], M[:, :, q]
-            return M.at[:, :, p].set(c * mp - s * mq).at[:, :, q].set(s * mp + c * mq)
+        def outer(v, left, right):                 # sum_i v_i e_{left_i} e_{right_i}'
+            return jnp.einsum("mi,ia,ib->mab", v, left, right)
 
-        A = jnp.swapaxes(turn(jnp.swapaxes(turn(A), 1, 2)), 1, 2)    # J' A J
-        A = A.at[:, p, q].set(0.0).at[:, q, p].set(0.0)
-        return A, turn(V)
+        # J = I + (c - 1)(e_p e_p' + e_q e_q') + s (e_p e_q' - e_q e_p'): M J turns columns p, q
+        J = eye + outer(c - 1.0, op, op) + outer(c - 1.0, oq, oq) + outer(s, op, oq) \
+            - outer(s, oq, op)
+        A = jnp.einsum("mia,mij,mjb->mab", J, A, J) * KEEP[r]       # J' A J, A_pq = 0
+        return A, jnp.einsum("mij,mjb->mib", V, J)
 
     def sweep(carry):
         A, V, count = carry
@@ -815,8 +825,11 @@ def newton(model, B=None, solver=None):
             def compact(_):
                 idx, pos = _slots(active, R)
                 value, aux_c = model.take(idx).trial(Bt[idx])
+                # back into place by a gather and a select (a scatter is a while loop of
+                # its own on XLA:CPU, one per leaf of aux)
                 return value[pos], jax.tree_util.tree_map(
-                    lambda a, c: a.at[idx].set(c), aux, aux_c)
+                    lambda a, c: jnp.where(active.reshape((-1,) + (1,) * (a.ndim - 1)),
+                                           c[pos], a), aux, aux_c)
 
             return jax.lax.cond(few, compact, lambda _: model.trial(Bt), None)
 
