@@ -5,13 +5,7 @@ import shutil
 import tempfile
 import time
 
-# The suite's time is XLA's compilation of many small programs, not their running: LLVM's
-# backend optimization level 0 cuts the compilation CPU by about a third (tests/test_solvers.py:
-# 119 -> 77 s) and leaves the arithmetic as it is (no fast-math at any level), so every
-# assertion checks the same numbers. Speed is measured in benchmarks/, at XLA's defaults. A
-# caller's own XLA_FLAGS win.
-os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false "
-                      "--xla_backend_optimization_level=0")
+os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
 # The persistent compilation cache is on, as linjax's default is for users, in a directory of
 # this run's own (shared by its xdist workers, so a program one worker compiled is read by the
 # other; removed at the end): the suite starts cold, like a fresh install, and never reads a
