@@ -52,3 +52,14 @@ def test_gpu_check_runs_its_workloads_small(tmp_path):
     assert out.read_text().count("\n| ") == len(names) + 1  # the rule line, then one a row
     with pytest.raises(SystemExit):
         gpu_check.main(["--small", "no_such_workload"])
+
+
+@pytest.mark.slow
+def test_gpu_check_runs_the_expression_pipeline_small():
+    """The accelerator script's differential-expression workload (issue: the GPU check runs
+    it too) at a tiny size on CPU: DESeq2's pipeline in float64 inside the float32 script,
+    every gene but the all-zero one with a converged status."""
+    (row,) = gpu_check.main(["--small", "expression", "--repeats", "1"])
+    assert "error" not in row, row
+    assert row["dtype"] == "float64" and row["GB/s"] > 0, row
+    assert 0.9 <= row["converged"] < 1.0, row      # gene 0 is all zero: its own status
