@@ -40,6 +40,8 @@ import numpy as np
 from jax.scipy.special import gammaincc
 
 from linjax import _programs
+from linjax.special import lgamma as _lgamma
+from linjax.special import lgamma_digamma as _lgamma_digamma
 from linjax.validation import to_device
 
 MIN_DISP = 1e-8
@@ -279,50 +281,6 @@ def _logdet_spd(A):
         for i in range(j + 1, p):
             L[i, j] = (A[..., i, j] - sum(L[i, k] * L[j, k] for k in range(j))) / L[j, j]
     return out
-
-
-#: lgamma and digamma below shift their argument by this many steps before the asymptotic
-#: series, whose truncation error at 10 is below 1e-15.
-SHIFT = 10
-HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
-
-
-def _lgamma_digamma(x):
-    """(lgamma(x), digamma(x)) for x > 0, to about 1e-14 relative, sharing their work:
-
-        lgamma(x) = lgamma(z) - log P,  digamma(x) = digamma(z) - P'/P,
-        z = x + SHIFT,  P = x (x + 1) ... (x + SHIFT - 1),
-
-    with Stirling's series for lgamma(z) and digamma(z). A few multiplications, three logs
-    and two divisions per entry: XLA's CPU lgamma and digamma cost several times more, and
-    they are most of the dispersion search. Exact arithmetic in P up to x ~ 1e30."""
-    P, dP = x, jnp.ones_like(x)
-    for i in range(1, SHIFT):
-        dP = dP * (x + i) + P
-        P = P * (x + i)
-    z = x + SHIFT
-    iz = 1.0 / z
-    iz2 = iz * iz
-    logz = jnp.log(z)
-    lg_series = iz * (1 / 12 - iz2 * (1 / 360 - iz2 * (1 / 1260 - iz2 * (
-        1 / 1680 - iz2 * (1 / 1188 - iz2 * (691 / 360360))))))
-    dg_series = iz2 * (1 / 12 - iz2 * (1 / 120 - iz2 * (1 / 252 - iz2 * (
-        1 / 240 - iz2 * (1 / 132 - iz2 * (691 / 32760))))))
-    lgamma = (z - 0.5) * logz - z + HALF_LOG_2PI + lg_series - jnp.log(P)
-    digamma = logz - 0.5 * iz - dg_series - dP / P
-    return lgamma, digamma
-
-
-@jax.custom_jvp
-def _lgamma(x):
-    """lgamma(x), x > 0, by `_lgamma_digamma` (its derivative the digamma of the same)."""
-    return _lgamma_digamma(x)[0]
-
-
-@_lgamma.defjvp
-def _lgamma_jvp(primals, tangents):
-    lg, dg = _lgamma_digamma(primals[0])
-    return lg, dg * tangents[0]
 
 
 def _distinct_counts(Y):
