@@ -25,6 +25,7 @@ import numpy as np
 
 from linjax import _programs, buckets, designs, implicit, inputs, validation
 from linjax._pytree import replace
+from linjax.designs import fitting as design_fitting
 from linjax.estimability import no_finite_estimate
 from linjax.families import Binomial, Gaussian, get_family
 from linjax.firth import fit_firth
@@ -177,9 +178,9 @@ def fit(X, y, family=None, penalty=None, solver="auto", weights=None, offset=Non
         bounds = check_bounds(bounds, X.shape[1], X.dtype)
     structured = designs.is_design(X)  # sparse / categorical: linjax.designs.fitting
     if structured:
-        solver = designs.fitting.solver_for(solver, family, penalty, X.shape,
+        solver = design_fitting.solver_for(solver, family, penalty, X.shape,
                                             bounds is not None, choose_solver,
-                                            designs.fitting.diagonal_width(X))
+                                            design_fitting.diagonal_width(X))
     else:
         solver = choose_solver(solver, family, penalty, X.shape, bounded=bounds is not None)
     validation.check_solver_params(solver)
@@ -189,7 +190,7 @@ def fit(X, y, family=None, penalty=None, solver="auto", weights=None, offset=Non
     result = fit_validated(*padded, init, family, penalty, solver, fit_intercept, bounds,
                            start_in_loop=not traced)  # a caller's vmap: see fit_validated
     _warn_if_weights_unresolved(weights)
-    X = designs.fitting.dense_for_checks(X)  # None: a large design skips the next two
+    X = design_fitting.dense_for_checks(X)  # None: a large design skips the next two
     if X is not None:
         _warn_if_separated(result, X, y, weights, offset, family, penalty)
         _warn_if_rank_deficient(result, X, y, weights, offset, family, penalty)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import linjax as lj
-from linjax.designs import Categorical, Dense, Split, block_solve
+from linjax.designs import Categorical, Dense, Split, block_solve, standard_errors
 from linjax.solvers import Newton
 
 N, LEVELS = 300, 12
@@ -153,14 +153,14 @@ def test_standard_errors_equal_statsmodels_and_the_dense_summary(data):
     X, M = _design(codes, Z, True)
     fit = lj.fit(X, y, "poisson", solver=Newton(), offset=offset)
     ref = sm.GLM(y, sm.add_constant(M), family=sm.families.Poisson(), offset=offset).fit()
-    np.testing.assert_allclose(block_solve.standard_errors(fit, X, y, offset=offset), ref.bse,
+    np.testing.assert_allclose(standard_errors.standard_errors(fit, X, y, offset=offset), ref.bse,
                                rtol=1e-7)
     yg = y + 0.5
     pen = lj.penalties.L2(1e-2)
     fit = lj.fit(X, yg, "gamma", penalty=pen, solver=Newton(), weights=w + 0.1)
     dense = summarize(lj.fit(M, yg, "gamma", penalty=pen, solver=Newton(), weights=w + 0.1),
                       M, yg, weights=w + 0.1)
-    np.testing.assert_allclose(block_solve.standard_errors(fit, X, yg, weights=w + 0.1),
+    np.testing.assert_allclose(standard_errors.standard_errors(fit, X, yg, weights=w + 0.1),
                                dense.bse, rtol=1e-9)
 
 

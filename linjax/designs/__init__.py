@@ -1,6 +1,5 @@
 """Structured designs: dense, sparse, categorical and side-by-side blocks (docs/designs.md)."""
 
-from linjax.designs import fitting
 from linjax.designs.types import (
     AbstractDesign,
     Categorical,
@@ -12,5 +11,5 @@ from linjax.designs.types import (
     weighted_products,
 )
 
-__all__ = ["fitting", "AbstractDesign", "Dense", "Sparse", "Categorical", "Split", "cross",
+__all__ = ["AbstractDesign", "Dense", "Sparse", "Categorical", "Split", "cross",
            "is_design", "weighted_products"]

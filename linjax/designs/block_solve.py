@@ -17,7 +17,7 @@ in O(L q^2 + q^3) instead of O((L + q)^3) (10,000 levels and 21 other coefficien
 flops against 3e11, and 1.7 MB for B against 800 MB for H). D's zero entries (a level
 with no rows or only zero weights, no penalty: that row and column of H are zero) get
 the pseudo-inverse 0 and mark the system singular, as the dense solve's failed pivot
-does; S goes through `linjax.solvers.newton.solve_psd` (Cholesky, eigen fallback).
+does; S goes through `linjax.solvers.linalg.cholesky_or_eigen` (Cholesky, eigen fallback).
 
 With several categorical blocks, the widest is D and the others join R (their cross
 products are not diagonal).
@@ -30,6 +30,7 @@ import jax.numpy as jnp
 
 from linjax._pytree import pytree_dataclass, static_field
 from linjax.designs.types import Categorical, Split, cross
+from linjax.solvers.linalg import cholesky_or_eigen, eigh, sequential_on_cpu, solve_psd
 
 
 def widest_categorical(X):
@@ -105,9 +106,6 @@ class ArrowHessian:
 
     def solve(self, rhs):
         """(x, singular) with H x = rhs (module docstring), rhs of shape (k,)."""
-        from linjax.solvers.linalg import sequential_on_cpu
-        from linjax.solvers.newton import cholesky_or_eigen
-
         d_inv, E, S, regular = self._reduced()
         g_g, g_r = self.split(rhs)
         if not S.shape[0]:
@@ -136,9 +134,6 @@ def _minimum_norm(E, S, x_g, x_r):
     zero d_l, where x_g is already 0) is N = [-E V; V], V the null eigenvectors of S
     (eigenvalues below eps q max|eig|, `solve_psd`'s cutoff); x minus its projection on N,
     with N'N = V'(E'E + I)V."""
-    from linjax.solvers.linalg import eigh
-    from linjax.solvers.newton import solve_psd
-
     evals, V = eigh(S)
     null = evals <= jnp.finfo(S.dtype).eps * S.shape[0] * jnp.max(jnp.abs(evals))
     EV = E @ V
@@ -174,45 +169,3 @@ def arrow_products(X, s, intercept):
         C = jnp.zeros((0, 0), dtype)
     lo = int(intercept) + sum(b.shape[1] for b in blocks[:j])
     return ArrowHessian(d, B, C, lo)
-
-
-
-def standard_errors(result, X, y, weights=None, offset=None, dispersion=None):
-    """Standard errors of an `lj.fit` result on a design with a categorical block (`applies`),
-    intercept first, without the dense matrix: sqrt(phi diag(I^-1)) with the information
-    I = Z' diag(w mu'(eta)^2 / V(mu)) Z + sum(w) diag(penalty curvature) (`inverse_diagonal`
-    of its `ArrowHessian`). These are `linjax.inference.summarize`'s "nonrobust" `bse` (with
-    L2, its posterior standard deviations), which needs the dense (n, p) matrix. phi: the
-    Pearson chi2 / (nobs - k) where the family estimates it, else 1; or `dispersion`. A
-    level with no weight (and no penalty) has none: NaN. Assumes the design has full rank.
-    """
-    from linjax.designs.fitting import checked
-    from linjax.model import linear_predictor
-
-    family, penalty = result.family, result.penalty
-    intercept = bool(result.fit_intercept)
-    X = checked(X, fit_intercept=intercept)
-    dtype = jnp.asarray(result.params["coef"]).dtype
-    X = X.astype(dtype) if hasattr(X, "astype") else X
-    y, weights, offset = (None if a is None else jnp.asarray(a, dtype)
-                          for a in (y, weights, offset))
-    if not applies(X):
-        raise ValueError("X: standard_errors needs a design with a categorical block "
-                         "(linjax.designs.Categorical or a Split holding one); for other X "
-                         "use linjax.inference.summarize.")
-    w = jnp.ones_like(y) if weights is None else weights
-    eta = linear_predictor(result.params, X, offset)
-    mu = family.link.inverse(eta)
-    variance = family.variance(mu)
-    fisher = jnp.where(w > 0, w * family.link.inverse_deriv(eta) ** 2 / variance, 0.0)
-    coef = result.params["coef"]
-    pen = jnp.sum(w) * penalty.smooth_hess_diag(coef)
-    H = arrow_products(X, fisher, intercept).add_diagonal(
-        jnp.concatenate([jnp.zeros(int(intercept), pen.dtype), pen]))
-    if dispersion is None and family.estimates_dispersion:
-        pearson = jnp.sum(jnp.where(w > 0, w * (y - mu) ** 2 / variance, 0.0))
-        dispersion = pearson / (jnp.sum(w > 0) - (coef.shape[0] + int(intercept)))
-    phi = 1.0 if dispersion is None else dispersion
-    diag = H.inverse_diagonal()
-    defined = H.join(H.d > 0, jnp.ones(H.C.shape[0], bool))
-    return jnp.where(defined, jnp.sqrt(phi * diag), jnp.nan)

@@ -17,6 +17,7 @@ import numpy as np
 from linjax.designs import frames
 from linjax.designs.block_solve import diagonal_width  # noqa: F401  (lj.fit's solver choice)
 from linjax.designs.types import AbstractDesign, Categorical, Dense, Sparse, Split
+from linjax.solvers import LBFGS, SGD, LeastSquares, Newton
 
 #: Largest n * p for which `lj.fit` densifies a design for its eager warnings.
 CHECK_MAX_ELEMENTS = 1 << 22
@@ -84,8 +85,6 @@ def solver_for(solver, family, penalty, shape, bounded, choose, arrow_width=0):
     block's columns, which Newton's Schur-complement step solves as a diagonal:
     `linjax.designs.block_solve`), and LeastSquares, SGD and multiclass families are
     refused with the way out."""
-    from linjax.solvers import LBFGS, SGD, LeastSquares, Newton
-
     if getattr(family, "multiclass", False):
         raise ValueError("X: multiclass families need a dense X for now; pass "
                          "X.to_dense() (or a numpy array) with Multinomial.")

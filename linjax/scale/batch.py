@@ -24,6 +24,7 @@ import numpy as np
 
 from linjax import _programs, buckets, designs, validation
 from linjax.batch_checks import batch_inputs, row_error
+from linjax.designs import fitting as design_fitting
 from linjax.dispersion import estimate_nb_dispersion
 from linjax.families import Gaussian, get_family
 from linjax.fit import (
@@ -524,8 +525,8 @@ def fit_batch(X, Y, family=None, penalty=None, solver="auto", weights=None, offs
     if getattr(family, "alpha", 0.0) is None:
         return _fit_nb_estimated(X, Y, family, penalty, solver, weights, offset, fit_intercept,
                                  init, batch_size, gram, bounds)
-    if designs.fitting.accepts(X):  # scipy.sparse, a frame, a design: one shared design
-        X = designs.fitting.checked(X, "X", fit_intercept)
+    if design_fitting.accepts(X):  # scipy.sparse, a frame, a design: one shared design
+        X = design_fitting.checked(X, "X", fit_intercept)
     X, Y, weights, offset, w_ax, o_ax = batch_inputs(X, Y, family, weights, offset, penalty,
                                                      fit_intercept)
     m, n = Y.shape
@@ -535,7 +536,7 @@ def fit_batch(X, Y, family=None, penalty=None, solver="auto", weights=None, offs
     if batch_size is not None and (int(batch_size) != batch_size or batch_size < 1):
         raise ValueError(f"batch_size: expected a positive integer or None, got {batch_size!r}.")
     if designs.is_design(X):  # "auto" never least squares; lstsq and SGD refused
-        solver = designs.fitting.solver_for(solver, family, penalty, X.shape,
+        solver = design_fitting.solver_for(solver, family, penalty, X.shape,
                                             bounds is not None, choose_solver)
     else:
         solver = choose_solver(solver, family, penalty, X.shape[-2:], bounded=bounds is not None)

@@ -94,3 +94,52 @@ cholesky = sequential_on_cpu(lambda a: jnp.linalg.cholesky(a))
 eigh = sequential_on_cpu(lambda a: jnp.linalg.eigh(a))
 eigvalsh = sequential_on_cpu(lambda a: jnp.linalg.eigvalsh(a))
 lstsq = sequential_on_cpu(lambda a, b: jnp.linalg.lstsq(a, b)[0])
+
+
+#: Smallest relative pivot L_jj^2 / H_jj a float64 Cholesky factor may keep. The Hessian of
+#: a design with an exactly aliased column (a duplicate, a constant beside the intercept, a
+#: linear combination), formed from the data, leaves that pivot at rounding level: measured
+#: up to 17 eps (4e-15), above a k eps floor, where Newton then stepped 1/pivot along the
+#: null space and reported "converged" or ran to max_iter. Below 1e-13 a direction carries
+#: fewer than 3 correct digits (error eps / pivot) in any case.
+PIVOT_FLOOR_F64 = 1e-13
+
+
+def pivot_floor(k, dtype):
+    """The relative pivot floor of `solve_psd`: max(k eps, 1e-13) (1e-13 only bites in
+    float64, where k eps is below it for k < 450)."""
+    return max(k * float(jnp.finfo(dtype).eps), PIVOT_FLOOR_F64)
+
+
+def cholesky_or_eigen(H, rhs, reference, k):
+    """`solve_psd`'s body with the pivot test L_jj^2 > pivot_floor(k) reference_j: H a Schur
+    complement whose reference is the diagonal of the matrix it was reduced from, k that
+    matrix's size (the complement's own diagonal is at rounding level where it is singular)."""
+    chol = jnp.linalg.cholesky(H)
+    pivots = jnp.diagonal(chol, axis1=-2, axis2=-1)
+    floor = pivot_floor(k, H.dtype) * reference
+    ok = jnp.all(jnp.isfinite(chol)) & jnp.all(pivots * pivots > floor)
+
+    def by_cholesky():
+        return jax.scipy.linalg.cho_solve((chol, True), rhs)
+
+    def by_eigen():
+        evals, evecs = jnp.linalg.eigh(H)
+        cutoff = jnp.finfo(H.dtype).eps * H.shape[0] * jnp.max(jnp.abs(evals))
+        inv = jnp.where(evals > cutoff, 1.0 / jnp.where(evals > cutoff, evals, 1.0), 0.0)
+        return evecs @ (inv * (evecs.T @ rhs))
+
+    return jax.lax.cond(ok, by_cholesky, by_eigen), ~ok
+
+
+@psd_solver  # vmapped on CPU: a loop of unbatched LAPACK calls (linalg.py)
+def solve_psd(H, rhs):
+    """Solve H x = rhs for symmetric positive semi-definite H.
+
+    Cholesky when it succeeds with every pivot L_jj^2 above max(n eps, 1e-13) H_jj (the part
+    of column j not explained by the earlier ones, a scale-free test: rounding lets the
+    factorization of an exactly singular matrix "succeed" with pivots at that level);
+    otherwise the minimum-norm solution from the eigendecomposition with eigenvalues
+    below eps * n * max|eig| treated as zero. Returns (x, singular).
+    """
+    return cholesky_or_eigen(H, rhs, jnp.diagonal(H, axis1=-2, axis2=-1), H.shape[-1])

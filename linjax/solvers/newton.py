@@ -21,62 +21,18 @@ from linjax._pytree import pytree_dataclass, replace, static_field
 from linjax.solvers._common import halving_search, require_smooth, require_unbounded
 from linjax.solvers.engine import AbstractSolver, iterate
 from linjax.solvers.gram import prefers_single
-from linjax.solvers.linalg import psd_solver
+from linjax.solvers.linalg import (  # noqa: F401 (solve_psd & co: re-exported, as before)
+    PIVOT_FLOOR_F64,
+    cholesky_or_eigen,
+    pivot_floor,
+    solve_psd,
+)
 from linjax.solvers.status import Status, code
 
 
 def default_tols(dtype):
     """(decrement tol, step tol) that the dtype can reach."""
     return (1e-20, 1e-10) if jnp.finfo(dtype).bits >= 64 else (1e-12, 1e-6)
-
-
-#: Smallest relative pivot L_jj^2 / H_jj a float64 Cholesky factor may keep. The Hessian of
-#: a design with an exactly aliased column (a duplicate, a constant beside the intercept, a
-#: linear combination), formed from the data, leaves that pivot at rounding level: measured
-#: up to 17 eps (4e-15), above a k eps floor, where Newton then stepped 1/pivot along the
-#: null space and reported "converged" or ran to max_iter. Below 1e-13 a direction carries
-#: fewer than 3 correct digits (error eps / pivot) in any case.
-PIVOT_FLOOR_F64 = 1e-13
-
-
-def pivot_floor(k, dtype):
-    """The relative pivot floor of `solve_psd`: max(k eps, 1e-13) (1e-13 only bites in
-    float64, where k eps is below it for k < 450)."""
-    return max(k * float(jnp.finfo(dtype).eps), PIVOT_FLOOR_F64)
-
-
-def cholesky_or_eigen(H, rhs, reference, k):
-    """`solve_psd`'s body with the pivot test L_jj^2 > pivot_floor(k) reference_j: H a Schur
-    complement whose reference is the diagonal of the matrix it was reduced from, k that
-    matrix's size (the complement's own diagonal is at rounding level where it is singular)."""
-    chol = jnp.linalg.cholesky(H)
-    pivots = jnp.diagonal(chol, axis1=-2, axis2=-1)
-    floor = pivot_floor(k, H.dtype) * reference
-    ok = jnp.all(jnp.isfinite(chol)) & jnp.all(pivots * pivots > floor)
-
-    def by_cholesky():
-        return jax.scipy.linalg.cho_solve((chol, True), rhs)
-
-    def by_eigen():
-        evals, evecs = jnp.linalg.eigh(H)
-        cutoff = jnp.finfo(H.dtype).eps * H.shape[0] * jnp.max(jnp.abs(evals))
-        inv = jnp.where(evals > cutoff, 1.0 / jnp.where(evals > cutoff, evals, 1.0), 0.0)
-        return evecs @ (inv * (evecs.T @ rhs))
-
-    return jax.lax.cond(ok, by_cholesky, by_eigen), ~ok
-
-
-@psd_solver  # vmapped on CPU: a loop of unbatched LAPACK calls (linalg.py)
-def solve_psd(H, rhs):
-    """Solve H x = rhs for symmetric positive semi-definite H.
-
-    Cholesky when it succeeds with every pivot L_jj^2 above max(n eps, 1e-13) H_jj (the part
-    of column j not explained by the earlier ones, a scale-free test: rounding lets the
-    factorization of an exactly singular matrix "succeed" with pivots at that level);
-    otherwise the minimum-norm solution from the eigendecomposition with eigenvalues
-    below eps * n * max|eig| treated as zero. Returns (x, singular).
-    """
-    return cholesky_or_eigen(H, rhs, jnp.diagonal(H, axis1=-2, axis2=-1), H.shape[-1])
 
 
 def solve_system(H, rhs):

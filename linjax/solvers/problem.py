@@ -13,6 +13,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from linjax._pytree import pytree_dataclass, static_field
+from linjax.designs import block_solve
 from linjax.families import eta_derivatives, eta_hessians
 from linjax.model import linear_predictor
 from linjax.solvers.gram import pair_grams, weighted_products
@@ -100,8 +101,6 @@ class GLMProblem:
     def arrow_hessian(self):
         """True when `newton_system(..., arrow=True)` returns an `ArrowHessian` (X a design
         with a categorical block, one response: `linjax.designs.block_solve`); static."""
-        from linjax.designs import block_solve
-
         return self.dense_rows and not self.multiclass and block_solve.applies(self.X)
 
     def newton_system(self, params, fisher=False, single=False, eta=None, irls_start=None,
@@ -136,8 +135,6 @@ class GLMProblem:
         k = int(self.fit_intercept)
         arrow = arrow and self.arrow_hessian
         if arrow:
-            from linjax.designs import block_solve
-
             hess = block_solve.arrow_products(self.X, s, self.fit_intercept)
             grad = self.X.rmatvec(r)
             grad = jnp.concatenate([jnp.sum(r)[None], grad]) if k else grad
