@@ -12,6 +12,18 @@ special = pytest.importorskip("scipy.special")
 stats = pytest.importorskip("scipy.stats")
 
 
+def _criterion_at_random_means(rng, Y):
+    """(mu, args, log alpha, criterion value and gradient over every count) for counts Y
+    (m, n) at random means, intercept + a two-group design."""
+    m, n = Y.shape
+    X = np.column_stack([np.ones(n), np.arange(n) % 2])
+    mu = np.maximum(rng.gamma(1.0, 2.0, (m, n)), 0.5)
+    args = (jnp.asarray(Y), jnp.asarray(mu), jnp.asarray(expression._pairs(X)),
+            jnp.zeros(m), 0.3)
+    la = jnp.asarray(rng.uniform(-5.0, 3.0, m))
+    return mu, args, la, expression._value_and_grad(la, *args)
+
+
 def test_lgamma_digamma_equal_scipys():
     x = np.concatenate([np.geomspace(1e-9, 1e12, 4000), np.arange(0.5, 300.0, 0.5)])
     lg, dg = (np.asarray(v) for v in jax.jit(expression._lgamma_digamma)(jnp.asarray(x)))
@@ -65,12 +77,7 @@ def test_count_table_and_its_criterion():
         np.testing.assert_array_equal(V[g, :k], values)
         np.testing.assert_array_equal(C[g, :k], counts)
         assert (C[g, k:] == 0).all()
-    X = np.column_stack([np.ones(n), np.arange(n) % 2])
-    mu = np.maximum(rng.gamma(1.0, 2.0, (m, n)), 0.5)
-    args = (jnp.asarray(Y), jnp.asarray(mu), jnp.asarray(expression._pairs(X)),
-            jnp.zeros(m), 0.3)
-    la = jnp.asarray(rng.uniform(-5.0, 3.0, m))
-    plain = expression._value_and_grad(la, *args)
+    mu, args, la, plain = _criterion_at_random_means(rng, Y)
     tabled = expression._value_and_grad(la, *args, (jnp.asarray(V), jnp.asarray(C)))
     for a, b in zip(plain, tabled, strict=True):
         np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-11, atol=1e-9)
@@ -133,12 +140,7 @@ def test_table_widths_pick_the_same_sums():
     Y[-1] = np.arange(n)  # one wide gene: 300 distinct counts
     V, C = expression._count_table(Y)
     assert V.shape[1] == n
-    X = np.column_stack([np.ones(n), np.arange(n) % 2])
-    mu = np.maximum(rng.gamma(1.0, 2.0, (m, n)), 0.5)
-    args = (jnp.asarray(Y), jnp.asarray(mu), jnp.asarray(expression._pairs(X)),
-            jnp.zeros(m), 0.3)
-    la = jnp.asarray(rng.uniform(-5.0, 3.0, m))
-    plain = expression._value_and_grad(la, *args)
+    mu, args, la, plain = _criterion_at_random_means(rng, Y)
     for rows in (slice(0, m - 1), slice(0, m)):  # narrow rows only: width 16 or 64 used
         used = jnp.max(jnp.sum(jnp.asarray(C[rows]) > 0, axis=1))
         sub = (jnp.asarray(Y[rows]), jnp.asarray(mu[rows]), args[2], jnp.zeros(Y[rows].shape[0]),
