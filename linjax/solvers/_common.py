@@ -10,10 +10,10 @@ penalty on the coefficients plus the indicator of the bounds, whose proximal
 map is `prox(x, step)`.
 """
 
-import jax
 import jax.numpy as jnp
 
 from linjax.penalties import NoPenalty
+from linjax.solvers.newton_step import damped_step
 
 
 def default_tol(dtype):
@@ -95,24 +95,13 @@ class Composite:
 
 
 def halving_search(trial, value, slack, max_halvings, dtype, whole=False):
-    """Halve t from 1 until trial(t) <= value + slack (R's glm.fit step halving).
+    """Halve t from 1 until trial(t) <= value + slack (R's glm.fit step halving): one
+    problem's `linjax.solvers.newton_step.damped_step` with trial(t) -> value.
 
     whole: take the full step wherever its value is finite (a Newton step at a
     rounding-level decrement, whose decrease the objective's rounding can hide).
     Returns (t, trial(t), accepted); a NaN trial counts as too high.
     """
-
-    def ok(f_t):
-        return (f_t <= value + slack) | (whole & jnp.isfinite(f_t))
-
-    def too_high(carry):
-        _, f_t, i = carry
-        return ~ok(f_t) & (i < max_halvings)
-
-    def halve(carry):
-        t, _, i = carry
-        return t / 2, trial(t / 2), i + 1
-
-    one = jnp.ones((), dtype)
-    t, f_t, _ = jax.lax.while_loop(too_high, halve, (one, trial(one), 0))
-    return t, f_t, ok(f_t)
+    t, f_t, _, accepted = damped_step(lambda t: (trial(t), ()), value, slack, max_halvings,
+                                      (trial(jnp.ones((), dtype)), ()), whole=whole)
+    return t, f_t, accepted

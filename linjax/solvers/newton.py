@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from linjax._pytree import pytree_dataclass, replace, static_field
-from linjax.solvers._common import halving_search, require_smooth, require_unbounded
+from linjax.solvers._common import require_smooth, require_unbounded
 from linjax.solvers.engine import AbstractSolver, iterate
 from linjax.solvers.gram import prefers_single
 from linjax.solvers.linalg import (  # noqa: F401 (solve_psd & co: re-exported, as before)
@@ -27,12 +27,15 @@ from linjax.solvers.linalg import (  # noqa: F401 (solve_psd & co: re-exported, 
     pivot_floor,
     solve_psd,
 )
-from linjax.solvers.status import Status, code
-
-
-def default_tols(dtype):
-    """(decrement tol, step tol) that the dtype can reach."""
-    return (1e-20, 1e-10) if jnp.finfo(dtype).bits >= 64 else (1e-12, 1e-6)
+from linjax.solvers.newton_step import (  # noqa: F401 (default_tols, extrapolated_stop: re-exported)
+    damped_step,
+    damping,
+    default_tols,
+    extrapolated_stop,
+    newton_status,
+    resolve_tols,
+    stopping_rule,
+)
 
 
 def solve_system(H, rhs):
@@ -41,17 +44,6 @@ def solve_system(H, rhs):
     if hasattr(H, "add_diagonal"):  # an ArrowHessian (imported lazily: designs import this)
         return H.solve(rhs)
     return solve_psd(H, rhs)
-
-
-def extrapolated_stop(decrement, prev, accepted, t, threshold):
-    """True after a full step when the quadratic model of the decrement, lam2_{k+1} =
-    C lam2_k^2 with C from the last two (lam2_k^3 / lam2_{k-1}^2), predicts the next one
-    below `threshold`: the point just reached already meets it, and one more Hessian would
-    only confirm it. Under linear convergence at rate r the model is optimistic by r < 1."""
-    known = jnp.isfinite(prev) & (prev > 0)
-    ratio = decrement / jnp.where(known, prev, 1.0)
-    predicted = jnp.where(known, decrement * ratio * ratio, jnp.inf)
-    return accepted & (t == 1) & (decrement <= prev) & (predicted <= threshold)
 
 
 class NewtonState(NamedTuple):
@@ -175,41 +167,31 @@ class Newton(AbstractSolver):
         direction, singular = solve_system(hess, -grad)
         decrement = -jnp.dot(grad, direction)
         x = problem.to_vector(params)
-        default_tol, default_xtol = default_tols(value.dtype)
-        tol = default_tol if self.tol is None else self.tol
-        xtol = default_xtol if self.xtol is None else self.xtol
-        scale = jnp.maximum(jnp.abs(value), 1.0)
-        eps = jnp.finfo(value.dtype).eps
-        slack = 8 * eps * scale
+        tol, xtol = resolve_tols(self.tol, self.xtol, value.dtype)
+        scale, slack, at_floor = damping(value, decrement)
 
         if cached:
             delta = problem.eta_change(direction, params)
 
             def trial(t):
                 return problem.value_at(problem.from_vector(x + t * direction, params),
-                                        state.eta + t * delta)
+                                        state.eta + t * delta), ()
         else:
             def trial(t):
-                return problem.value(problem.from_vector(x + t * direction, params))
+                return problem.value(problem.from_vector(x + t * direction, params)), ()
 
-        # At a decrement of rounding level Newton is in its quadratic phase, and the last
-        # steps' decrease can be smaller than the objective's rounding (cancellation in it
-        # can exceed the slack): the whole step is taken, as R's glm.fit takes every
-        # finite step, instead of halving on noise.
-        at_floor = decrement <= jnp.sqrt(eps) * scale
+        # (the damped step, `newton_step.damped_step`; a finite step is taken whole at a
+        # rounding-level decrement, and always on the start's pass)
         halvings = self.max_halvings if first is None else jnp.where(first, 0, self.max_halvings)
-        t, f_t, accepted = halving_search(trial, value, slack, halvings, value.dtype,
+        t, f_t, _, accepted = damped_step(trial, value, slack, halvings, trial(1.0),
                                           whole=at_floor if first is None else at_floor | first)
-        small_step = jnp.max(jnp.abs(t * direction), initial=0.0) <= xtol * (
-            1.0 + jnp.max(jnp.abs(x), initial=0.0))
-        converged = ((decrement <= tol * scale) | (accepted & small_step)
-                     | extrapolated_stop(decrement, state.decrement, accepted, t, tol * scale))
+        converged, stalled = stopping_rule(decrement, state.decrement, t, direction, x, accepted,
+                                           at_floor, scale, tol, xtol)
         new_x = jnp.where(accepted, x + t * direction, x)
         new_params = problem.from_vector(new_x, params)
-        # A step not finite from a point whose decrement is at rounding level cannot improve
-        # the objective in this dtype: that is convergence, not a failure.
-        stalled = ~accepted & ~at_floor & ~state.single
-        converged = converged | (~accepted & at_floor)
+        # A rejected step in float32 products is not a failure: the next step is in full
+        # precision (below).
+        stalled = stalled & ~state.single
         new_value = jnp.where(accepted, f_t, value)
         single = state.single
         if mixed:
@@ -230,7 +212,4 @@ class Newton(AbstractSolver):
                                        single, new_eta, first)
 
     def terminate(self, problem, params, state):
-        status = jnp.where(
-            state.stalled, code(Status.LINE_SEARCH_FAILED),
-            jnp.where(state.singular, code(Status.SINGULAR), code(Status.CONVERGED)))
-        return state.converged | state.stalled, status
+        return state.converged | state.stalled, newton_status(state.stalled, state.singular)
