@@ -651,7 +651,8 @@ def _hessian_solve(d, l1, l2, b, b0, model, mask, always, ctl, cfg):
     def data_loss(eta):
         return _safe_sum(w, family.nll(y, eta))
 
-    eta = jnp.where(model.valid, model.eta, X @ b + b0 + off)
+    # a carried eta saves a pass over X (jnp.where would compute X b regardless)
+    eta = jax.lax.cond(model.valid, lambda: model.eta, lambda: X @ b + b0 + off)
     loss, ge, v, grad = derivatives(eta)
 
     def cond(c):

@@ -8,7 +8,9 @@ full data's, first) form one (K + 1, n) array, and one `jax.lax.map` of
 `paths.path_core` fits all of them in turn (sequential, so each fold's loops stop at their
 own counts, as a vmap's would not), so shapes never change and nothing recompiles
 when the folds, the alphas, l1_ratio or the weights change (`trace_count()` counts
-traces; a test checks it).
+traces; a test checks it). Dense GLM paths (the "hessian" solver) instead run in lockstep
+(`paths_lockstep`): each path takes its own steps, but the passes over X of all K + 1 at
+one step are one matrix product.
 With the covariance solver every fold's Gram matrix comes from one pass over X by row
 blocks grouped by the fold that leaves them out (`_gram_moments`: the full data's Gram is
 the sum of the groups', a fold's the sum less its own group's; symmetric block products,
@@ -43,6 +45,7 @@ from linjax import _programs, validation
 from linjax import paths as P
 from linjax.designs.types import is_design
 from linjax.fit_statistics import log_likelihood
+from linjax.paths_lockstep import path_lockstep
 
 SCORINGS = {"deviance": 1.0, "mse": 1.0, "mae": 1.0, "log_loss": 1.0, "accuracy": -1.0}
 _TRACES = collections.Counter()
@@ -320,6 +323,8 @@ def _cv_jit(X, y, train_w, test_w, off, pf, alphas, l1_ratio, ctl, blocks, test_
         rows = jnp.arange(train_w.shape[0])
         res = jax.lax.map(lambda a: P.path_core(X, y, a[0], off, pf, a[1], l1_ratio, ctl,
                                                 cfg, moments(a[2])), (train_w, alphas, rows))
+    elif cfg.hessian and not is_design(X):   # one product over X per step for all paths
+        res = path_lockstep(X, y, train_w, off, pf, alphas, l1_ratio, ctl, cfg)
     else:
         res = jax.lax.map(lambda a: P.path_core(X, y, a[0], off, pf, a[1], l1_ratio, ctl,
                                                 cfg), (train_w, alphas))
