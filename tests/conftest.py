@@ -29,7 +29,8 @@ jax.config.update("jax_enable_x64", True)
 def pytest_runtest_protocol(item, nextitem):
     """LINJAX_TEST_CPU_LOG=FILE appends each test's process CPU seconds (setup, call and
     teardown; compilation included) and wall seconds: a ranking of the suite's costs that a
-    busy machine does not distort."""
+    busy machine does not distort (`python tests/file_costs.py FILE` rewrites
+    tests/file_costs.txt from it)."""
     path = os.environ.get("LINJAX_TEST_CPU_LOG")
     if not path:
         yield
@@ -39,6 +40,30 @@ def pytest_runtest_protocol(item, nextitem):
     with open(path, "a") as log:
         log.write(f"{time.process_time() - cpu:.3f}\t{time.perf_counter() - wall:.3f}\t"
                   f"{item.nodeid}\n")
+
+
+def _file_costs():
+    """{file name: worker seconds} from tests/file_costs.txt."""
+    path = os.path.join(os.path.dirname(__file__), "file_costs.txt")
+    costs = {}
+    with open(path) as f:
+        for line in f:
+            if line.strip() and not line.startswith("#"):
+                seconds, name = line.split()
+                costs[name] = float(seconds)
+    return costs
+
+
+def pytest_collection_modifyitems(config, items):
+    """Costliest test files first (tests/file_costs.txt), so that xdist's file-by-file
+    scheduling (`--dist loadfile --no-loadscope-reorder`) ends both workers together instead
+    of starting a long file last. Tests keep their order within a file."""
+    costs = _file_costs()
+    order = {}
+    for item in items:
+        name = os.path.basename(item.location[0])
+        order.setdefault(name, (-costs.get(name, 5.0), len(order)))
+    items.sort(key=lambda item: order[os.path.basename(item.location[0])])
 
 
 def _programs_line():
