@@ -11,6 +11,7 @@ from linjax.solvers import (
     GradientDescent,
     LeastSquares,
     Newton,
+    NewtonCG,
     ProjectedNewton,
     ProximalGradient,
 )
@@ -19,7 +20,8 @@ SOLVERS = {"newton": Newton, "irls": Newton, "lstsq": LeastSquares,
            "least_squares": LeastSquares, "lbfgs": LBFGS, "gd": GradientDescent,
            "gradient_descent": GradientDescent, "sgd": SGD, "proximal": ProximalGradient,
            "fista": ProximalGradient, "cd": CoordinateDescent,
-           "coordinate_descent": CoordinateDescent, "projected_newton": ProjectedNewton}
+           "coordinate_descent": CoordinateDescent, "projected_newton": ProjectedNewton,
+           "newton_cg": NewtonCG, "newton-cg": NewtonCG}
 
 #: Widest problem (number of coefficients) for which "auto" picks Newton or CD.
 AUTO_MAX_WIDTH = 500

@@ -112,17 +112,17 @@ def test_summarize_and_diagnostics_equal_dense(data):
 
 def test_auto_solver_for_designs():
     """"auto" for a design: Newton where a dense X of the width would get L-BFGS (up to
-    NEWTON_MAX_WIDTH coefficients; the Gram is structured), L-BFGS beyond, never lstsq."""
+    NEWTON_MAX_WIDTH coefficients; the Gram is structured), NewtonCG beyond, never lstsq."""
     from linjax.designs.fitting import NEWTON_MAX_WIDTH, solver_for
     from linjax.solver_choice import choose_solver
-    from linjax.solvers import LBFGS, Newton
+    from linjax.solvers import LBFGS, Newton, NewtonCG
 
     fam, none = lj.families.Poisson(), lj.penalties.NoPenalty()
     wide = (10_000, 1000)
     assert isinstance(choose_solver("auto", fam, none, wide), LBFGS)   # dense: L-BFGS
     assert isinstance(solver_for("auto", fam, none, wide, False, choose_solver), Newton)
     widest = (10_000, NEWTON_MAX_WIDTH)
-    assert isinstance(solver_for("auto", fam, none, widest, False, choose_solver), LBFGS)
+    assert isinstance(solver_for("auto", fam, none, widest, False, choose_solver), NewtonCG)
     assert isinstance(solver_for("lbfgs", fam, none, wide, False, choose_solver), LBFGS)
     gauss = lj.families.Gaussian()
     assert isinstance(solver_for("auto", gauss, none, (50, 3), False, choose_solver), Newton)
@@ -139,7 +139,7 @@ def test_wide_sparse_design_starts_without_its_gram():
     y = zoo.problem("binomial")[1]
     pen = lj.penalties.L2(alpha)
     got = lj.fit(A, y, "binomial", penalty=pen)
-    assert got.solver == "lbfgs" and int(got.status) == 0
+    assert got.solver == "newton_cg" and int(got.status) == 0
     sk = LogisticRegression(C=1.0 / (n * alpha), tol=1e-12, max_iter=10_000).fit(A, y)
     want = {"coef": sk.coef_[0], "intercept": sk.intercept_[0]}
     np.testing.assert_allclose(got.coef, want["coef"], atol=1e-6)

@@ -5,7 +5,8 @@
   (the dense path), other designs are checked (rows, finite values, codes in range)
   when concrete.
 - `solver_for`: "auto" picks Newton where it would pick LeastSquares (QR needs the dense
-  matrix); solvers that need the rows themselves (LeastSquares, SGD) are refused.
+  matrix), and NewtonCG where it would pick L-BFGS beyond Newton's width; solvers that
+  need the rows themselves (LeastSquares, SGD) are refused.
 - `dense_for_checks`: the dense matrix of a small design for the eager separation and
   rank-deficiency checks (skipped above `CHECK_MAX_ELEMENTS`).
 """
@@ -17,7 +18,7 @@ import numpy as np
 from linjax.designs import frames
 from linjax.designs.block_solve import diagonal_width  # noqa: F401  (lj.fit's solver choice)
 from linjax.designs.types import AbstractDesign, Categorical, Dense, Sparse, Split
-from linjax.solvers import LBFGS, SGD, LeastSquares, Newton
+from linjax.solvers import LBFGS, SGD, LeastSquares, Newton, NewtonCG
 
 #: Largest n * p for which `lj.fit` densifies a design for its eager warnings.
 CHECK_MAX_ELEMENTS = 1 << 22
@@ -83,8 +84,8 @@ def solver_for(solver, family, penalty, shape, bounded, choose, arrow_width=0):
     design: "auto" never gives LeastSquares, takes Newton instead of L-BFGS up to
     `NEWTON_MAX_WIDTH` coefficients not counting `arrow_width` (the widest categorical
     block's columns, which Newton's Schur-complement step solves as a diagonal:
-    `linjax.designs.block_solve`), and LeastSquares, SGD and multiclass families are
-    refused with the way out."""
+    `linjax.designs.block_solve`) and truncated Newton (`NewtonCG`) beyond; LeastSquares,
+    SGD and multiclass families are refused with the way out."""
     if getattr(family, "multiclass", False):
         raise ValueError("X: multiclass families need a dense X for now; pass "
                          "X.to_dense() (or a numpy array) with Multinomial.")
@@ -94,6 +95,8 @@ def solver_for(solver, family, penalty, shape, bounded, choose, arrow_width=0):
         return Newton()
     if auto and type(chosen) is LBFGS and shape[1] + 1 - arrow_width <= NEWTON_MAX_WIDTH:
         return Newton()
+    if auto and type(chosen) is LBFGS:   # Hessian-vector products by X v and X' u
+        return NewtonCG()
     if isinstance(chosen, LeastSquares | SGD):
         raise ValueError(f"solver: {type(chosen).__name__} needs the rows of a dense X; with a "
                          "sparse or categorical design use solver='newton', 'lbfgs', 'cd' or "

@@ -15,6 +15,7 @@ LAZY_NAMES = {
     "LBFGS": "lbfgs",
     "LeastSquares": "lstsq",
     "Newton": "newton",
+    "NewtonCG": "newton_cg",
     "FunctionProblem": "problem", "GLMProblem": "problem",
     "ProjectedNewton": "projected",
     "ProximalGradient": "proximal",
@@ -24,7 +25,7 @@ LAZY_NAMES = {
 __all__ = [
     "AbstractSolver", "Solution", "iterate", "Newton", "LeastSquares", "GLMProblem",
     "FunctionProblem", "Status", "MESSAGES", "message", "LBFGS", "GradientDescent", "SGD",
-    "ProximalGradient", "CoordinateDescent", "ProjectedNewton",
+    "ProximalGradient", "CoordinateDescent", "ProjectedNewton", "NewtonCG",
 ]
 
 
