@@ -48,20 +48,19 @@ from linjax import links as L
 from linjax.families import Binomial, Gaussian, Poisson, eta_derivatives
 from linjax.fit import intercept_shift_from_sums, log_intercept_shift
 from linjax.solvers import linalg
-from linjax.solvers import newton as _newton
 from linjax.solvers.newton import NewtonState
+from linjax.solvers.newton_step import (
+    damped_step,
+    damping,
+    newton_status,
+    resolve_tols,
+    stopping_rule,
+)
 from linjax.solvers.status import Status, code
 
 #: Largest k = p + intercept for which the batched Cholesky is unrolled (k^3 / 6 vector
 #: operations; larger k loops over the columns).
 UNROLL_MAX = 16
-
-
-def default_tols(dtype):
-    """(decrement tol, step tol) of `linjax.solvers.Newton` for this dtype."""
-    if hasattr(_newton, "default_tols"):
-        return _newton.default_tols(dtype)
-    return _newton.default_tol(dtype), 0.0       # solvers without a step criterion
 
 
 # ----------------------------------------------------------------------------- pair products
@@ -796,10 +795,7 @@ def newton(model, B=None, solver=None):
     else:
         value, aux = model.trial(B)
     dtype = B.dtype
-    default_tol, default_xtol = default_tols(dtype)
-    tol = default_tol if solver.tol is None else solver.tol
-    xtol = default_xtol if getattr(solver, "xtol", None) is None else solver.xtol
-    eps = jnp.finfo(dtype).eps
+    tol, xtol = resolve_tols(solver.tol, getattr(solver, "xtol", None), dtype)
     m = B.shape[0]
     max_halvings = getattr(solver, "max_halvings", 40)
 
@@ -835,7 +831,6 @@ def newton(model, B=None, solver=None):
 
         def body(carry):
             B, aux, state, i, done, status, n_iter = carry
-            rows = B.shape[0]
             active = ~done
             value, prev = state.value, state.decrement
             few = None if R is None else jnp.sum(active) <= R
@@ -843,43 +838,17 @@ def newton(model, B=None, solver=None):
             direction, singular = solve_packed(Hp, -grad, active, model.lapack)
             direction = jnp.where(active[:, None], direction, 0.0)   # stopped: stay put
             decrement = -jnp.sum(grad * direction, axis=1)
-            scale = jnp.maximum(jnp.abs(value), 1.0)
-            slack = 8 * eps * scale
-
-            at_floor = decrement <= jnp.sqrt(eps) * scale   # whole steps (Newton's rule)
-
-            def ok(f_t):
-                return (f_t <= value + slack) | (at_floor & jnp.isfinite(f_t))
-
-            def high(f_t):
-                return active & ~ok(f_t)
-
-            def too_high(c):
-                _, f_t, _, k = c
-                return jnp.any(high(f_t)) & (k < max_halvings)
-
-            def halve(c):
-                t, f_t, aux_t, k = c
-                t = jnp.where(high(f_t), t / 2, t)
-                f_new, aux_new = model.trial(B + t[:, None] * direction)
-                return t, f_new, aux_new, k + 1
-
-            f1, aux1 = first_trial(B + direction, aux, active, few)
-            t, f_t, aux_t, _ = jax.lax.while_loop(too_high, halve,
-                                                  (jnp.ones((rows,), dtype), f1, aux1, 0))
-            accepted = ok(f_t)
-            small_step = jnp.max(jnp.abs(t[:, None] * direction), axis=1) <= xtol * (
-                1.0 + jnp.max(jnp.abs(B), axis=1))
-            converged = ((decrement <= tol * scale) | (accepted & small_step)
-                         | _newton.extrapolated_stop(decrement, prev, accepted, t, tol * scale))
-            stalled = ~accepted & ~at_floor
-            converged = converged | (~accepted & at_floor)
+            # Newton's step and stopping rule (`linjax.solvers.newton_step`), per problem
+            scale, slack, at_floor = damping(value, decrement)
+            t, f_t, aux_t, accepted = damped_step(
+                lambda t: model.trial(B + t[:, None] * direction), value, slack, max_halvings,
+                first_trial(B + direction, aux, active, few), whole=at_floor, active=active)
+            converged, stalled = stopping_rule(decrement, prev, t, direction, B, accepted,
+                                               at_floor, scale, tol, xtol)
             new_B = jnp.where(accepted[:, None], B + t[:, None] * direction, B)
             new_value = jnp.where(accepted, f_t, value)
             new_state = _new_state(new_value, decrement, t, converged, stalled, singular)
-            new_status = jnp.where(stalled, code(Status.LINE_SEARCH_FAILED),
-                                   jnp.where(singular, code(Status.SINGULAR),
-                                             code(Status.CONVERGED)))
+            new_status = newton_status(stalled, singular)
             stop = converged | stalled
 
             finite = jnp.all(jnp.isfinite(new_B), axis=1) & jnp.isfinite(new_state.value)

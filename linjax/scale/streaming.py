@@ -41,9 +41,16 @@ from linjax.families import Gaussian, get_family
 from linjax.fit import FitResult
 from linjax.penalties import L2, NoPenalty
 from linjax.scale import blocks
-from linjax.scale.shared_newton import default_tols
+from linjax.solvers.linalg import solve_psd
 from linjax.solvers.lstsq import check_applicable
-from linjax.solvers.newton import NewtonState, extrapolated_stop, solve_psd
+from linjax.solvers.newton import NewtonState
+from linjax.solvers.newton_step import (
+    damping,
+    host_damped_step,
+    newton_status,
+    resolve_tols,
+    stopping_rule,
+)
 from linjax.solvers.status import Status
 
 _newton_sums = _programs.jit(blocks.newton_sums, static_argnames=("fisher", "fit_intercept"))
@@ -219,47 +226,37 @@ def _newton(reader, family, penalty, fit_intercept, init, max_iter, tol, xtol, m
         if fit_intercept:
             B = jnp.concatenate([jnp.asarray(init.get("intercept", 0.0), dtype)[None], B])
         value, grad, hess = newton_pass(B)
-    default_tol, default_xtol = default_tols(dtype)
-    tol = default_tol if tol is None else tol
-    xtol = default_xtol if xtol is None else xtol
-    eps = float(jnp.finfo(dtype).eps)
+    tol, xtol = resolve_tols(tol, xtol, dtype)
     status, n_iter = (Status.MAX_ITER, 0) if np.isfinite(float(value)) else (Status.NON_FINITE, 0)
     state = NewtonState(value, jnp.asarray(np.inf, dtype), jnp.ones((), dtype), False, False,
                         False)
+
+    def trial(B, direction):
+        def at(t):                                     # (objective, the whole pass) at t
+            candidate = newton_pass(B + t * direction)
+            return candidate[0], candidate
+        return at
+
+    # Newton's step and stopping rule (`linjax.solvers.newton_step`), each trial one pass
     while status == Status.MAX_ITER and n_iter < max_iter:
         n_iter += 1
         direction, singular = _solve_psd(hess, -grad)
-        decrement = float(-jnp.dot(grad, direction))
-        scale = max(abs(float(value)), 1.0)
-        slack = 8 * eps * scale
-        at_floor = decrement <= np.sqrt(eps) * scale     # whole steps (Newton's rule)
-        t, accepted = 1.0, False
-        for _ in range(max_halvings + 1):
-            candidate = newton_pass(B + t * direction)
-            f_t = float(candidate[0])
-            if f_t <= float(value) + slack or (at_floor and np.isfinite(f_t)):
-                accepted = True
-                break
-            t /= 2
-        small_step = float(jnp.max(jnp.abs(t * direction))) <= xtol * (
-            1.0 + float(jnp.max(jnp.abs(B))))
-        converged = (decrement <= tol * scale or (accepted and small_step)
-                     or bool(extrapolated_stop(decrement, state.decrement, accepted, t,
-                                               tol * scale)))
-        stalled = not accepted and not at_floor
-        converged = converged or (not accepted and at_floor)
+        decrement = -jnp.dot(grad, direction)
+        scale, slack, at_floor = damping(value, decrement)
+        t, f_t, candidate, accepted = host_damped_step(trial(B, direction), value, slack,
+                                                       max_halvings, whole=at_floor)
+        t = jnp.asarray(t, dtype)
+        converged, stalled = stopping_rule(decrement, state.decrement, t, direction, B,
+                                           jnp.asarray(accepted), at_floor, scale, tol, xtol)
         if accepted:
             new_B = B + t * direction
-            if not (np.all(np.isfinite(np.asarray(new_B))) and np.isfinite(float(candidate[0]))):
+            if not (np.all(np.isfinite(np.asarray(new_B))) and np.isfinite(float(f_t))):
                 status = Status.NON_FINITE
                 break
             B, (value, grad, hess) = new_B, candidate
-        state = NewtonState(value, jnp.asarray(decrement, dtype), jnp.asarray(t, dtype),
-                            converged, stalled, bool(singular))
-        if stalled:
-            status = Status.LINE_SEARCH_FAILED
-        elif converged:
-            status = Status.SINGULAR if bool(singular) else Status.CONVERGED
+        state = NewtonState(value, decrement, t, converged, stalled, singular)
+        if bool(converged | stalled):
+            status = Status(int(newton_status(stalled, singular)))
     info = {"passes": reader.passes, "n_rows": reader.n, "newton": state}
     return FitResult(_params(B, p, fit_intercept), jnp.asarray(value),
                      jnp.asarray(n_iter, jnp.int32),
