@@ -289,9 +289,10 @@ class LinjaxMixin:
         if "positive" in self.get_params():
             check_bool(name, "positive", self.positive)
 
-    def _solver(self, family, penalty, shape, bounded, structured=False):
+    def _solver(self, family, penalty, shape, bounded, design=None):
         """The solver instance: `solver` (name, alias or instance) with max_iter / tol applied
-        (`structured`: for a design, `linjax.designs.fitting.solver_for`'s choice)."""
+        (for a `design`, `linjax.designs.fitting.solver_for`'s choice, which counts its widest
+        factor as the diagonal it is to Newton, as `lj.fit` does)."""
         solver = getattr(self, "solver", "auto")
         if isinstance(solver, str):
             key = SOLVER_ALIASES.get(solver.lower(), solver)
@@ -302,9 +303,10 @@ class LinjaxMixin:
         elif not hasattr(solver, "minimise"):
             raise ValueError(f"{type(self).__name__}: solver must be 'auto', a solver name or a "
                              f"linjax.solvers instance, got {solver!r}.")
-        if structured:
+        if design is not None:
             solver = design_fitting.solver_for(solver, family, penalty, shape, bounded,
-                                               choose_solver)
+                                               choose_solver,
+                                               design_fitting.diagonal_width(design))
         else:
             solver = choose_solver(solver, family, penalty, shape, bounded=bounded)
         changes = {}
@@ -376,7 +378,7 @@ class LinjaxMixin:
     def _run_design_fit(self, X, y, w, offset, family, penalty, init):
         dtype = np.dtype(X.dtype)
         bounds = self._bounds()
-        solver = self._solver(family, penalty, X.shape, bounds is not None, structured=True)
+        solver = self._solver(family, penalty, X.shape, bounds is not None, design=X)
         if init is not None:
             init = {k: jnp.asarray(np.asarray(v, dtype)) for k, v in init.items()}
         result = fit(X, jax.device_put(np.asarray(y, dtype)), family=family, penalty=penalty,

@@ -537,7 +537,8 @@ def fit_batch(X, Y, family=None, penalty=None, solver="auto", weights=None, offs
         raise ValueError(f"batch_size: expected a positive integer or None, got {batch_size!r}.")
     if designs.is_design(X):  # "auto" never least squares; lstsq and SGD refused
         solver = design_fitting.solver_for(solver, family, penalty, X.shape,
-                                            bounds is not None, choose_solver)
+                                            bounds is not None, choose_solver,
+                                            design_fitting.diagonal_width(X))
     else:
         solver = choose_solver(solver, family, penalty, X.shape[-2:], bounded=bounds is not None)
     x_ax = 0 if X.ndim == 3 else None
