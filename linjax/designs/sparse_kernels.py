@@ -44,6 +44,16 @@ def choose_width(counts):
     return min(WIDTHS, key=cost)
 
 
+def _aligned_zeros(shape, dtype):
+    """Zeros whose data start on a 64-byte boundary, which `jax.device_put` then uses in
+    place on CPU instead of copying (as `linjax.designs.host.aligned_empty`)."""
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    raw = np.zeros(nbytes + 64, np.uint8)
+    start = (-raw.ctypes.data) % 64
+    return raw[start:start + nbytes].view(dtype).reshape(shape)
+
+
 @pytree_dataclass
 class Pieces:
     """One compressed matrix as pieces (see the module docstring): `index` and `values`
@@ -69,19 +79,19 @@ class Pieces:
         block = max(1, min(BLOCK_ENTRIES // width, n_pieces))
         n_blocks = -(-n_pieces // block)
         total = n_blocks * block
-        # Row r's k-th entry goes to slot first_piece[r] * w + k: its pieces are consecutive.
-        # (int32 and in place: at 10^7 entries each temporary costs a fresh 40-80 MB.)
-        small = np.int32 if total * width < 2**31 else np.int64
-        shift = ((np.cumsum(per_row) - per_row) * width - indptr[:-1]).astype(small)
-        slot = np.repeat(shift, counts)
-        slot += np.arange(nnz, dtype=small)
-        index = np.zeros(total * width, np.int32)
-        values = np.zeros(total * width, np.asarray(data).dtype if dtype is None else dtype)
-        index[slot] = indices
-        values[slot] = data
-        del slot
+        # Piece k of row r holds that row's entries (k - first[r]) w ...: a boolean mask of the
+        # (pieces, w) grid marks the filled slots in order, so the entries go in by one
+        # sequential masked copy (no nnz-sized slot array, no scatter).
+        first = np.cumsum(per_row) - per_row
         target = np.full(total, n_out - 1, np.int32)   # padding adds 0 to the last row
         target[:n_pieces] = np.repeat(np.arange(n_out, dtype=np.int32), per_row)
+        owner = target[:n_pieces]
+        filled = np.minimum(counts[owner] - (np.arange(n_pieces) - first[owner]) * width, width)
+        mask = np.arange(width) < filled[:, None]
+        index = _aligned_zeros((total, width), np.int32)
+        values = _aligned_zeros((total, width), np.asarray(data).dtype if dtype is None else dtype)
+        index[:n_pieces][mask] = indices
+        values[:n_pieces][mask] = data
         shape = (n_blocks, block, width)
         # device_put uses an aligned numpy buffer in place on CPU (jnp.asarray copies it)
         return cls(jax.device_put(index.reshape(shape)), jax.device_put(values.reshape(shape)),
