@@ -625,6 +625,44 @@ def _weighted_gram(X, v, fit_intercept):
     return G * s, xbar, s
 
 
+#: Relative damping added to the diagonal of a float32 model Gram (above its rounding, so the
+#: model stays convex where X has nearly collinear columns).
+SINGLE_GRAM_DAMPING = 1e-5
+
+
+def _model_gram(X, v, fit_intercept, exact):
+    """`_weighted_gram` for the "hessian" solver's quadratic model: in float32 for a float64
+    X unless `exact` (2.5x faster on CPU at n = 10,000, p = 100), its diagonal raised by
+    SINGLE_GRAM_DAMPING. The Gram only shapes the steps (the gradient is exact, so the
+    fixed point is too); where its rounding slows the solve (an ill-conditioned X), the
+    solver asks for it exact (`_next_gram`)."""
+    if X.dtype != jnp.float64:
+        return _weighted_gram(X, v, fit_intercept)
+
+    def single():
+        G, xbar, s = _weighted_gram(X.astype(jnp.float32), v.astype(jnp.float32),
+                                    fit_intercept)
+        G = G.astype(X.dtype)
+        G = G + SINGLE_GRAM_DAMPING * jnp.diag(jnp.diag(G))
+        return G, xbar.astype(X.dtype), s.astype(X.dtype)
+
+    return jax.lax.cond(exact, lambda: _weighted_gram(X, v, fit_intercept), single)
+
+
+def _next_gram(refresh, whole, move, prev, exact, fresh_whole, capped):
+    """After a step of the "hessian" solver: (refresh, exact, fresh_whole, capped, failed)
+    for the next (failed: this step does not count as converged). Refresh the Gram when
+    the step was halved or the moves stopped contracting by HESSIAN_RATE. Form it exact
+    (float64) for the rest of this alpha's solve when a float32 Gram failed: its
+    coordinate descent hit the sweep cap (then that cap does not count toward the status),
+    or the step after one formed afresh (and taken whole) did not contract by
+    HESSIAN_RATE, as Newton's step near the optimum does."""
+    slow = move > HESSIAN_RATE * prev
+    failed = ~exact & (capped | (fresh_whole & jnp.isfinite(prev) & slow))
+    refresh_next = ~whole | slow | failed
+    return refresh_next, exact | failed, refresh & whole, capped & exact, failed
+
+
 def _hessian_solve(d, l1, l2, b, b0, model, mask, always, ctl, cfg):
     """Proximal Newton for a GLM on a dense X: at (b, b0) with the exact gradient
     (g0, g) = (sum_i w_i nll'_i, X' (w nll')), minimise the quadratic model
@@ -660,9 +698,10 @@ def _hessian_solve(d, l1, l2, b, b0, model, mask, always, ctl, cfg):
         return ~done & (it < ctl.max_iter)
 
     def body(c):
-        (b, b0, eta, loss, ge, v, grad, model, refresh, prev, sweeps_total, capped_total,
-         it, _, _) = c
-        G, xbar, s = jax.lax.cond(refresh, lambda: _weighted_gram(X, v, cfg.fit_intercept),
+        (b, b0, eta, loss, ge, v, grad, model, refresh, prev, exact, fresh_whole,
+         sweeps_total, capped_total, it, _, _) = c
+        G, xbar, s = jax.lax.cond(refresh,
+                                  lambda: _model_gram(X, v, cfg.fit_intercept, exact),
                                   lambda: (model.G, model.xbar, model.s))
         g0 = jnp.sum(ge) if cfg.fit_intercept else jnp.zeros((), dtype)
         c_lin = G @ b - (grad - xbar * g0)
@@ -693,17 +732,19 @@ def _hessian_solve(d, l1, l2, b, b0, model, mask, always, ctl, cfg):
         predicted = whole & jnp.isfinite(prev) & (move * move <= tol * prev)
         converged = ((move <= tol) | predicted | ~accepted
                      | ~finite)
-        refresh = ~whole | (move > HESSIAN_RATE * prev)
+        refresh, exact, fresh_whole, capped, failed = _next_gram(refresh, whole, move, prev,
+                                                                 exact, fresh_whole, capped)
+        converged = converged & ~failed
         model = model._replace(G=G, xbar=xbar, s=s, valid=jnp.asarray(True))
-        return (bn, b0n, etan, loss, ge, v, grad, model, refresh, move,
+        return (bn, b0n, etan, loss, ge, v, grad, model, refresh, move, exact, fresh_whole,
                 sweeps_total + sweeps, capped_total | capped, it + 1, converged, ~finite)
 
     zero = jnp.asarray(0, jnp.int32)
     false = jnp.asarray(False)
     inf = jnp.asarray(jnp.inf, dtype)
     out = jax.lax.while_loop(cond, body, (b, b0, eta, loss, ge, v, grad, model, ~model.valid,
-                                          inf, zero, false, zero, false, false))
-    b, b0, eta, _, _, _, grad, model, _, _, sweeps, capped, _, done, nonfinite = out
+                                          inf, false, false, zero, false, zero, false, false))
+    b, b0, eta, _, _, _, grad, model, _, _, _, _, sweeps, capped, _, done, nonfinite = out
     grad = grad + l2 * b
     return b, b0, grad, sweeps, capped | ~done, nonfinite, model._replace(eta=eta)
 

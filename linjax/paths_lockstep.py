@@ -57,11 +57,12 @@ def _propose(X, cfg, ctl, args):
     """One path's proximal Newton proposal (`paths._hessian_solve`'s): its Gram (refreshed
     at v when asked), then coordinate descent on the quadratic model. A path that does not
     move returns a zero step."""
-    (active, refresh, v, G, xbar, s, b, grad, ge, l1, l2, mask, always) = args
+    (active, refresh, exact, v, G, xbar, s, b, grad, ge, l1, l2, mask, always) = args
     dtype = b.dtype
 
     def move():
-        Gn, xn, sn = jax.lax.cond(refresh, lambda: P._weighted_gram(X, v, cfg.fit_intercept),
+        Gn, xn, sn = jax.lax.cond(refresh,
+                                  lambda: P._model_gram(X, v, cfg.fit_intercept, exact),
                                   lambda: (G, xbar, s))
         g0 = jnp.sum(ge) if cfg.fit_intercept else jnp.zeros((), dtype)
         c_lin = Gn @ b - (grad - xn * g0)
@@ -80,7 +81,8 @@ def _propose(X, cfg, ctl, args):
     return jax.lax.cond(active, move, stay)
 
 
-def _accept(d, cfg, tol, l1, l2, b, b0, eta, loss, delta, delta0, G, s, prev):
+def _accept(d, cfg, tol, l1, l2, b, b0, eta, loss, delta, delta0, G, s, prev, refresh,
+            exact, fresh_whole, capped):
     """One path's step from its proposal: the move's size, step halving on the penalized
     objective, the derivatives at the new point, convergence and whether to refresh the
     Gram (as `paths._hessian_solve`). X delta and X' r, vmapped, are matrix products."""
@@ -103,8 +105,11 @@ def _accept(d, cfg, tol, l1, l2, b, b0, eta, loss, delta, delta0, G, s, prev):
     whole = t == 1
     predicted = whole & jnp.isfinite(prev) & (move * move <= tol * prev)
     converged = (move <= tol) | predicted | ~accepted | ~finite
-    refresh = ~whole | (move > P.HESSIAN_RATE * prev)
-    return bn, b0n, etan, loss, ge, v, grad, refresh, move, converged, ~finite
+    refresh, exact, fresh_whole, capped, failed = P._next_gram(refresh, whole, move, prev,
+                                                               exact, fresh_whole, capped)
+    converged = converged & ~failed
+    return (bn, b0n, etan, loss, ge, v, grad, refresh, move, exact, fresh_whole, capped,
+            converged, ~finite)
 
 
 def _hessian_lockstep(d, cfg, l1, l2, b, b0, model, mask, always, ctl, run):
@@ -122,31 +127,33 @@ def _hessian_lockstep(d, cfg, l1, l2, b, b0, model, mask, always, ctl, run):
     zero = jnp.zeros((K1,), jnp.int32)
     false = jnp.zeros((K1,), bool)
     prev = jnp.full((K1,), jnp.inf, b.dtype)
-    accept = jax.vmap(_accept, (_AXES, None, None) + (0,) * 11)
+    accept = jax.vmap(_accept, (_AXES, None, None) + (0,) * 15)
 
     def cond(c):
         it, done = c[-3], c[-2]
         return jnp.any(~done & (it < ctl.max_iter))
 
     def body(c):
-        (b, b0, eta, loss, ge, v, grad, model, refresh, prev, sweeps, capped, it, done,
-         nonfinite) = c
+        (b, b0, eta, loss, ge, v, grad, model, refresh, prev, exact, fresh_whole, sweeps,
+         capped, it, done, nonfinite) = c
         active = ~done & (it < ctl.max_iter)
         G, xbar, s, delta, delta0, sw, cap = jax.lax.map(
             lambda a: _propose(X, cfg, ctl, a),
-            (active, refresh, v, model.G, model.xbar, model.s, b, grad, ge, l1, l2, mask,
-             always))
-        out = accept(d, cfg, ctl.tol, l1, l2, b, b0, eta, loss, delta, delta0, G, s, prev)
-        bn, b0n, etan, lossn, gen, vn, gradn, refreshn, move, converged, nf = out
+            (active, refresh, exact, v, model.G, model.xbar, model.s, b, grad, ge, l1, l2,
+             mask, always))
+        out = accept(d, cfg, ctl.tol, l1, l2, b, b0, eta, loss, delta, delta0, G, s, prev,
+                     refresh, exact, fresh_whole, cap)
+        (bn, b0n, etan, lossn, gen, vn, gradn, refreshn, move, exactn, fresh, cap, converged,
+         nf) = out
         modeln = model._replace(G=G, xbar=xbar, s=s, valid=jnp.ones_like(model.valid))
-        new = (bn, b0n, etan, lossn, gen, vn, gradn, modeln, refreshn, move, sweeps + sw,
-               capped | cap, it + 1, converged, nf)
+        new = (bn, b0n, etan, lossn, gen, vn, gradn, modeln, refreshn, move, exactn, fresh,
+               sweeps + sw, capped | cap, it + 1, converged, nf)
         return _where(active, new, c)
 
-    init = (b, b0, eta, loss, ge, v, grad, model, ~model.valid, prev, zero, false, zero, ~run,
-            false)
+    init = (b, b0, eta, loss, ge, v, grad, model, ~model.valid, prev, false, false, zero,
+            false, zero, ~run, false)
     out = jax.lax.while_loop(cond, body, init)
-    b, b0, eta, _, _, _, grad, model, _, _, sweeps, capped, _, done, nonfinite = out
+    b, b0, eta, _, _, _, grad, model, _, _, _, _, sweeps, capped, _, done, nonfinite = out
     return b, b0, grad + l2 * b, sweeps, capped | ~done, nonfinite, model._replace(eta=eta)
 
 
