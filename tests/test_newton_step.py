@@ -110,3 +110,23 @@ def test_status_codes_and_tolerances():
                                         Status.CONVERGED]
     assert ns.resolve_tols(None, None, jnp.float64) == (1e-20, 1e-10)
     assert ns.resolve_tols(1e-9, None, jnp.float32) == (1e-9, 1e-6)
+
+
+def test_batched_and_single_psd_solves_share_the_pivot_test():
+    """A Gram whose second column repeats the first up to 1e-7 has a relative pivot near
+    1e-14 (numpy's Cholesky): above k eps, below the float64 floor 1e-13 of `solve_psd`.
+    Both solves must call it singular and take the same eigen solve."""
+    from linjax.solvers import linalg
+
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=50)
+    X = np.column_stack([a, a + 1e-7 * rng.normal(size=50), rng.normal(size=50)])
+    H = X.T @ X
+    L = np.linalg.cholesky(H)
+    relative = np.diag(L) ** 2 / np.diag(H)
+    assert 3 * np.finfo(float).eps < relative.min() < 1e-13
+    b = rng.normal(size=3)
+    x1, singular1 = linalg.solve_psd(jnp.asarray(H), jnp.asarray(b))
+    xb, singularb = linalg.solve_psd_batched(jnp.asarray(H[None]), jnp.asarray(b[None]))
+    assert bool(singular1) and bool(singularb[0])
+    np.testing.assert_allclose(xb[0], x1, rtol=1e-8)

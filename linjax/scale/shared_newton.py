@@ -18,22 +18,18 @@ memory traffic over them, not flops):
   formed once, and the objective is sum(W exp(eta)) - B . (W y)[1, X] + const, so the
   response is never read inside the loop. Other families and links use autodiff
   (`linjax.families.eta_derivatives`);
-- the k x k systems (k = p + 1) are solved by a Cholesky factorization written with XLA
-  operations over the whole batch, problems along the fast axis and unrolled entry by
-  entry for k <= `UNROLL_MAX` (about 4x faster than a loop over the columns at k = 11, but
-  ~1.5 s of compilation per copy; no per-problem LAPACK calls: jaxlib 0.10's batched CPU
-  LAPACK kernels can deadlock when two of them run at once). A pivot L_jj^2 at or below
-  k eps H_jj counts as failed, as in `linjax.solvers.newton.solve_psd`; those problems get
-  the minimum-norm eigen pseudo-solve under a `lax.cond` that runs only when some
-  factorization failed, and status SINGULAR.
+- the k x k systems (k = p + 1) are solved by the batched PSD solve of
+  `linjax.solvers.linalg` (`solve_packed`: a Cholesky factorization written with XLA
+  operations over the whole batch, unrolled for k <= `UNROLL_MAX`, no per-problem LAPACK
+  call; the minimum-norm eigen pseudo-solve and status SINGULAR where a pivot fails).
 
 The iteration is `linjax.solvers.Newton`'s, problem by problem: the same start
 (`linjax.fit.initial_params`), its curvature choice (exact where the loss is convex in
-eta, Fisher scoring elsewhere), step halving until the objective does not increase (whole
-steps once the decrement is at rounding level), the same decrement, step and
-extrapolated-decrement stopping rules and the same status codes; a problem stops (and is
-frozen: its direction is zero from then on) when it converges, fails or leaves finite
-values, and the loop ends when all have stopped or after max_iter.
+eta, Fisher scoring elsewhere), and the same step and stopping rule, called here on (m,)
+arrays (`linjax.solvers.newton_step`: `damping`, `damped_step`, `stopping_rule`,
+`newton_status`); a problem stops (and is frozen: its direction is zero from then on) when
+it converges, fails or leaves finite values, and the loop ends when all have stopped or
+after max_iter.
 """
 
 import copy
@@ -47,7 +43,12 @@ import numpy as np
 from linjax import links as L
 from linjax.families import Binomial, Gaussian, Poisson, eta_derivatives
 from linjax.fit import intercept_shift_from_sums, log_intercept_shift
-from linjax.solvers import linalg
+from linjax.solvers.linalg import (  # noqa: F401 (UNROLL_MAX, jacobi_eigh: re-exported)
+    UNROLL_MAX,
+    jacobi_eigh,
+    pair_indices,
+    solve_packed,
+)
 from linjax.solvers.newton import NewtonState
 from linjax.solvers.newton_step import (
     damped_step,
@@ -58,22 +59,8 @@ from linjax.solvers.newton_step import (
 )
 from linjax.solvers.status import Status, code
 
-#: Largest k = p + intercept for which the batched Cholesky is unrolled (k^3 / 6 vector
-#: operations; larger k loops over the columns).
-UNROLL_MAX = 16
-
 
 # ----------------------------------------------------------------------------- pair products
-def pair_indices(k):
-    """(rows, cols, packed): the upper-triangle pairs of k columns and, for every (i, j), the
-    position of pair (min(i, j), max(i, j)) in the packed vector."""
-    rows, cols = np.triu_indices(k)
-    packed = np.zeros((k, k), dtype=np.int32)
-    packed[rows, cols] = np.arange(rows.size)
-    packed[cols, rows] = np.arange(rows.size)
-    return rows, cols, packed
-
-
 def augmented(X, fit_intercept):
     """[1, X] with an intercept, else X (the coordinates of `GLMProblem.to_vector`)."""
     if not fit_intercept:
@@ -91,224 +78,6 @@ def grams(S, pairs, k):
     """Xa.T diag(S[i]) Xa for every row of S (m, n): one matrix product, then unpacking."""
     _, _, packed = pair_indices(k)
     return (S @ pairs)[:, packed]
-
-
-# ----------------------------------------------------------------------------- small PSD solves
-def _pivot_floor(diag, k):
-    """A pivot L_jj^2 must exceed k eps H_jj (`linjax.solvers.newton.solve_psd`'s test)."""
-    return k * jnp.finfo(diag.dtype).eps * diag
-
-
-def cholesky(H):
-    """Lower Cholesky factors of a batch (m, k, k), column by column with XLA operations.
-
-    Returns (L, ok): ok is False where a pivot L_jj^2 was not above k eps H_jj (or not
-    finite); those factors are not usable."""
-    k = H.shape[-1]
-    idx = jnp.arange(k)
-
-    def column(j, carry):
-        L, ok = carry
-        row = L[:, j, :]                          # entries l >= j are still zero
-        s = H[:, j, j] - jnp.sum(row * row, axis=-1)
-        good = s > _pivot_floor(H[:, j, j], k)
-        d = jnp.sqrt(jnp.where(good, s, 1.0))
-        col = (H[:, :, j] - jnp.einsum("mil,ml->mi", L, row)) / d[:, None]
-        col = jnp.where(idx > j, col, jnp.where(idx == j, d[:, None], 0.0))
-        return L.at[:, :, j].set(col), ok & good
-
-    return jax.lax.fori_loop(0, k, column, (jnp.zeros_like(H), jnp.ones(H.shape[:1], bool)))
-
-
-def cho_solve(L, b):
-    """Solve L L' x = b for a batch of lower factors L (m, k, k) and b (m, k)."""
-    k = L.shape[-1]
-
-    def forward(i, y):
-        return y.at[:, i].set((b[:, i] - jnp.sum(L[:, i, :] * y, axis=-1)) / L[:, i, i])
-
-    def backward(t, x):
-        i = k - 1 - t
-        return x.at[:, i].set((y[:, i] - jnp.sum(L[:, :, i] * x, axis=-1)) / L[:, i, i])
-
-    y = jax.lax.fori_loop(0, k, forward, jnp.zeros_like(b))
-    return jax.lax.fori_loop(0, k, backward, jnp.zeros_like(b))
-
-
-def unrolled_cholesky_solve(Hp, b):
-    """Solve H x = b for a batch of small PSD matrices in the transposed, packed layout.
-
-    Hp: (k(k+1)/2, m), the upper triangle of each H packed as `pair_indices`, problems along
-    the last (fast) axis; b: (k, m). The factorization and both substitutions are unrolled
-    entry by entry, each entry one vector operation over the m problems (k^3 / 6 of them),
-    so XLA vectorizes across problems; the pivots enter through their reciprocal square
-    roots. The forward substitution is row k of the factorization of [[H, b], [b', .]]
-    (y = L^-1 b), and each finished column (and every second unknown of the backward pass)
-    is stacked behind an optimization barrier: XLA then stops copying the entries into every
-    later fusion that reads them (at k = 11, 250 problems: 79 -> 56 kernels, 0.087 -> 0.054
-    ms; the arithmetic is unchanged). Returns (x (k, m), ok (m,)); x is not usable where ok
-    is False."""
-    k = b.shape[0]
-    _, _, packed = pair_indices(k)
-    h = [Hp[r] for r in range(Hp.shape[0])]
-    L = [[None] * k for _ in range(k + 1)]        # row k: y
-    inv = [None] * k                              # 1 / L_jj
-    ok = jnp.ones(b.shape[1:], bool)
-    for j in range(k):
-        s = h[packed[j, j]]
-        for ell in range(j):
-            s = s - L[j][ell] * L[j][ell]
-        good = s > _pivot_floor(h[packed[j, j]], k)
-        ok = ok & good
-        inv[j] = jax.lax.rsqrt(jnp.where(good, s, 1.0))
-        for i in range(j + 1, k + 1):
-            t = b[j] if i == k else h[packed[i, j]]
-            for ell in range(j):
-                t = t - L[i][ell] * L[j][ell]
-            L[i][j] = t * inv[j]
-        column = _materialized([L[i][j] for i in range(j + 1, k + 1)] + [inv[j]])
-        for i in range(j + 1, k + 1):
-            L[i][j] = column[i - j - 1]
-        inv[j] = column[-1]
-    y = L[k]
-    x = [None] * k                                # backward: L' x = y
-    for i in range(k - 1, -1, -1):
-        t = y[i]
-        for ell in range(i + 1, k):
-            t = t - L[ell][i] * x[ell]
-        x[i] = t * inv[i]
-        if i % 2 == 0:
-            x[i:] = _materialized(x[i:])
-    return jnp.stack(x), ok
-
-
-def _materialized(vectors):
-    """The same (m,) vectors, read back from one stacked array behind an optimization barrier
-    (so that later fusions read them instead of recomputing them)."""
-    stacked = jax.lax.optimization_barrier(jnp.stack(vectors))
-    return [stacked[q] for q in range(len(vectors))]
-
-
-#: Sweeps of the Jacobi method at most (each rotates every pair of rows once; the
-#: off-diagonal part falls quadratically, to rounding level within 6-10 sweeps).
-JACOBI_SWEEPS = 30
-
-
-def _round_robin(n):
-    """(n - 1, n / 2) arrays P, Q: in round r the disjoint pairs (P[r, i], Q[r, i]), P < Q,
-    so that every pair of 0..n-1 (n even) meets once (the circle method)."""
-    others = list(range(1, n))
-    P, Q = [], []
-    for r in range(n - 1):
-        ring = [0] + others[r:] + others[:r]
-        pairs = [sorted((ring[i], ring[n - 1 - i])) for i in range(n // 2)]
-        P.append([a for a, _ in pairs])
-        Q.append([b for _, b in pairs])
-    return np.asarray(P, np.int32), np.asarray(Q, np.int32)
-
-
-def jacobi_eigh(H, sweeps=JACOBI_SWEEPS):
-    """Eigenvalues (m, k) and eigenvectors (m, k, k) of a batch of symmetric H (m, k, k) by
-    Jacobi rotations written with XLA operations: no LAPACK kernel, whose batched CPU
-    versions can deadlock when two compiled calls run them at once (`fit_batch` runs groups
-    of problems from concurrent threads). Each round rotates k / 2 disjoint pairs at once,
-    A <- J' A J (round-robin order); rotation (p, q) zeroes A_pq with
-    t = tan(phi) = sign(r) / (|r| + sqrt(r^2 + 1)), r = (A_qq - A_pp) / (2 A_pq)
-    (Rutishauser). Sweeps stop once every |A_pq| <= eps ||A||_F (backward error at rounding
-    level, as LAPACK's)."""
-    m, k, _ = H.shape
-    if k < 2:
-        return H[:, :, 0] if k else jnp.zeros((m, 0), H.dtype), jnp.ones_like(H)
-    n = k + k % 2                                  # odd k: a zero row and column, never turned
-    A0 = jnp.pad(H, ((0, 0), (0, n - k), (0, n - k)))
-    P, Q = _round_robin(n)
-    # each round's pairs as one-hot rows (rounds, n / 2, n): a rotation is two small matrix
-    # products (no scatter, which XLA:CPU compiles to a while loop of its own)
-    eye_n = np.eye(n)
-    OP, OQ = jnp.asarray(eye_n[P], H.dtype), jnp.asarray(eye_n[Q], H.dtype)
-    KEEP = jnp.asarray(1.0 - np.einsum("ria,rib->rab", eye_n[P], eye_n[Q])
-                       - np.einsum("ria,rib->rab", eye_n[Q], eye_n[P]), H.dtype)
-    eye = jnp.broadcast_to(jnp.eye(n, dtype=H.dtype), A0.shape)
-    tiny = jnp.finfo(H.dtype).tiny
-    floor = jnp.finfo(H.dtype).eps * jnp.sqrt(jnp.sum(H * H, axis=(1, 2)))
-    rows, cols = np.triu_indices(n, 1)
-
-    def round_(r, carry):
-        A, V = carry
-        op, oq = OP[r], OQ[r]
-
-        def entries(left, right):                  # A[:, p_i, q_i] for each pair i
-            return jnp.einsum("mab,ia,ib->mi", A, left, right)
-
-        app, aqq, apq = entries(op, op), entries(oq, oq), entries(op, oq)
-        skip = jnp.abs(apq) <= tiny
-        ratio = (aqq - app) / (2.0 * jnp.where(skip, 1.0, apq))
-        t = jnp.where(ratio >= 0, 1.0, -1.0) / (jnp.abs(ratio) + jnp.sqrt(ratio * ratio + 1.0))
-        t = jnp.where(skip, 0.0, t)
-        c = jax.lax.rsqrt(t * t + 1.0)
-        s = t * c
-
-        def outer(v, left, right):                 # sum_i v_i e_{left_i} e_{right_i}'
-            return jnp.einsum("mi,ia,ib->mab", v, left, right)
-
-        # J = I + (c - 1)(e_p e_p' + e_q e_q') + s (e_p e_q' - e_q e_p'): M J turns columns p, q
-        J = eye + outer(c - 1.0, op, op) + outer(c - 1.0, oq, oq) + outer(s, op, oq) \
-            - outer(s, oq, op)
-        A = jnp.einsum("mia,mij,mjb->mab", J, A, J) * KEEP[r]       # J' A J, A_pq = 0
-        return A, jnp.einsum("mij,mjb->mib", V, J)
-
-    def sweep(carry):
-        A, V, count = carry
-        A, V = jax.lax.fori_loop(0, n - 1, round_, (A, V))
-        return A, V, count + 1
-
-    def going(carry):
-        A, _, count = carry
-        return (count < sweeps) & jnp.any(jnp.abs(A[:, rows, cols]) > floor[:, None])
-
-    A, V, _ = jax.lax.while_loop(going, sweep, (A0, eye, 0))
-    return jnp.diagonal(A, axis1=1, axis2=2)[:, :k], V[:, :k, :k]
-
-
-def eigen_solve(H, b, lapack=True):
-    """Minimum-norm solutions from the eigendecomposition (as `solve_psd`'s fallback): LAPACK's
-    (`linalg.eigh`, one problem per call on CPU), or without LAPACK `jacobi_eigh` (about 40
-    ms for 200 problems at k = 11, against ~1 ms)."""
-    evals, evecs = jax.vmap(linalg.eigh)(H) if lapack else jacobi_eigh(H)
-    cutoff = jnp.finfo(H.dtype).eps * H.shape[-1] * jnp.max(jnp.abs(evals), axis=-1,
-                                                             keepdims=True)
-    keep = evals > cutoff
-    inv = jnp.where(keep, 1.0 / jnp.where(keep, evals, 1.0), 0.0)
-    return jnp.einsum("mij,mj->mi", evecs, inv * jnp.einsum("mji,mj->mi", evecs, b))
-
-
-def solve_packed(Hp, b, active=None, lapack=True):
-    """Batched `linjax.solvers.newton.solve_psd` from packed Hessians.
-
-    Hp: (m, k(k+1)/2) upper triangles packed as `pair_indices`; b: (m, k). Returns
-    (x, singular) per problem. Problems outside `active` (m,) never trigger the eigen
-    fallback (their answer is not used); lapack: as `eigen_solve`."""
-    k = b.shape[1]
-    _, _, packed = pair_indices(k)
-    if k <= UNROLL_MAX:
-        xt, ok = unrolled_cholesky_solve(Hp.T, b.T)
-        x = xt.T
-    else:
-        H = Hp[:, packed]
-        Lf, ok = cholesky(H)
-        x = cho_solve(jnp.where(ok[:, None, None], Lf, jnp.eye(k, dtype=H.dtype)), b)
-    need = ~ok if active is None else (~ok & active)
-
-    def fallback(x):
-        return jnp.where(ok[:, None], x, eigen_solve(Hp[:, packed], b, lapack))
-
-    return jax.lax.cond(jnp.any(need), fallback, lambda x: x, x), ~ok
-
-
-def solve_psd(H, b):
-    """Batched `linjax.solvers.newton.solve_psd` (H (m, k, k)): returns (x, singular)."""
-    rows, cols, _ = pair_indices(H.shape[-1])
-    return solve_packed(H[:, rows, cols], b)
 
 
 # ----------------------------------------------------------------------------- the models
