@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from linjax._pytree import pytree_dataclass, static_field
-from linjax.designs.sparse_kernels import Pieces
+from linjax.designs.sparse_kernels import Pieces, device_copy
 from linjax.solvers import gram as _gram
 
 
@@ -159,7 +159,7 @@ class Sparse(AbstractDesign):
         counts = np.diff(A.indptr)
         rows = np.repeat(np.arange(n, dtype=np.int32), counts)
         by_col = A.tocsc()   # scipy's CSC conversion keeps each column's rows sorted
-        return cls(jnp.asarray(data), jnp.asarray(A.indices, jnp.int32), jnp.asarray(rows),
+        return cls(device_copy(data), device_copy(A.indices, np.int32), device_copy(rows),
                    (int(n), int(p)), int(counts.max(initial=0)),
                    Pieces.from_compressed(A.indptr, A.indices, data, n),
                    Pieces.from_compressed(by_col.indptr, by_col.indices,
@@ -174,8 +174,8 @@ class Sparse(AbstractDesign):
         shape = tuple(int(s) for s in M.shape)
         top = int(np.bincount(rows, minlength=shape[0]).max(initial=0))
         by_col = np.lexsort((rows, cols))
-        return cls(jnp.asarray(data[order]), jnp.asarray(cols[order], jnp.int32),
-                   jnp.asarray(rows[order], jnp.int32), shape, top,
+        return cls(device_copy(data[order]), device_copy(cols[order], np.int32),
+                   device_copy(rows[order], np.int32), shape, top,
                    Pieces.from_triplets(rows[order], cols[order], data[order], shape[0]),
                    Pieces.from_triplets(cols[by_col], rows[by_col], data[by_col], shape[1]))
 
