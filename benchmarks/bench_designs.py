@@ -11,7 +11,8 @@ Registered workloads (`python -m benchmarks insurance_frame_poisson ...`):
   log-likelihood) at each tool's coefficients, matched by name.
 - sparse_logistic: CSR, n = p = 100,000 at 0.1% density (quick: 20,000 at 0.5%), L2
   logistic with alpha = 1e-4 (scikit-learn's C = 1 / (n alpha)); linjax gets the scipy
-  matrix, scikit-learn's lbfgs, newton-cg and liblinear the same CSR.
+  matrix ("auto": truncated Newton, `NewtonCG`, the conversion to `Sparse` included in its
+  time), scikit-learn's lbfgs, newton-cg and liblinear the same CSR.
 
 By hand (not in the registry: minutes and gigabytes):
 
