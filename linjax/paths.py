@@ -594,8 +594,10 @@ def _naive_solve(d, l1, l2, b, b0, mask, always, ctl, cfg):
 
 #: The "hessian" solver keeps its weighted Gram while successive IRLS moves shrink at least
 #: this much (move_k <= HESSIAN_RATE move_{k-1}); a slower step (or a halved one) has the
-#: Gram formed afresh at the current point before the next.
-HESSIAN_RATE = 0.05
+#: Gram formed afresh at the current point before the next. (0.2 rather than 0.05: a step
+#: costs two passes over X, a Gram p / 2 of them; in cross-validation's lockstep, where the
+#: passes of all folds are one product, 0.2 cut the CPU time by about 10%.)
+HESSIAN_RATE = 0.2
 
 
 class _Hessian(NamedTuple):

@@ -148,7 +148,11 @@ def _hessian_lockstep(d, cfg, l1, l2, b, b0, model, mask, always, ctl, run):
         modeln = model._replace(G=G, xbar=xbar, s=s, valid=jnp.ones_like(model.valid))
         new = (bn, b0n, etan, lossn, gen, vn, gradn, modeln, refreshn, move, exactn, fresh,
                sweeps + sw, capped | cap, it + 1, converged, nf)
-        return _where(active, new, c)
+        kept = _where(active, new, c)
+        # a path that does not move proposes a zero step, so its eta, derivatives and Gram
+        # come back unchanged: no select over those (n- and p^2-sized) arrays
+        return (kept[:2] + (etan,) + kept[3:4] + (gen, vn) + kept[6:7]
+                + (kept[7]._replace(G=G),) + kept[8:])
 
     init = (b, b0, eta, loss, ge, v, grad, model, ~model.valid, prev, false, false, zero,
             false, zero, ~run, false)
