@@ -10,6 +10,9 @@ Newton decrement g' H^{-1} g (twice the predicted decrease of the objective) is
 below tol * max(|f|, 1), or after a full step whose decrement, extrapolated one
 iteration ahead (lam2_k^3 / lam2_{k-1}^2), is below it. Smooth penalties enter the
 gradient and Hessian; L1 does not (use ProximalGradient or CoordinateDescent).
+
+The step halving, the stopping rule, the status and the tolerances are
+`linjax.solvers.newton_step`'s, which `fit_batch` and `fit_streaming` call too.
 """
 
 from typing import NamedTuple
