@@ -11,6 +11,7 @@ choose the same strength. Usage:
 python -m benchmarks.bench_batch_cv [m] [n] [p] [n_alphas] [folds] [peer] [total] [glum_tol]
 """
 
+import os
 import sys
 import time
 import warnings
@@ -50,7 +51,8 @@ def main(m=8, n=10_000, p=100, n_alphas=50, folds=5, peer=2, total=1000, glum_to
 
     X, Y = data(m, n, p)
     print(f"per-problem CV: {m} Poisson elastic-net problems (l1_ratio {L1_RATIO}), n={n}, "
-          f"p={p}, {n_alphas} strengths, {folds} folds (float64, {jax.devices()[0].platform})")
+          f"p={p}, {n_alphas} strengths, {folds} folds (float64, {jax.devices()[0].platform}; "
+          f"load {os.getloadavg()[0]:.1f})")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         run = lambda: cv_path_batch(X, Y, "poisson", L1_RATIO, n_alphas=n_alphas,  # noqa: E731
@@ -63,6 +65,8 @@ def main(m=8, n=10_000, p=100, n_alphas=50, folds=5, peer=2, total=1000, glum_to
               for i in range(min(m, 3))]
     print(f"  selected fit vs lj.fit at alpha_min (problems 0-{len(errors) - 1}): max |diff| "
           f"{max(errors):.1e}")
+    if peer < 1:
+        return
     try:
         from glum import GeneralizedLinearRegressorCV
         from sklearn.model_selection import KFold
@@ -86,7 +90,7 @@ def main(m=8, n=10_000, p=100, n_alphas=50, folds=5, peer=2, total=1000, glum_to
           f"{total} problems ~{per * total:.0f} s; same alpha as linjax {same}/{len(walls)}; "
           f"its fit vs lj.fit at its alpha max |diff| {max(glum_errors):.1e}")
     print(f"speed-up (wall per problem): {per / (wall / m):.1f}x; CPU: "
-          f"{np.mean(cpus) / (cpu / m):.1f}x")
+          f"{np.mean(cpus) / (cpu / m):.1f}x (load {os.getloadavg()[0]:.1f})")
 
 
 if __name__ == "__main__":
