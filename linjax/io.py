@@ -323,9 +323,10 @@ def _check_numeric_leaves(obj, what):
 
 
 def _check_frame_encoding(enc):
-    """A FrameEncoding: (column name, None or a tuple of level labels) pairs and a bool."""
+    """A FrameEncoding: (column name, None or a tuple of level labels) pairs and two bools."""
     scalar = str | int | float | bool
-    ok = isinstance(enc.columns, tuple) and isinstance(enc.drop_first, bool) and all(
+    ok = isinstance(enc.columns, tuple) and isinstance(enc.drop_first, bool) and isinstance(
+        enc.reference_after_first, bool) and all(
         isinstance(c, tuple) and len(c) == 2 and isinstance(c[0], scalar) and
         (c[1] is None or (isinstance(c[1], tuple) and len(c[1]) > 0 and
                           all(isinstance(v, scalar) for v in c[1])))

@@ -5,7 +5,9 @@ columns and one `Categorical` per category/string column, in the frame's column 
 and a `FrameEncoding` that remembers each column's levels. Levels: a pandas `category`
 column's categories in their order (as R's factor levels), else the sorted distinct
 values. With `drop_first` (an intercept: treatment coding, as R does) the first level is
-the reference and has no column. Names: `col` for a numeric column, `col[level]` for a
+the reference and has no column. Without an intercept the first categorical column keeps
+every level and each later one drops its first, as R's model.matrix does, so the design
+stays of full rank. Names: `col` for a numeric column, `col[level]` for a
 level. `FrameEncoding.transform(new_df)` encodes new rows with the fitted levels and refuses
 a level it has not seen (or maps it to the reference level with unseen="reference").
 A polars frame is read through `to_pandas()`.
@@ -70,20 +72,32 @@ def _check_missing(name, series):
 @dataclasses.dataclass(frozen=True)
 class FrameEncoding:
     """How a frame's columns became a design: (name, levels or None for numeric) per
-    column, in order, and whether the first level of each categorical is dropped."""
+    column, in order; whether the first level of each categorical is dropped (an
+    intercept); and whether, without one, every categorical after the first drops its first
+    level (R's coding; False only in models saved before linjax did so)."""
 
     columns: tuple
     drop_first: bool = True
+    reference_after_first: bool = False
+
+    def dropped(self):
+        """Per column: whether its first level has no column (False for numeric ones)."""
+        out, seen = [], 0
+        for _, levels in self.columns:
+            out.append(levels is not None and (self.drop_first or (
+                self.reference_after_first and seen > 0)))
+            seen += levels is not None
+        return tuple(out)
 
     @property
     def names(self):
         """Column names of the design: `col`, or `col[level]` per non-reference level."""
         out = []
-        for name, levels in self.columns:
+        for (name, levels), drop in zip(self.columns, self.dropped(), strict=True):
             if levels is None:
                 out.append(str(name))
             else:
-                out.extend(f"{name}[{lev}]" for lev in levels[int(self.drop_first):])
+                out.extend(f"{name}[{lev}]" for lev in levels[int(drop):])
         return tuple(out)
 
     def transform(self, df, unseen="error", dtype=None):
@@ -100,7 +114,7 @@ class FrameEncoding:
             raise ValueError(f"X: column(s) {absent} of the fitted frame are missing.")
         dtype = jnp.zeros(()).dtype if dtype is None else dtype
         blocks, numeric = [], []
-        for name, levels in self.columns:
+        for (name, levels), drop in zip(self.columns, self.dropped(), strict=True):
             series = df[name]
             _check_missing(name, series)
             if levels is None:
@@ -109,12 +123,12 @@ class FrameEncoding:
             if numeric:
                 blocks.append(Dense(stacked_columns(numeric, dtype)))
                 numeric = []
-            blocks.append(self._categorical(name, series, levels, unseen, dtype))
+            blocks.append(self._categorical(name, series, levels, drop, unseen, dtype))
         if numeric:
             blocks.append(Dense(stacked_columns(numeric, dtype)))
         return Split(tuple(blocks))
 
-    def _categorical(self, name, series, levels, unseen, dtype):
+    def _categorical(self, name, series, levels, drop, unseen, dtype):
         values = series.astype(object).to_numpy()
         index = {lev: i for i, lev in enumerate(levels)}
         codes = np.fromiter((index.get(v, -1) for v in values), np.int64, len(values))
@@ -126,7 +140,7 @@ class FrameEncoding:
                 f"when fitting (levels {list(levels)[:20]}); pass unseen='reference' to give "
                 "such rows the reference level, or refit with that level.")
         codes[new] = 0
-        return Categorical.from_codes(codes, len(levels), self.drop_first, dtype)
+        return Categorical.from_codes(codes, len(levels), drop, dtype)
 
 
 def encode_frame(df, drop_first=True, dtype=None):
@@ -138,11 +152,12 @@ def encode_frame(df, drop_first=True, dtype=None):
         if _is_categorical(series):
             _check_missing(name, series)
             levels = _levels(series)
-            if len(levels) - int(drop_first) < 1:
+            drop = drop_first or any(lev is not None for _, lev in columns)
+            if len(levels) - int(drop) < 1:
                 raise ValueError(f"X: column {name!r} has a single level ({levels[0]!r}), "
                                  "which leaves no column beside the intercept; drop it.")
             columns.append((name, levels))
         else:
             columns.append((name, None))
-    encoding = FrameEncoding(tuple(columns), bool(drop_first))
+    encoding = FrameEncoding(tuple(columns), bool(drop_first), reference_after_first=True)
     return encoding.transform(df, dtype=dtype), encoding
