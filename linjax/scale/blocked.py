@@ -22,7 +22,6 @@ from linjax.scale import blocks
 from linjax.scale.streaming import tsqr_solve
 from linjax.solvers import LeastSquares, Newton
 from linjax.solvers.lstsq import check_applicable
-from linjax.solvers.newton import solve_psd
 from linjax.solvers.problem import GLMProblem
 from linjax.solvers.status import Status, code
 
@@ -64,28 +63,21 @@ class BlockedGLMProblem(GLMProblem):
         return value, g / self.total + pg, H / self.total + jnp.diag(ph)
 
     def initial_params(self):
-        """`linjax.fit.initial_params` from block sums."""
+        """`linjax.starting.initial_params` from block sums (`blocks.start_from_sums`)."""
         p = self.X.shape[-1]
         k = p + int(self.fit_intercept)
         dtype = self.X.dtype
         init = (jnp.zeros((k, k), dtype), jnp.zeros((k,), dtype)) + (jnp.zeros((), dtype),) * 3
-        gram, rhs, W, w_mu0, w_off = blocks.scan_blocks(
+        sums = blocks.scan_blocks(
             lambda X, y, w, o: blocks.start_sums(X, y, w, o, self.family, self.fit_intercept),
             init, self._data())
-        ridge = self.penalty.smooth_hess_diag(jnp.zeros((p,), dtype))
-        if self.fit_intercept:
-            ridge = jnp.concatenate([jnp.zeros((1,), dtype), ridge])
-        B, _ = solve_psd(gram / W + jnp.diag(ridge), rhs / W)
-        if self.family.intercept_shift_start and self.fit_intercept:
-            sums = blocks.scan_blocks(
+        B, fallback = blocks.start_from_sums(
+            sums, self.penalty, self.family, self.fit_intercept,
+            lambda B: blocks.scan_blocks(
                 lambda X, y, w, o: blocks.shift_sums(B, X, y, w, o, self.fit_intercept),
-                (jnp.zeros((), dtype),) * 2, self._data())
-            B = blocks.shifted_start(B, sums, self.fit_intercept)
+                (jnp.zeros((), dtype),) * 2, self._data()))
         like = {"coef": jnp.zeros((p,), dtype), "intercept": jnp.zeros((), dtype)}
-        start = self.from_vector(B, like)
-        fallback = dict(like)
-        if self.fit_intercept:
-            fallback["intercept"] = self.family.link.link(w_mu0 / W) - w_off / W
+        start, fallback = self.from_vector(B, like), self.from_vector(fallback, like)
         ok = jnp.isfinite(self.value(start))
         return jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), start, fallback)
 

@@ -12,8 +12,10 @@ Coordinates are those of `GLMProblem.to_vector`: intercept first, then coefficie
 import jax
 import jax.numpy as jnp
 
+from linjax import _programs
 from linjax.families import eta_derivatives
 from linjax.fit import intercept_shift_from_sums
+from linjax.solvers.linalg import solve_psd
 
 
 def split(B, fit_intercept):
@@ -79,6 +81,40 @@ def start_sums(X, y, w, offset, family, fit_intercept):
     wpos = jnp.where(w > 0, w, 0.0)
     return (gram, rhs, jnp.sum(wpos), jnp.sum(jnp.where(w > 0, w * mu0, 0.0)),
             jnp.sum(wpos * offset))
+
+
+@_programs.jit(static_argnames=("fit_intercept",))
+def solve_start(sums, penalty, family, fit_intercept):
+    """(start, fallback) coordinate vectors from the totals of `start_sums`.
+
+    start solves (gram / W + ridge) b = rhs / W, ridge the penalty's smooth curvature at
+    zero (0 for the intercept); fallback is the intercept-only start
+    link(sum w mu0 / W) - sum w offset / W (all zeros without an intercept).
+    """
+    gram, rhs, W, w_mu0, w_off = sums
+    dtype = gram.dtype
+    p = gram.shape[0] - int(fit_intercept)
+    ridge = penalty.smooth_hess_diag(jnp.zeros((p,), dtype))
+    fallback = jnp.zeros((gram.shape[0],), dtype)
+    if fit_intercept:
+        ridge = jnp.concatenate([jnp.zeros((1,), dtype), ridge])
+        fallback = fallback.at[0].set(family.link.link(w_mu0 / W) - w_off / W)
+    B, _ = solve_psd(gram / W + jnp.diag(ridge), rhs / W)
+    return B, fallback
+
+
+def start_from_sums(sums, penalty, family, fit_intercept, shift_pass):
+    """R's first IRLS step (`linjax.starting.initial_params`) from sums: (start, fallback).
+
+    sums: the totals of `start_sums` over all rows. shift_pass(B): the totals of
+    `shift_sums` at B over all rows (one more pass, only where the family has
+    `intercept_shift_start` and there is an intercept). The caller keeps the start where
+    its objective is finite and the intercept-only fallback otherwise.
+    """
+    B, fallback = solve_start(sums, penalty, family, fit_intercept)
+    if family.intercept_shift_start and fit_intercept:
+        B = shifted_start(B, shift_pass(B), fit_intercept)
+    return B, fallback
 
 
 def shift_sums(B, X, y, w, offset, fit_intercept):

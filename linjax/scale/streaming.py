@@ -186,9 +186,9 @@ def _newton(reader, family, penalty, fit_intercept, init, max_iter, tol, xtol, m
             acc = _add(acc, _start_sums(X, y, w, o, family, fit_intercept))
         return acc
 
-    gram, rhs, total_w, w_mu0, w_off = start()
+    sums = start()
+    total_w = sums[2]
     p, dtype = reader.p, reader.dtype
-    k = p + int(fit_intercept)
 
     def pen_parts(B):
         coef, _ = blocks.split(B, fit_intercept)
@@ -207,16 +207,13 @@ def _newton(reader, family, penalty, fit_intercept, init, max_iter, tol, xtol, m
         return f / total_w + pv, g / total_w + pg, H / total_w + jnp.diag(ph)
 
     if init is None:
-        ridge = pen_parts(jnp.zeros((k,), dtype))[2]
-        B, _ = _solve_psd(gram / total_w + jnp.diag(ridge), rhs / total_w)
-        if family.intercept_shift_start and fit_intercept:
+        def shift_pass(B):
             sums = None
             for X, y, w, o in reader():
                 sums = _add(sums, _shift_sums(B, X, y, w, o, fit_intercept))
-            B = blocks.shifted_start(B, sums, fit_intercept)
-        fallback = jnp.zeros((k,), dtype)
-        if fit_intercept:
-            fallback = fallback.at[0].set(family.link.link(w_mu0 / total_w) - w_off / total_w)
+            return sums
+
+        B, fallback = blocks.start_from_sums(sums, penalty, family, fit_intercept, shift_pass)
         value, grad, hess = newton_pass(B)
         if not np.isfinite(float(value)):
             B = fallback
