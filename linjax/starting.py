@@ -33,7 +33,7 @@ def initial_params(problem):
     mean_mu = jnp.sum(w * mu0)
     fallback = init_params(p, dtype)
     if problem.fit_intercept:
-        fallback["intercept"] = family.link.link(mean_mu) - jnp.sum(w * offset)
+        fallback["intercept"] = intercept_only_start(family.link, mean_mu, jnp.sum(w * offset))
     if hasattr(X, "rmatvec") and p + 1 > STRUCTURED_START_MAX_WIDTH:
         return fallback
     z = eta0 - offset
@@ -50,6 +50,14 @@ def initial_params(problem):
             jnp.sum(w * problem.y), problem.eta(start), w)
     ok = jnp.isfinite(problem.value(start))
     return jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), start, fallback)
+
+
+def intercept_only_start(link, mean_mu0, mean_offset):
+    """The intercept-only start link(sum w mu0 / sum w) - sum w offset / sum w (mu0 the
+    family's `starting_mu(y)`): where R's start has a non-finite objective, every start
+    (`initial_params`, `scale/blocks.start_from_sums`, `SharedDesign.initial`) falls back
+    to it."""
+    return link.link(mean_mu0) - mean_offset
 
 
 def intercept_shift_from_sums(total_y, total_mu):

@@ -16,6 +16,7 @@ from linjax import _programs
 from linjax.families import eta_derivatives
 from linjax.fit import intercept_shift_from_sums
 from linjax.solvers.linalg import solve_psd
+from linjax.starting import intercept_only_start
 
 
 def split(B, fit_intercept):
@@ -98,7 +99,7 @@ def solve_start(sums, penalty, family, fit_intercept):
     fallback = jnp.zeros((gram.shape[0],), dtype)
     if fit_intercept:
         ridge = jnp.concatenate([jnp.zeros((1,), dtype), ridge])
-        fallback = fallback.at[0].set(family.link.link(w_mu0 / W) - w_off / W)
+        fallback = fallback.at[0].set(intercept_only_start(family.link, w_mu0 / W, w_off / W))
     B, _ = solve_psd(gram / W + jnp.diag(ridge), rhs / W)
     return B, fallback
 

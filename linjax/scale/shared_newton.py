@@ -58,6 +58,7 @@ from linjax.solvers.newton_step import (
     stopping_rule,
 )
 from linjax.solvers.status import Status, code
+from linjax.starting import intercept_only_start
 
 
 # ----------------------------------------------------------------------------- pair products
@@ -298,7 +299,7 @@ class SharedDesign:
                 mean_mu = self.row_sum(W * family.starting_mu(self.Y))
                 shift = 0.0 if self.O is None else self.row_sum(
                     jnp.broadcast_to(W * self.O, self.Y.shape))
-                B = B.at[:, 0].set(family.link.link(mean_mu) - shift)
+                B = B.at[:, 0].set(intercept_only_start(family.link, mean_mu, shift))
             B = jnp.where(ok[:, None], start, B)
             return (B,) + tuple(self.trial(B))
 
