@@ -111,8 +111,8 @@ def test_summarize_and_diagnostics_equal_dense(data):
 
 
 def test_auto_solver_for_designs():
-    """"auto" for a design: Newton where a dense X of the width would get L-BFGS (up to
-    NEWTON_MAX_WIDTH coefficients; the Gram is structured), NewtonCG beyond, never lstsq."""
+    """"auto" for a design: Newton up to NEWTON_MAX_WIDTH coefficients besides its widest
+    factor (whose diagonal block the Schur step solves), NewtonCG beyond, never lstsq."""
     from linjax.designs.fitting import NEWTON_MAX_WIDTH, solver_for
     from linjax.solver_choice import choose_solver
     from linjax.solvers import LBFGS, Newton, NewtonCG
@@ -120,8 +120,10 @@ def test_auto_solver_for_designs():
     fam, none = lj.families.Poisson(), lj.penalties.NoPenalty()
     wide = (10_000, 1000)
     assert isinstance(choose_solver("auto", fam, none, wide), LBFGS)   # dense: L-BFGS
-    assert isinstance(solver_for("auto", fam, none, wide, False, choose_solver), Newton)
-    widest = (10_000, NEWTON_MAX_WIDTH)
+    assert isinstance(solver_for("auto", fam, none, wide, False, choose_solver), NewtonCG)
+    factor = solver_for("auto", fam, none, wide, False, choose_solver, arrow_width=990)
+    assert isinstance(factor, Newton)   # a 990-level factor and 10 more columns
+    widest = (10_000, NEWTON_MAX_WIDTH + 1)
     assert isinstance(solver_for("auto", fam, none, widest, False, choose_solver), NewtonCG)
     assert isinstance(solver_for("lbfgs", fam, none, wide, False, choose_solver), LBFGS)
     gauss = lj.families.Gaussian()

@@ -22,11 +22,13 @@ from linjax.solvers import LBFGS, SGD, LeastSquares, Newton, NewtonCG
 
 #: Largest n * p for which `lj.fit` densifies a design for its eager warnings.
 CHECK_MAX_ELEMENTS = 1 << 22
-#: Widest design (coefficients) for which "auto" takes Newton where a dense X of that width
-#: would take L-BFGS: a design's Gram costs segment sums, not n p^2 multiply-adds, and the
-#: solve p^3 / 3 (n = 200,000, a 1,000-level factor and 20 numerics, Poisson L2: Newton 4
-#: iterations in 28 s with compilation; L-BFGS stopped at 500 iterations after 84-92 s).
-NEWTON_MAX_WIDTH = 4096
+#: Widest design (coefficients, not counting its widest factor, whose diagonal block Newton's
+#: Schur step solves in O(levels)) for which "auto" takes Newton; wider ones take NewtonCG,
+#: which never forms the Hessian. As a dense X's limit: beyond it the dense part of the
+#: Gram costs more than the passes of truncated Newton (logistic, sparse n = 20,000,
+#: p = 2,000 at 1%: Newton 11.3 s CPU, NewtonCG 0.84 s; two 3,000-level factors and 5
+#: numerics on 200,000 rows, Poisson: Newton 26-32 s, NewtonCG 0.26 s).
+NEWTON_MAX_WIDTH = 500
 
 
 def is_scipy_sparse(a):
