@@ -16,7 +16,7 @@ def _sums(X, y, w, o, family, fit_intercept, fn, *lead):
     for rows in np.array_split(np.arange(len(y)), 3):           # three uneven blocks
         part = fn(*lead, *(jnp.asarray(a[rows]) for a in (X, y, w, o)), *(
             (family, fit_intercept) if fn is blocks.start_sums else (fit_intercept,)))
-        total = part if total is None else tuple(a + b for a, b in zip(total, part))
+        total = part if total is None else tuple(a + b for a, b in zip(total, part, strict=True))
     return total
 
 
