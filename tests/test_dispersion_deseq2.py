@@ -28,7 +28,8 @@ DATA = "tests/data/expression/"
 
 
 def read_csv(path):
-    """(row names, column names, float table with NA as nan) of a committed csv(.gz)."""
+    """(row names, column names, float table; NA, logicals and empty fields as nan) of a
+    committed csv(.gz)."""
     opener = gzip.open if path.endswith(".gz") else open
     with opener(path, "rt") as f:
         header = f.readline().rstrip("\n").split(",")[1:]
@@ -36,7 +37,7 @@ def read_csv(path):
         for line in f:
             parts = line.rstrip("\n").split(",")
             names.append(parts[0])
-            rows.append([np.nan if v.strip() in ("NA", "TRUE", "FALSE") else float(v)
+            rows.append([np.nan if v.strip() in ("", "NA", "TRUE", "FALSE") else float(v)
                          for v in parts[1:]])
     return names, header, np.array(rows)
 

@@ -18,33 +18,18 @@ finite coefficients:
 The peers' figures were written by the tools themselves
 (scripts/expression_reference/run_deseq2.R, run_pydeseq2.py)."""
 
-import gzip
-
 import jax
 import numpy as np
 import pytest
 from scipy.special import gammaln
 
 from linjax.dispersion import estimate_nb_dispersion
+from tests.test_dispersion_deseq2 import read_csv
 
 DATA = "tests/data/expression/"
 PEERS = {"DESeq2": ("deseq2", "dispGeneEst"),
          "glmGamPoi": ("deseq2", "glmGamPoi_overdispersion"),
          "PyDESeq2": ("pydeseq2", "genewise_dispersions")}
-
-
-def read_csv(path):
-    """(row names, column names, float table; NA, logicals and empty fields as nan)."""
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rt") as f:
-        header = f.readline().rstrip("\n").split(",")[1:]
-        names, rows = [], []
-        for line in f:
-            parts = line.rstrip("\n").split(",")
-            names.append(parts[0])
-            rows.append([np.nan if v.strip() in ("", "NA", "TRUE", "FALSE") else float(v)
-                         for v in parts[1:]])
-    return names, header, np.array(rows)
 
 
 def design(name, samples):
