@@ -24,7 +24,7 @@ import pytest
 from scipy.special import gammaln
 
 from linjax.dispersion import estimate_nb_dispersion
-from tests.test_dispersion_deseq2 import read_csv
+from tests.test_dispersion_deseq2 import nb_coef, read_csv
 
 DATA = "tests/data/expression/"
 PEERS = {"DESeq2": ("deseq2", "dispGeneEst"),
@@ -48,38 +48,6 @@ def size_factors(name, samples):
         f.readline()
         summary = {k: float(v) for k, v in (line.strip().split(",") for line in f)}
     return np.array([summary[f"sizeFactor_{s}"] for s in samples])
-
-
-def loglik(Y, eta, a):
-    """NB log-likelihood without its alpha-free -lgamma(y + 1), per row; Poisson at a = 0."""
-    mu = np.exp(eta)
-    safe = np.where(a > 0, a, 1.0)
-    nb = Y * eta - (Y + 1 / safe) * np.log1p(safe * mu)
-    return np.sum(np.where(a > 0, nb, Y * eta - mu), axis=1)
-
-
-def nb_coef(X, Y, alpha, off, iters=100):
-    """The NB maximum likelihood coefficients at alpha (m,) per row of Y: Newton with step
-    halving from R's IRLS start, vectorized over rows (numpy)."""
-    a = alpha[:, None]
-    mu = Y + 0.1
-    z = np.log(mu) + (Y - mu) / mu - off
-    beta = np.linalg.solve(np.einsum("mi,ij,ik->mjk", mu, X, X), ((mu * z) @ X)[..., None])[..., 0]
-    for _ in range(iters):
-        mu = np.exp(beta @ X.T + off)
-        u = 1 / (1 + a * mu)
-        H = np.einsum("mi,ij,ik->mjk", mu * (1 + a * Y) * u * u, X, X)
-        step = np.linalg.solve(H, (((Y - mu) * u) @ X)[..., None])[..., 0]
-        k = np.ones(len(Y))
-        before = loglik(Y, beta @ X.T + off, a)
-        for _ in range(30):
-            worse = loglik(Y, (beta + k[:, None] * step) @ X.T + off, a) < (
-                before - 1e-12 * np.abs(before))
-            if not worse.any():
-                break
-            k = np.where(worse, k / 2, k)
-        beta = beta + k[:, None] * step
-    return beta
 
 
 def criterion(X, Y, alpha, off):
