@@ -21,7 +21,14 @@ By hand (not in the registry: minutes and gigabytes):
 
 `big`: n rows (default 10,000,000), one factor with `levels` levels (10,000) and 20 numeric
 columns, Poisson with L2 (alpha = 1e-6); each tool runs in its own process and reports
-its wall time and peak resident memory (getrusage).
+its wall and CPU time and peak resident memory (getrusage). The numerics are by default
+64-byte aligned (JAX uses them in place); `--plain` gives numpy's own (n, 20) array (what a
+user has: 16 bytes past a boundary, read in place by `linjax.designs.in_place`),
+`--columns` one contiguous array per column (read_csv's layout), and `--frame` gives linjax
+a pandas DataFrame (a `category` column and the 20 floats) instead of a `Split`:
+
+    python -m benchmarks.bench_designs big_one linjax-newton 10000000 10000 --plain
+    python -m benchmarks.bench_designs big_one linjax-newton 10000000 10000 --plain --frame
 """
 
 import resource
@@ -162,14 +169,25 @@ def sparse_logistic(size, dtype):
 
 # -- by hand: the 10M-row factor, each tool in its own process -------------------------------
 
-def big_data(n, levels, p_num=20, seed=0):
-    """(codes int32 (n,), numeric (n, p_num) float64 (64-byte aligned, which JAX uses in place:
-    `linjax.designs.host`), y): Poisson counts with a factor effect and small numeric effects."""
+def big_data(n, levels, p_num=20, seed=0, layout="aligned"):
+    """(codes int32 (n,), numeric (n, p_num) float64, y): Poisson counts with a factor effect
+    and small numeric effects. layout: "aligned" (the numerics 64-byte aligned, which JAX
+    uses in place: `linjax.designs.host`), "plain" (numpy's own array, as np.random,
+    np.loadtxt or pandas give: 16 bytes past a boundary; same values), "columns" (each
+    column contiguous, as read_csv's frames hold them: an F-order array, other draws)."""
     from linjax.designs.host import aligned_empty
 
     rng = np.random.default_rng(seed)
     codes = rng.integers(0, levels, size=n, dtype=np.int32)
-    Z = rng.standard_normal(out=aligned_empty((n, p_num)))
+    if layout == "aligned":
+        Z = rng.standard_normal(out=aligned_empty((n, p_num)))
+    elif layout == "plain":
+        Z = rng.standard_normal((n, p_num))
+    elif layout == "columns":
+        Z = np.empty((n, p_num), order="F")
+        rng.standard_normal(out=Z.T)
+    else:
+        raise ValueError(f"layout: expected 'aligned', 'plain' or 'columns', got {layout!r}.")
     eta = -0.5 + rng.normal(scale=0.3, size=levels)[codes] + Z @ rng.normal(scale=0.05,
                                                                            size=p_num)
     return codes, Z, rng.poisson(np.exp(eta)).astype(float)
@@ -179,20 +197,36 @@ def _peak_gb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 
 
-def big_one(tool, n, levels, alpha=1e-6):
-    """One tool on the big problem (run in a fresh process): prints seconds, peak GB and
-    the objective (mean Poisson nll + alpha/2 |b|^2, numpy) at its coefficients."""
+def big_frame(codes, Z, levels):
+    """A pandas DataFrame: the factor as a `category` column g, then Z's columns x0.. (pandas
+    keeps Z as its float block: no copy)."""
+    import pandas as pd
+
+    df = pd.DataFrame(Z, columns=[f"x{j}" for j in range(Z.shape[1])], copy=False)
+    df.insert(0, "g", pd.Categorical.from_codes(codes, np.arange(levels).astype(str)))
+    return df
+
+
+def big_one(tool, n, levels, alpha=1e-6, layout="aligned", frame=False):
+    """One tool on the big problem (run in a fresh process): prints seconds, peak GB, CPU
+    seconds of the fit and of the process, the load, and the objective (mean Poisson nll +
+    alpha/2 |b|^2, numpy) at its coefficients. layout: `big_data`'s; frame: linjax gets the
+    DataFrame of `big_frame` (glum always does)."""
+    import os
+
     import jax
 
     jax.config.update("jax_enable_x64", True)
-    codes, Z, y = big_data(n, levels)
+    codes, Z, y = big_data(n, levels, layout=layout)
+    df = big_frame(codes, Z, levels) if frame or not tool.startswith("linjax") else None
     data_gb = _peak_gb()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     if tool.startswith("linjax"):  # linjax (auto), -newton, -lbfgs, -newton-dense (no Schur)
         import linjax as lj
         from linjax.designs import Categorical, Dense, Split
 
-        X = Split((Categorical.from_codes(codes, levels, drop_first=True), Dense(Z)))
+        X = df if frame else Split((Categorical.from_codes(codes, levels, drop_first=True),
+                                    Dense(Z)))
         solver = tool.partition("-")[2] or "auto"
         if solver == "newton-dense":
             solver = lj.solvers.Newton(schur=False)
@@ -201,27 +235,26 @@ def big_one(tool, n, levels, alpha=1e-6):
         fac, num = coef[: levels - 1], coef[levels - 1:]
         extra = f"solver {r.solver}, {int(r.n_iter)} iterations, status {int(r.status)}"
     else:
-        import pandas as pd
         from glum import GeneralizedLinearRegressor
 
-        df = pd.DataFrame(Z, columns=[f"x{j}" for j in range(Z.shape[1])])
-        df.insert(0, "g", pd.Categorical.from_codes(codes, np.arange(levels).astype(str)))
         m = GeneralizedLinearRegressor(family="poisson", alpha=alpha, l1_ratio=0.0,
                                        drop_first=True, gradient_tol=1e-8).fit(df, y)
         fac, num, b0 = m.coef_[: levels - 1], m.coef_[levels - 1:], float(m.intercept_)
         extra = f"{m.n_iter_} iterations"
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     eta = b0 + np.concatenate([[0.0], fac])[codes] + Z @ num
     obj = np.mean(np.exp(eta) - y * eta) + alpha / 2 * (fac @ fac + num @ num)
-    print(f"{tool}: {seconds:.1f} s, peak RSS {_peak_gb():.2f} GB (data alone {data_gb:.2f} "
-          f"GB), objective {obj:.12f}, {extra}", flush=True)
+    what = f"{tool} ({layout}{', DataFrame' if frame else ''})"
+    print(f"{what}: {seconds:.1f} s, {cpu:.1f} CPU s (process {time.process_time():.1f}), "
+          f"peak RSS {_peak_gb():.2f} GiB (data alone {data_gb:.2f} GiB), load "
+          f"{os.getloadavg()[0]:.1f}, objective {obj:.12f}, {extra}", flush=True)
 
 
-def big(n=10_000_000, levels=10_000, tools=("linjax", "linjax-lbfgs", "glum")):
-    """Each tool in its own process (its own peak memory)."""
+def big(n=10_000_000, levels=10_000, tools=("linjax", "linjax-lbfgs", "glum"), flags=()):
+    """Each tool in its own process (its own peak memory); flags: `big_one`'s."""
     for tool in tools:
         subprocess.run([sys.executable, "-m", "benchmarks.bench_designs", "big_one", tool,
-                        str(n), str(levels)], check=False)
+                        str(n), str(levels), *flags], check=False)
 
 
 def frame(n=600_000, repeats=2):
@@ -235,12 +268,20 @@ def frame(n=600_000, repeats=2):
                   f"  objective {row.objective:.12f} {row.error}", flush=True)
 
 
+def _flags(args):
+    """(--plain | --columns, --frame) -> big_one's layout and frame."""
+    layout = "plain" if "--plain" in args else "columns" if "--columns" in args else "aligned"
+    return {"layout": layout, "frame": "--frame" in args}
+
+
 if __name__ == "__main__":
-    args = sys.argv[1:]
+    flags = [a for a in sys.argv[1:] if a.startswith("--")]
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
     if args and args[0] == "big":
-        big(*(int(a) for a in args[1:3]), *([tuple(args[3:])] if args[3:] else []))
+        big(*(int(a) for a in args[1:3]), *([tuple(args[3:])] if args[3:] else
+                                              [("linjax", "linjax-lbfgs", "glum")]), flags)
     elif args and args[0] == "big_one":
-        big_one(args[1], *(int(a) for a in args[2:4]))
+        big_one(args[1], *(int(a) for a in args[2:4]), **_flags(flags))
     elif args and args[0] == "frame":
         frame(*(int(a) for a in args[1:3]))
     else:

@@ -17,6 +17,8 @@ import numpy as np
 
 from linjax.designs import frames
 from linjax.designs.block_solve import diagonal_width  # noqa: F401  (lj.fit's solver choice)
+from linjax.designs.in_place import InPlaceDense
+from linjax.designs.in_place import check_finite as check_in_place
 from linjax.designs.types import AbstractDesign, Categorical, Dense, Sparse, Split
 from linjax.solvers import LBFGS, SGD, LeastSquares, Newton, NewtonCG
 
@@ -46,7 +48,18 @@ def _concrete(a):
     return not isinstance(a, jax.core.Tracer)
 
 
+def _host_finite(values, rows=1 << 16):
+    """np.isfinite(values).all() by row blocks (no full-size temporary, no device copy)."""
+    return all(np.isfinite(values[lo:lo + rows]).all() for lo in range(0, len(values), rows))
+
+
 def _check_finite(name, values):
+    if isinstance(values, np.ndarray):
+        if not _host_finite(values):
+            raise ValueError(f"{name}: {int((~np.isfinite(values)).sum())} non-finite value(s) "
+                             "(NaN or inf) in its stored entries; remove or impute them before "
+                             "fitting.")
+        return
     if _concrete(values) and not bool(jnp.all(jnp.isfinite(values))):
         bad = int(jnp.sum(~jnp.isfinite(values)))
         raise ValueError(f"{name}: {bad} non-finite value(s) (NaN or inf) in its stored "
@@ -71,6 +84,8 @@ def checked(X, name="X", fit_intercept=True):
     for block in X.blocks if isinstance(X, Split) else (X,):
         if isinstance(block, Dense):
             _check_finite(name, block.X)
+        elif isinstance(block, InPlaceDense):
+            check_in_place(name, block)
         elif isinstance(block, Sparse):
             _check_finite(name, block.data)
         elif isinstance(block, Categorical) and _concrete(block.codes):

@@ -18,6 +18,7 @@ import dataclasses
 import jax.numpy as jnp
 import numpy as np
 
+from linjax.designs import in_place
 from linjax.designs.host import stacked_columns
 from linjax.designs.types import Categorical, Dense, Split
 
@@ -59,6 +60,15 @@ def _levels(series):
         return tuple(sorted(values))
     except TypeError:  # mixed types: sort by their text
         return tuple(sorted(values, key=str))
+
+
+def _same_categories(series, levels):
+    """True for a pandas category column whose categories are `levels`, in order."""
+    import pandas as pd
+
+    return (isinstance(series.dtype, pd.CategoricalDtype)
+            and len(series.cat.categories) == len(levels)
+            and tuple(series.cat.categories.tolist()) == tuple(levels))
 
 
 def _check_missing(name, series):
@@ -121,14 +131,17 @@ class FrameEncoding:
                 numeric.append(np.asarray(series, dtype=float))
                 continue
             if numeric:
-                blocks.append(Dense(stacked_columns(numeric, dtype)))
+                blocks.append(_numeric_block(numeric, dtype))
                 numeric = []
             blocks.append(self._categorical(name, series, levels, drop, unseen, dtype))
         if numeric:
-            blocks.append(Dense(stacked_columns(numeric, dtype)))
+            blocks.append(_numeric_block(numeric, dtype))
         return Split(tuple(blocks))
 
     def _categorical(self, name, series, levels, drop, unseen, dtype):
+        if _same_categories(series, levels):   # the frame's own codes (no per-row lookup)
+            return Categorical.from_codes(np.asarray(series.cat.codes), len(levels), drop,
+                                          dtype)
         values = series.astype(object).to_numpy()
         index = {lev: i for i, lev in enumerate(levels)}
         codes = np.fromiter((index.get(v, -1) for v in values), np.int64, len(values))
@@ -141,6 +154,31 @@ class FrameEncoding:
                 "such rows the reference level, or refit with that level.")
         codes[new] = 0
         return Categorical.from_codes(codes, len(levels), drop, dtype)
+
+
+def _as_rows(columns):
+    """The (n, k) C-contiguous array whose columns `columns` are, in order (a frame built on a
+    2-D array keeps it and hands out strided column views), or None."""
+    first = columns[0]
+    k, step = len(columns), first.itemsize
+    if first.ndim != 1 or first.strides != (k * step,) or any(
+            c.dtype != first.dtype or c.shape != first.shape or c.strides != first.strides
+            or c.ctypes.data != first.ctypes.data + j * step for j, c in enumerate(columns)):
+        return None
+    return np.lib.stride_tricks.as_strided(first, (first.shape[0], k), (k * step, step),
+                                           writeable=False)
+
+
+def _numeric_block(columns, dtype):
+    """A run of numeric columns as a design: large float columns of the fit's dtype are read
+    in place (`in_place.InPlaceDense`: no copy of the frame's data), others are written
+    once into an aligned array (`host.stacked_columns`)."""
+    rows = _as_rows(columns)
+    if rows is not None and in_place.wanted(rows, dtype):
+        return in_place.InPlaceDense.from_array(rows)
+    if in_place.columns_wanted(columns, dtype):
+        return in_place.InPlaceDense.from_columns(columns)
+    return Dense(stacked_columns(columns, dtype))
 
 
 def encode_frame(df, drop_first=True, dtype=None):

@@ -125,8 +125,14 @@ class Dense(AbstractDesign):
     def astype(self, dtype):
         """Dense of X in `dtype`, on the device: a numpy array of that dtype moves there with
         `jax.device_put`, one copy (`jnp.asarray` briefly held two), none when it is 64-byte
-        aligned (JAX then uses it in place); already there and of that dtype: X itself."""
+        aligned (JAX then uses it in place); already there and of that dtype: X itself. A
+        large misaligned numpy array of that dtype on CPU becomes an `InPlaceDense` reading
+        its memory in place (`linjax.designs.in_place`)."""
+        from linjax.designs import in_place
+
         X = self.X
+        if in_place.wanted(X, dtype):   # a large misaligned array: read in place, no copy
+            return in_place.InPlaceDense.from_array(X)
         if X.dtype != jnp.dtype(dtype):
             X = X.astype(dtype)
         return Dense(jax.device_put(X) if isinstance(X, np.ndarray) else X)
@@ -375,6 +381,16 @@ class Split(AbstractDesign):
 
 def cross(a, b, w):
     """A' diag(w) B for two designs with the same rows (pa, pb), from their structure."""
+    from linjax.designs import in_place
+
+    if isinstance(a, Categorical) and isinstance(b, in_place.InPlaceDense):
+        return in_place.factor_cross(a, b, w)
+    if isinstance(a, in_place.InPlaceDense) and isinstance(b, Categorical):
+        return in_place.factor_cross(b, a, w).T
+    if isinstance(a, in_place.InPlaceDense) and isinstance(b, Dense | in_place.InPlaceDense):
+        return in_place.dense_cross(a, b, w)
+    if isinstance(a, Dense) and isinstance(b, in_place.InPlaceDense):
+        return in_place.dense_cross(b, a, w).T
     if isinstance(a, Categorical) and isinstance(b, Dense):
         return _categorical_dense(a, b.X, w)
     if isinstance(a, Dense) and isinstance(b, Categorical):
