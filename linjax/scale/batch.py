@@ -277,13 +277,14 @@ def _pool():
         return _POOL[0]
 
 
-@_programs.jit(static_argnames=("skips",))
 def _join(results, skips):
     """One batch from the groups' results: group g's first skips[g] rows repeat the previous
-    group's last ones (the last group ends at m, so it may overlap the one before)."""
-    return jax.tree_util.tree_map(
-        lambda *leaves: jnp.concatenate([a[s:] for a, s in zip(leaves, skips, strict=True)]),
-        *results)
+    group's last ones (the last group ends at m, so it may overlap the one before). Joined
+    on the host and put back by `jax.device_put`, which compiles nothing (a compiled join
+    was one more program on the first call; `jnp.asarray` compiles one per shape)."""
+    return jax.device_put(jax.tree_util.tree_map(
+        lambda *leaves: np.concatenate([np.asarray(a)[s:] for a, s in
+                                        zip(leaves, skips, strict=True)]), *results))
 
 
 def _fit_in_groups(groups, args, axes):

@@ -278,13 +278,19 @@ class SharedDesign:
     def initial(self):
         """`linjax.fit.initial_params` for every problem (R's first IRLS step, then the
         intercept shift where the family asks for it), with the objective and `aux` there:
-        (B, value, aux)."""
-        family, W = self.family, self.W
-        m = self.Y.shape[0]
+        (B, value, aux). (`newton` solves the start's system inside its loop instead.)"""
+        rhs, Hp = self.start_equations()
+        return self.start_from(solve_packed(Hp, rhs, lapack=self.lapack)[0])
+
+    def start_equations(self):
+        """(rhs, packed Hessian) of R's first IRLS step, with the penalty's ridge part."""
         _, rhs, Hp = self.start_system()
-        zero = jnp.zeros((m, self.k), rhs.dtype)
-        _, Hp = self.with_penalty(zero, zero, Hp)   # the ridge part only
-        start, _ = solve_packed(Hp, rhs, lapack=self.lapack)
+        zero = jnp.zeros((self.Y.shape[0], self.k), rhs.dtype)
+        return rhs, self.with_penalty(zero, zero, Hp)[1]   # the ridge part only
+
+    def start_from(self, start):
+        """(B, value, aux) at the solution `start` of `start_equations` (`initial`)."""
+        family, W = self.family, self.W
         if family.intercept_shift_start and self.fit_intercept:
             start, value, aux = self.shifted_trial(start)
         else:
@@ -559,9 +565,19 @@ def _slots(active, R):
 
 def newton(model, B=None, solver=None):
     """Run Newton from B (m, k) (None: the IRLS start); returns
-    (B, value, n_iter, status, NewtonState)."""
+    (B, value, n_iter, status, NewtonState).
+
+    Without B the loop's first pass solves the start's equations (`start_equations`) with
+    the same batched solve as its Newton steps and finishes the start there
+    (`start_from`), as `linjax.solvers.Newton`'s irls_start does: the program holds one
+    copy of the solve (the unrolled Cholesky and its eigen fallback) instead of two."""
+    start = None
     if B is None:
-        B, value, aux = model.initial()
+        start = model.start_equations()
+        B = jnp.zeros_like(start[0])
+        value, aux = jax.eval_shape(model.trial, B)   # placeholders until the start's pass
+        value = jnp.zeros(value.shape, value.dtype)
+        aux = jax.tree_util.tree_map(lambda a: jnp.zeros(a.shape, a.dtype), aux)
     else:
         value, aux = model.trial(B)
     dtype = B.dtype
@@ -599,13 +615,11 @@ def newton(model, B=None, solver=None):
 
             return jax.lax.cond(few, compact, lambda _: model.trial(Bt), None)
 
-        def body(carry):
+        def step(carry, grad, direction, singular):
             B, aux, state, i, done, status, n_iter = carry
             active = ~done
             value, prev = state.value, state.decrement
             few = None if R is None else jnp.sum(active) <= R
-            grad, Hp = system(B, aux, active, few)
-            direction, singular = solve_packed(Hp, -grad, active, model.lapack)
             direction = jnp.where(active[:, None], direction, 0.0)   # stopped: stay put
             decrement = -jnp.sum(grad * direction, axis=1)
             # Newton's step and stopping rule (`linjax.solvers.newton_step`), per problem
@@ -636,18 +650,49 @@ def newton(model, B=None, solver=None):
             n_iter = n_iter + active.astype(n_iter.dtype)
             done = done | stop | ~finite
             return B, aux, state, i + 1, done, status, n_iter
+
+        def body(carry):
+            B, aux, state, i, done, status, n_iter = carry[:7]
+            active = ~done
+            few = None if R is None else jnp.sum(active) <= R
+            if start is None:
+                grad, Hp = system(B, aux, active, few)
+            else:   # the start's pass solves the start's equations (rhs = -grad)
+                first = carry[7]
+                grad, Hp = jax.lax.cond(first, lambda: (-start[0], start[1]),
+                                        lambda: system(B, aux, active, few))
+            direction, singular = solve_packed(Hp, -grad, active, model.lapack)
+            if start is None:
+                return step(carry, grad, direction, singular)
+            return jax.lax.cond(first, lambda: begin(direction, i),
+                                lambda: step(carry[:7], grad, direction, singular)) + (
+                                    jnp.zeros_like(first),)
         return body
 
+    def begin(start_B, i):
+        """The carry at R's start (the start's pass; `Newton.irls_start`'s)."""
+        B, value, aux = model.start_from(start_B)
+        state = _new_state(value, jnp.full((m,), jnp.inf, dtype), jnp.ones((m,), dtype))
+        start_finite = jnp.all(jnp.isfinite(B), axis=1) & jnp.isfinite(value)
+        status = jnp.where(start_finite, code(Status.MAX_ITER), code(Status.NON_FINITE))
+        return B, aux, state, i + 1, ~start_finite, status, jnp.zeros((m,), jnp.int32)
+
+    passes = solver.max_iter + (start is not None)   # the start's pass first
+
     def cond(carry):
-        _, _, _, i, done, _, _ = carry
-        return jnp.any(~done) & (i < solver.max_iter)
+        done, i = carry[4], carry[3]
+        return jnp.any(~done) & (i < passes)
 
     state = _new_state(value, jnp.full((m,), jnp.inf, dtype), jnp.ones((m,), dtype))
     start_finite = jnp.all(jnp.isfinite(B), axis=1) & jnp.isfinite(value)
+    if start is not None:
+        start_finite = jnp.ones((m,), bool)
     status = jnp.where(start_finite, code(Status.MAX_ITER), code(Status.NON_FINITE))
     carry = (B, aux, state, jnp.asarray(0, jnp.int32), ~start_finite, status,
              jnp.zeros((m,), jnp.int32))
+    if start is not None:
+        carry = carry + (jnp.asarray(True),)
     carry = jax.lax.while_loop(cond, make_body(model), carry)
-    B, _, state, _, done, status, n_iter = carry
+    B, _, state, _, done, status, n_iter = carry[:7]
     status = jnp.where(done, status, code(Status.MAX_ITER))
     return B, state.value, n_iter, status, state
