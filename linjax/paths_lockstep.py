@@ -17,13 +17,18 @@ counts (the Gram refresh and the coordinate descent) run path by path (`lax.map`
 skipped for a path that has converged), the rest for all paths at once, and a converged
 path keeps its state while the others finish. So every path's answer is the one its own
 `paths.path_core` gives, up to the rounding of the products.
+
+Per step, the derivatives are taken at the whole step (eta + X delta), which nearly every
+step takes: their loss is the step halving's first trial, so the halving reads no extra
+pass, and only a path that halves has them taken again at its shorter step. The model
+Grams (float32 for a float64 X) read one float32 copy of X made per path set.
 """
 
 import jax
 import jax.numpy as jnp
 
 from linjax import paths as P
-from linjax.solvers._common import halving_search
+from linjax.solvers.newton_step import damped_step
 from linjax.solvers.status import Status
 
 #: vmap axes of the per-path data: X, y, offsets and penalty factors shared, weights and
@@ -53,16 +58,17 @@ def _derivatives(d, cfg, eta):
     return P._safe_sum(d.w, nll), ge, v, ge @ d.X
 
 
-def _propose(X, cfg, ctl, args):
+def _propose(X, X32, cfg, ctl, args):
     """One path's proximal Newton proposal (`paths._hessian_solve`'s): its Gram (refreshed
-    at v when asked), then coordinate descent on the quadratic model. A path that does not
-    move returns a zero step."""
+    at v when asked; X32: X cast to float32 once for the float32 model Grams, or None),
+    then coordinate descent on the quadratic model. A path that does not move returns a
+    zero step."""
     (active, refresh, exact, v, G, xbar, s, b, grad, ge, l1, l2, mask, always) = args
     dtype = b.dtype
 
     def move():
         Gn, xn, sn = jax.lax.cond(refresh,
-                                  lambda: P._model_gram(X, v, cfg.fit_intercept, exact),
+                                  lambda: P._model_gram(X, v, cfg.fit_intercept, exact, X32),
                                   lambda: (G, xbar, s))
         g0 = jnp.sum(ge) if cfg.fit_intercept else jnp.zeros((), dtype)
         c_lin = Gn @ b - (grad - xn * g0)
@@ -81,53 +87,61 @@ def _propose(X, cfg, ctl, args):
     return jax.lax.cond(active, move, stay)
 
 
-def _accept(d, cfg, tol, l1, l2, b, b0, eta, loss, delta, delta0, G, s, prev, refresh,
-            exact, fresh_whole, capped):
+def _products(X, B):
+    """X b for every row b of B, as (K1, n). Formed as X B' (n, K1) behind a barrier: XLA
+    would otherwise turn the transposed product into B X', which packs X transposed for
+    every product (about twice the time on CPU at n = 10,000, p = 100)."""
+    return jax.lax.optimization_barrier(X @ B.T).T
+
+
+def _accept(d, cfg, tol, l1, l2, b, b0, eta, loss, delta, delta0, d_eta, loss1, G, s, prev,
+            refresh, exact, fresh_whole, capped):
     """One path's step from its proposal: the move's size, step halving on the penalized
-    objective, the derivatives at the new point, convergence and whether to refresh the
-    Gram (as `paths._hessian_solve`). X delta and X' r, vmapped, are matrix products."""
+    objective, convergence and whether to refresh the Gram (as `paths._hessian_solve`).
+    d_eta = X delta + delta0 and loss1, the mean loss at the whole step (its halving's
+    first trial), come in: `_hessian_lockstep` forms them for all paths at once. Returns
+    whether the whole step was taken (its derivatives are the caller's)."""
     dtype = b.dtype
     scale = jnp.sqrt(jnp.maximum(jnp.diag(G) + l2, 0.0))
     move = jnp.maximum(jnp.max(scale * jnp.abs(delta), initial=0.0),
                        jnp.sqrt(s) * jnp.abs(delta0))
-    d_eta = d.X @ delta + delta0
     f_old = loss + P._penalty_value(b, l1, l2)
     slack = 8 * jnp.finfo(dtype).eps * jnp.maximum(jnp.abs(f_old), 1.0)
-    t, _, accepted = halving_search(
-        lambda t: _objective(d, cfg, eta + t * d_eta, b + t * delta, l1, l2), f_old, slack,
-        40, dtype)
+    t, _, _, accepted = damped_step(
+        lambda t: (_objective(d, cfg, eta + t * d_eta, b + t * delta, l1, l2), ()), f_old,
+        slack, 40, (loss1 + P._penalty_value(b + delta, l1, l2), ()))
     t = jnp.where(accepted, t, 0.0)
     bn, b0n, etan = b + t * delta, b0 + t * delta0, eta + t * d_eta
     finite = jnp.all(jnp.isfinite(bn)) & jnp.isfinite(b0n)
     bn, b0n, etan = (jnp.where(finite, new, old) for new, old in
                      ((bn, b), (b0n, b0), (etan, eta)))
-    loss, ge, v, grad = _derivatives(d, cfg, etan)
     whole = t == 1
     predicted = whole & jnp.isfinite(prev) & (move * move <= tol * prev)
     converged = (move <= tol) | predicted | ~accepted | ~finite
     refresh, exact, fresh_whole, capped, failed = P._next_gram(refresh, whole, move, prev,
                                                                exact, fresh_whole, capped)
     converged = converged & ~failed
-    return (bn, b0n, etan, loss, ge, v, grad, refresh, move, exact, fresh_whole, capped,
+    return (bn, b0n, etan, whole & finite, refresh, move, exact, fresh_whole, capped,
             converged, ~finite)
 
 
-def _hessian_lockstep(d, cfg, l1, l2, b, b0, model, mask, always, ctl, run):
+def _hessian_lockstep(d, X32, cfg, l1, l2, b, b0, model, mask, always, ctl, run):
     """`paths._hessian_solve` for every path with `run` set, in lockstep (leading axis K1
-    on every argument but d's shared fields); the others keep their state. Returns
-    `_hessian_solve`'s tuple, one row per path."""
+    on every argument but d's shared fields and X32, X in float32 for the model Grams);
+    the others keep their state. Returns `_hessian_solve`'s tuple, one row per path."""
     X = d.X
     K1 = b.shape[0]
     need = run & ~model.valid
     eta = jax.lax.cond(jnp.any(need),
-                       lambda: jnp.where(need[:, None], (X @ b.T).T + b0[:, None] + d.off,
+                       lambda: jnp.where(need[:, None], _products(X, b) + b0[:, None] + d.off,
                                          model.eta),
                        lambda: model.eta)
-    loss, ge, v, grad = jax.vmap(_derivatives, (_AXES, None, 0))(d, cfg, eta)
+    derivatives = jax.vmap(_derivatives, (_AXES, None, 0))
+    loss, ge, v, grad = derivatives(d, cfg, eta)
     zero = jnp.zeros((K1,), jnp.int32)
     false = jnp.zeros((K1,), bool)
     prev = jnp.full((K1,), jnp.inf, b.dtype)
-    accept = jax.vmap(_accept, (_AXES, None, None) + (0,) * 15)
+    accept = jax.vmap(_accept, (_AXES, None, None) + (0,) * 17)
 
     def cond(c):
         it, done = c[-3], c[-2]
@@ -138,13 +152,19 @@ def _hessian_lockstep(d, cfg, l1, l2, b, b0, model, mask, always, ctl, run):
          capped, it, done, nonfinite) = c
         active = ~done & (it < ctl.max_iter)
         G, xbar, s, delta, delta0, sw, cap = jax.lax.map(
-            lambda a: _propose(X, cfg, ctl, a),
+            lambda a: _propose(X, X32, cfg, ctl, a),
             (active, refresh, exact, v, model.G, model.xbar, model.s, b, grad, ge, l1, l2,
              mask, always))
-        out = accept(d, cfg, ctl.tol, l1, l2, b, b0, eta, loss, delta, delta0, G, s, prev,
-                     refresh, exact, fresh_whole, cap)
-        (bn, b0n, etan, lossn, gen, vn, gradn, refreshn, move, exactn, fresh, cap, converged,
-         nf) = out
+        # the derivatives at the whole step, which nearly every step takes: its loss is the
+        # step halving's first trial; recomputed only where a path halved its step
+        d_eta = _products(X, delta) + delta0[:, None]
+        at_whole = derivatives(d, cfg, eta + d_eta)
+        out = accept(d, cfg, ctl.tol, l1, l2, b, b0, eta, loss, delta, delta0, d_eta,
+                     at_whole[0], G, s, prev, refresh, exact, fresh_whole, cap)
+        (bn, b0n, etan, taken, refreshn, move, exactn, fresh, cap, converged, nf) = out
+        lossn, gen, vn, gradn = jax.lax.cond(
+            jnp.any(~taken), lambda: _where(taken, at_whole, derivatives(d, cfg, etan)),
+            lambda: at_whole)
         modeln = model._replace(G=G, xbar=xbar, s=s, valid=jnp.ones_like(model.valid))
         new = (bn, b0n, etan, lossn, gen, vn, gradn, modeln, refreshn, move, exactn, fresh,
                sweeps + sw, capped | cap, it + 1, converged, nf)
@@ -161,7 +181,7 @@ def _hessian_lockstep(d, cfg, l1, l2, b, b0, model, mask, always, ctl, run):
     return b, b0, grad + l2 * b, sweeps, capped | ~done, nonfinite, model._replace(eta=eta)
 
 
-def _solve_alpha_lockstep(d, cfg, alpha, l1_ratio, b, b0, model, mask, ctl, allowed):
+def _solve_alpha_lockstep(d, X32, cfg, alpha, l1_ratio, b, b0, model, mask, ctl, allowed):
     """`paths._solve_alpha` (KKT rounds around the solver) for every path in lockstep;
     alpha (K1,), allowed (p,) shared."""
     l1 = alpha[:, None] * l1_ratio * d.pf
@@ -178,8 +198,8 @@ def _solve_alpha_lockstep(d, cfg, alpha, l1_ratio, b, b0, model, mask, ctl, allo
     def body(c):
         b, b0, mask, _, model, sweeps, capped, nonfinite, viol, rounds = c
         run = viol & (rounds < ctl.max_rounds)
-        bn, b0n, grad, s, cap, nf, modeln = _hessian_lockstep(d, cfg, l1, l2, b, b0, model,
-                                                              mask, always, ctl, run)
+        bn, b0n, grad, s, cap, nf, modeln = _hessian_lockstep(d, X32, cfg, l1, l2, b, b0,
+                                                              model, mask, always, ctl, run)
         slack = tol * jnp.sqrt(d.colscale + l2)
         violn = ~mask & (jnp.abs(grad) > l1 + slack) & allowed
         new = (bn, b0n, mask | violn, grad, modeln, sweeps + s, capped | cap, nonfinite | nf,
@@ -214,7 +234,7 @@ def _secant_lockstep(d, cfg, alpha, l1_ratio, last, before, null):
     cut = go & jnp.any(bx != raw, 1)
     etax = jax.lax.cond(
         jnp.any(cut),
-        lambda: jnp.where(cut[:, None], (d.X @ bx.T).T + b0x[:, None] + d.off, lin),
+        lambda: jnp.where(cut[:, None], _products(d.X, bx) + b0x[:, None] + d.off, lin),
         lambda: lin)
     l1 = alpha[:, None] * l1_ratio * d.pf
     l2 = alpha[:, None] * (1.0 - l1_ratio) * d.pf
@@ -232,6 +252,8 @@ def path_lockstep(X, y, W, off, pf, alphas, l1_ratio, ctl, cfg):
     dtype = X.dtype
     Wn = W / jnp.sum(W, 1, keepdims=True)
     d = P._Data(X, None, y, Wn, off, pf, Wn @ (X * X))
+    # the float32 model Grams read X cast once, not once per Gram
+    X32 = X.astype(jnp.float32) if X.dtype == jnp.float64 else None
     unpen = pf <= 0
     b = jnp.zeros((K1, p), dtype)
     if cfg.fit_intercept:
@@ -254,7 +276,7 @@ def path_lockstep(X, y, W, off, pf, alphas, l1_ratio, ctl, cfg):
         b_s, b0_s, model_s = _secant_lockstep(d, cfg, alpha, l1_ratio, (b, b0, model, prev),
                                               (b_old, b0_old, eta_old, prev_old), null)
         b_new, b0_new, grad, model_new, sweeps, status = _solve_alpha_lockstep(
-            d, cfg, alpha, l1_ratio, b_s, b0_s, model_s, strong & allowed, ctl, allowed)
+            d, X32, cfg, alpha, l1_ratio, b_s, b0_s, model_s, strong & allowed, ctl, allowed)
         amax = alpha_max(grad, pf, l1_ratio)
         first = jnp.where(jnp.isfinite(amax), jnp.maximum(amax, alphas[:, 0]), alphas[:, 0])
         out = (b_new, b0_new, deviance(Wn, model_new.eta),
