@@ -99,6 +99,8 @@ def test_plain_array_fit_equals_aligned_and_dense(data):
     plain = _misaligned(Z)
     assert isinstance(Split((G, Dense(plain))).astype(jnp.float64).blocks[1], InPlaceDense)
     assert isinstance(Split((G, Dense(aligned))).astype(jnp.float64).blocks[1], Dense)
+    by_columns = Dense(np.asfortranarray(Z)).astype(jnp.float64)   # F-ordered: its columns
+    assert isinstance(by_columns, InPlaceDense) and not by_columns.by_rows
     onehot = (codes[:, None] == np.arange(1, LEVELS)).astype(float)
     dense = lj.fit(np.column_stack([onehot, Z]), y, "poisson", penalty=pen, solver="newton")
     newton_cg = lj.solvers.NewtonCG(tol=1e-12)

@@ -17,9 +17,9 @@ once and never holds a copy of it: X b, X' v, Z' diag(s) Z with r' Z in the same
 factor (segment sums over each block's codes) or another dense block.
 
 `Dense.astype` makes one of a numpy array of the fit's dtype that is not 64-byte aligned
-and holds at least `MIN_BYTES` (CPU only; elsewhere the data move to the device anyway), as
-`frames.FrameEncoding.transform` does for a frame's float columns. The memory is the
-caller's: changing the array changes the design.
+(or is F-ordered) and holds at least `MIN_BYTES` (CPU only; elsewhere the data move to the
+device anyway), as `frames.FrameEncoding.transform` does for a frame's float columns. The
+memory is the caller's: changing the array changes the design.
 """
 
 import jax
@@ -59,6 +59,20 @@ def wanted(a, dtype):
             and a.flags.c_contiguous and a.nbytes >= MIN_BYTES and a.shape[1] > 0
             and a.ctypes.data % ALIGNMENT != 0 and _skip(a.reshape(-1)) is not None
             and on_cpu())
+
+
+def of_array(a, dtype):
+    """An `InPlaceDense` reading the numpy array `a` in place where it should be (`wanted`;
+    or F-ordered, at least `MIN_BYTES` and of `dtype`, whose columns `device_put` would
+    otherwise transpose into a copy), else None."""
+    if wanted(a, dtype):
+        return InPlaceDense.from_array(a)
+    if (isinstance(a, np.ndarray) and a.ndim == 2 and a.shape[1] > 1
+            and a.flags.f_contiguous and not a.flags.c_contiguous):
+        columns = [a[:, j] for j in range(a.shape[1])]
+        if columns_wanted(columns, dtype):
+            return InPlaceDense.from_columns(columns)
+    return None
 
 
 def columns_wanted(columns, dtype):

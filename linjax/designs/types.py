@@ -126,13 +126,14 @@ class Dense(AbstractDesign):
         """Dense of X in `dtype`, on the device: a numpy array of that dtype moves there with
         `jax.device_put`, one copy (`jnp.asarray` briefly held two), none when it is 64-byte
         aligned (JAX then uses it in place); already there and of that dtype: X itself. A
-        large misaligned numpy array of that dtype on CPU becomes an `InPlaceDense` reading
-        its memory in place (`linjax.designs.in_place`)."""
+        large misaligned (or F-ordered) numpy array of that dtype on CPU becomes an
+        `InPlaceDense` reading its memory in place (`linjax.designs.in_place`)."""
         from linjax.designs import in_place
 
         X = self.X
-        if in_place.wanted(X, dtype):   # a large misaligned array: read in place, no copy
-            return in_place.InPlaceDense.from_array(X)
+        read = in_place.of_array(X, dtype)   # a large misaligned array: read in place, no copy
+        if read is not None:
+            return read
         if X.dtype != jnp.dtype(dtype):
             X = X.astype(dtype)
         return Dense(jax.device_put(X) if isinstance(X, np.ndarray) else X)
