@@ -817,9 +817,15 @@ def _path_deviance(d, cfg, b, b0, u):
     return jax.lax.cond(trusted, lambda: quad, lambda: _mean_deviance(d, cfg, b, b0))
 
 
+#: Ulps by which alpha_max is rounded up, so that every coefficient is exactly zero at the
+#: grid's first strength whatever the order another program (or another library) sums the
+#: gradient in: a rounding below the exact value would leave a coefficient of order 1e-16.
+ALPHA_MAX_ULPS = 16
+
+
 def _alpha_max_from_grad(grad, pf, l1_ratio):
     ratio = jnp.where(pf > 0, jnp.abs(grad) / jnp.where(pf > 0, pf, 1.0), 0.0)
-    top = jnp.max(ratio, initial=0.0)
+    top = jnp.max(ratio, initial=0.0) * (1 + ALPHA_MAX_ULPS * jnp.finfo(grad.dtype).eps)
     return jnp.where(l1_ratio > 0, top / jnp.where(l1_ratio > 0, l1_ratio, 1.0), jnp.inf)
 
 
