@@ -9,7 +9,9 @@ os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
 # The persistent compilation cache is on, as linjax's default is for users, in a directory of
 # this run's own (shared by its xdist workers, so a program one worker compiled is read by the
 # other; removed at the end): the suite starts cold, like a fresh install, and never reads a
-# previous run's programs. Subprocess tests inherit it unless they set their own.
+# previous run's programs. A directory given in LINJAX_TEST_CACHE_DIR is used and kept instead
+# (.ci/run gives its two runs one, as a user's second process reads the first one's programs).
+# Subprocess tests inherit it unless they set their own.
 # The process that starts the run makes the directory; xdist's workers inherit its environment.
 _OWNS_CACHE = "LINJAX_TEST_CACHE_DIR" not in os.environ
 if _OWNS_CACHE:
