@@ -27,7 +27,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from linjax._pytree import pytree_dataclass, static_field
-from linjax.designs.types import AbstractDesign, Dense
+from linjax.designs import types as _types
+from linjax.designs.types import AbstractDesign, Categorical, Dense
 from linjax.solvers import gram as _gram
 
 #: Bytes from which a misaligned numpy block is read in place rather than copied (below
@@ -248,6 +249,14 @@ class InPlaceDense(AbstractDesign):
             return self
         return Dense(self.to_dense().astype(dtype))
 
+    def cross_with(self, other, w):
+        """self' diag(w) other for a categorical or dense `other` by row blocks (`cross`)."""
+        if isinstance(other, Categorical):
+            return factor_cross(other, self, w).T
+        if isinstance(other, Dense | InPlaceDense):
+            return dense_cross(self, other, w)
+        return NotImplemented
+
 
 def _block_rows(p, rows_per_block):
     rows_per_block = rows_per_block or ROWS_PER_BLOCK
@@ -297,3 +306,5 @@ def check_finite(name, X, rows=1 << 16):
         raise ValueError(f"{name}: non-finite value(s) (NaN or inf) in its dense block; "
                          "remove or impute them before fitting.")
 
+
+_types.IN_PLACE_READERS.append(of_array)  # Dense.astype reads large misaligned arrays in place

@@ -37,6 +37,12 @@ def _rows_scaled(w, M):
     return w * M if M.ndim == 1 else w[:, None] * M
 
 
+#: Functions `reader(X, dtype) -> design or None` that `Dense.astype` tries before copying a
+#: numpy array to the device (`linjax.designs.in_place` adds its own when imported, which
+#: importing `linjax.designs` does).
+IN_PLACE_READERS = []
+
+
 class AbstractDesign:
     """Common behaviour of the design types (`shape`, `dtype` and the products below)."""
 
@@ -68,6 +74,11 @@ class AbstractDesign:
     def squared_rmatvec(self, w):
         """sum_i w_i x_ij^2 for each column j (the Gram's diagonal)."""
         raise NotImplementedError
+
+    def cross_with(self, other, w):
+        """self' diag(w) other from this type's own structure, or NotImplemented (then
+        `cross` asks `other`, and else uses the rules for the types defined here)."""
+        return NotImplemented
 
     def column_means(self, w=None):
         """sum_i w_i x_ij / sum_i w_i (w = None: equal weights)."""
@@ -127,13 +138,13 @@ class Dense(AbstractDesign):
         `jax.device_put`, one copy (`jnp.asarray` briefly held two), none when it is 64-byte
         aligned (JAX then uses it in place); already there and of that dtype: X itself. A
         large misaligned (or F-ordered) numpy array of that dtype on CPU becomes an
-        `InPlaceDense` reading its memory in place (`linjax.designs.in_place`)."""
-        from linjax.designs import in_place
-
+        `InPlaceDense` reading its memory in place (`linjax.designs.in_place`, which
+        registers itself in `IN_PLACE_READERS`)."""
         X = self.X
-        read = in_place.of_array(X, dtype)   # a large misaligned array: read in place, no copy
-        if read is not None:
-            return read
+        for reader in IN_PLACE_READERS:  # a large misaligned array: read in place, no copy
+            read = reader(X, dtype)
+            if read is not None:
+                return read
         if X.dtype != jnp.dtype(dtype):
             X = X.astype(dtype)
         return Dense(jax.device_put(X) if isinstance(X, np.ndarray) else X)
@@ -382,16 +393,12 @@ class Split(AbstractDesign):
 
 def cross(a, b, w):
     """A' diag(w) B for two designs with the same rows (pa, pb), from their structure."""
-    from linjax.designs import in_place
-
-    if isinstance(a, Categorical) and isinstance(b, in_place.InPlaceDense):
-        return in_place.factor_cross(a, b, w)
-    if isinstance(a, in_place.InPlaceDense) and isinstance(b, Categorical):
-        return in_place.factor_cross(b, a, w).T
-    if isinstance(a, in_place.InPlaceDense) and isinstance(b, Dense | in_place.InPlaceDense):
-        return in_place.dense_cross(a, b, w)
-    if isinstance(a, Dense) and isinstance(b, in_place.InPlaceDense):
-        return in_place.dense_cross(b, a, w).T
+    out = a.cross_with(b, w)
+    if out is not NotImplemented:
+        return out
+    out = b.cross_with(a, w)
+    if out is not NotImplemented:
+        return out.T
     if isinstance(a, Categorical) and isinstance(b, Dense):
         return _categorical_dense(a, b.X, w)
     if isinstance(a, Dense) and isinstance(b, Categorical):
