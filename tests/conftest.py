@@ -56,10 +56,23 @@ def _file_costs():
     return costs
 
 
+def _slow_tests():
+    """Node ids in tests/slow_tests.txt (tests that take 4 CPU seconds or more each)."""
+    path = os.path.join(os.path.dirname(__file__), "slow_tests.txt")
+    with open(path) as f:
+        return {line.strip() for line in f if line.strip() and not line.startswith("#")}
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by mark
 def pytest_collection_modifyitems(config, items):
-    """Costliest test files first (tests/file_costs.txt), so that xdist's file-by-file
-    scheduling (`--dist loadfile --no-loadscope-reorder`) ends both workers together instead
-    of starting a long file last. Tests keep their order within a file."""
+    """Marks the tests of tests/slow_tests.txt `slow`; then the costliest test files first
+    (tests/file_costs.txt), so that xdist's file-by-file scheduling (`--dist loadfile
+    --no-loadscope-reorder`) ends both workers together instead of starting a long file
+    last. Tests keep their order within a file."""
+    slow = _slow_tests()
+    for item in items:
+        if item.nodeid in slow:
+            item.add_marker(pytest.mark.slow)
     costs = _file_costs()
     order = {}
     for item in items:

@@ -163,7 +163,6 @@ def fit_data():
 
 def _solver_cases():
     from linjax.penalties import L1, L2
-
     from linjax.solvers import ProximalGradient
 
     # FISTA's default tolerance (1e-8 on the gradient mapping) is looser than FIT_TOL: two
