@@ -33,6 +33,9 @@ class AbstractFamily:
 
     name = "abstract"
     estimates_dispersion = False
+    #: True for a family whose fit estimates a shape parameter (NegativeBinomial(alpha=None):
+    #: `linjax.nb`); entry points route it or refuse it by this, never by probing fields.
+    estimates_alpha = False
 
     def __post_init__(self):
         if self.link is None:
@@ -321,6 +324,11 @@ class NegativeBinomial(AbstractFamily):
 
     def default_link(self):
         return L.Log()
+
+    @property
+    def estimates_alpha(self):
+        """True for `alpha=None` (alpha estimated by the fit, `linjax.nb`)."""
+        return self.alpha is None
 
     @property
     def canonical_link(self):

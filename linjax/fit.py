@@ -155,7 +155,7 @@ def fit(X, y, family=None, penalty=None, solver="auto", weights=None, offset=Non
     if isinstance(penalty, Firth):  # Firth's bias reduction: linjax.firth
         return fit_firth(X, y, family, weights, offset, fit_intercept, init,
                          _firth_solver(solver, bounds))
-    if getattr(family, "alpha", 0.0) is None:  # NegativeBinomial(alpha=None): linjax.nb
+    if family.estimates_alpha:  # NegativeBinomial(alpha=None): linjax.nb
         if bounds is not None:
             raise ValueError("bounds: NegativeBinomial(alpha=None) estimates alpha without "
                              "coefficient bounds; fix alpha (NegativeBinomial(alpha=...)) to "

@@ -1048,7 +1048,7 @@ def make_config(family, shape, fit_intercept=True, method="auto", design=False):
     if getattr(family, "multiclass", False):
         raise ValueError("family: paths fit single-response GLMs; Multinomial is not supported "
                          "(fit one binary path per class, or use lj.fit per alpha).")
-    if getattr(family, "alpha", 0.0) is None:
+    if family.estimates_alpha:
         raise ValueError("family: NegativeBinomial(alpha=None) estimates alpha; give a fixed "
                          "alpha for a path.")
     hessian = method == "hessian"

@@ -287,7 +287,7 @@ def refuse_firth(penalty):
 
 def refuse_estimated_alpha(family):
     """Entry points that do not estimate a negative binomial alpha refuse alpha=None."""
-    if isinstance(family, NegativeBinomial) and family.alpha is None:
+    if family.estimates_alpha:
         raise ValueError(ALPHA_ESTIMATED_ONLY_IN_FIT)
 
 
