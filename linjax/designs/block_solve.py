@@ -27,6 +27,7 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
+import jax.scipy.linalg
 
 from linjax._pytree import pytree_dataclass, static_field
 from linjax.designs.types import Categorical, Split, cross
@@ -121,11 +122,17 @@ class ArrowHessian:
 
     def inverse_diagonal(self):
         """diag(H^-1) without H^-1: 1 / d_l + e_l' S^-1 e_l (e_l row l of D^-1 B) for the
-        categorical coordinates, diag(S^-1) for the others (S nonsingular and d > 0)."""
+        categorical coordinates, diag(S^-1) for the others (S nonsingular and d > 0).
+        With S = L L' (Cholesky): e_l' S^-1 e_l = |L^-1 e_l|^2 and (S^-1)_jj = |L^-1 u_j|^2,
+        from triangular solves, never an explicit inverse."""
         d_inv, E, S, _ = self._reduced()
-        S_inv = jnp.linalg.inv(S) if S.shape[0] else S
-        diag_g = d_inv + jnp.einsum("lj,jk,lk->l", E, S_inv, E)
-        return self.join(diag_g, jnp.diagonal(S_inv))
+        if not S.shape[0]:
+            return self.join(d_inv, jnp.zeros((0,), d_inv.dtype))
+        chol = jnp.linalg.cholesky(S)
+        lower_solve = partial(jax.scipy.linalg.solve_triangular, chol, lower=True)
+        diag_g = d_inv + jnp.sum(lower_solve(E.T) ** 2, axis=0)
+        diag_r = jnp.sum(lower_solve(jnp.eye(S.shape[0], dtype=S.dtype)) ** 2, axis=0)
+        return self.join(diag_g, diag_r)
 
 
 def _minimum_norm(E, S, x_g, x_r):
