@@ -17,7 +17,7 @@ def no_finite_estimate(family, y, weights, fit_intercept):
     optimum is -inf (+inf). The solver then stops at an arbitrary point along the way.
     """
     false = jnp.asarray(False)
-    if not fit_intercept or getattr(family, "multiclass", False):
+    if not fit_intercept or family.multiclass:
         return false
     positive = weights > 0
     all_zero = jnp.all(jnp.where(positive, y == 0, True))

@@ -36,6 +36,13 @@ class AbstractFamily:
     #: True for a family whose fit estimates a shape parameter (NegativeBinomial(alpha=None):
     #: `linjax.nb`); entry points route it or refuse it by this, never by probing fields.
     estimates_alpha = False
+    #: True for a family of several responses per row (Multinomial).
+    multiclass = False
+
+    def curvature_bound(self):
+        """sup over eta of d^2 nll(y, eta) / d eta^2 (per unit weight), or None when the
+        curvature is unbounded (what a fixed gradient step of 1 / Lipschitz needs)."""
+        return None
 
     def __post_init__(self):
         if self.link is None:
@@ -161,6 +168,10 @@ class Gaussian(AbstractFamily):
     def nll(self, y, eta):
         return 0.5 * (y - self.link.inverse(eta)) ** 2
 
+    def curvature_bound(self):
+        """1 with the identity link (the nll is (y - eta)^2 / 2); None with others."""
+        return 1.0 if isinstance(self.link, L.Identity) else None
+
 
 @pytree_dataclass
 class Binomial(AbstractFamily):
@@ -176,6 +187,10 @@ class Binomial(AbstractFamily):
     @property
     def canonical_link(self):
         return L.Logit()
+
+    def curvature_bound(self):
+        """1/4 with the logit link (mu (1 - mu) <= 1/4); None with others."""
+        return 0.25 if isinstance(self.link, L.Logit) else None
 
     def log_prob(self, y, mu, scale=1.0, trials=1.0):
         k = y * trials
@@ -543,6 +558,10 @@ class Multinomial(AbstractFamily):
     link: L.AbstractLink = None
     name = "multinomial"
     multiclass = True
+
+    def curvature_bound(self):
+        """1/2: the softmax loss's Hessian diag(pi) - pi pi' has eigenvalues at most 1/2."""
+        return 0.5
 
     @property
     def canonical_link(self):

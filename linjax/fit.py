@@ -164,7 +164,7 @@ def fit(X, y, family=None, penalty=None, solver="auto", weights=None, offset=Non
     validation.check_penalty(penalty)
     X, y, weights, offset = inputs.fit_inputs(X, y, family, weights, offset, penalty,
                                                   fit_intercept)
-    if getattr(family, "multiclass", False) and family.n_classes is None:
+    if family.multiclass and family.n_classes is None:
         if validation.is_traced(y):
             raise ValueError("family: Multinomial(n_classes=K) is needed under jit/vmap, where "
                              "the labels are traced.")
@@ -172,8 +172,7 @@ def fit(X, y, family=None, penalty=None, solver="auto", weights=None, offset=Non
         family = replace(family, n_classes=int(y_np.shape[1] if y_np.ndim == 2
                                                else y_np.max() + 1))
     validation.check_penalty_size(penalty, X.shape[1])
-    validation.check_init(init, X.shape[1], family.n_classes if getattr(
-        family, "multiclass", False) else None)
+    validation.check_init(init, X.shape[1], family.n_classes if family.multiclass else None)
     if bounds is not None:
         bounds = check_bounds(bounds, X.shape[1], X.dtype)
     structured = designs.is_design(X)  # sparse / categorical: linjax.designs.fitting
@@ -215,7 +214,7 @@ def _firth_solver(solver, bounds):
 def _warn_if_rank_deficient(result, X, y, weights, offset, family, penalty):
     """Eager unpenalized fits the solver found singular: a RankWarning naming the aliased
     columns (`linjax.inference.warn_if_rank_deficient`, R's test). Skipped under jit/vmap."""
-    if (not isinstance(penalty, NoPenalty) or getattr(family, "multiclass", False)
+    if (not isinstance(penalty, NoPenalty) or family.multiclass
             or any(validation.is_traced(a) for a in (X, y, weights, offset, result.status))
             or int(np.asarray(result.status)) != Status.SINGULAR):
         return

@@ -157,7 +157,7 @@ def summarize(result, X, y, family=None, weights=None, offset=None, cov_type="no
     match the fitted coefficients.
     """
     family = result.family if family is None else F.get_family(family)
-    if getattr(family, "multiclass", False):
+    if family.multiclass:
         raise NotImplementedError("summarize: multinomial (p, K) fits have no R-style table "
                                   "yet; summarize one binary (one-vs-rest) fit per class.")
     _check_alpha(alpha)

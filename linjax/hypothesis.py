@@ -297,7 +297,7 @@ def score_test(reduced, X_reduced, X_full, y, *, weights=None, offset=None, disp
     if not hasattr(reduced, "params"):
         raise TypeError(f"reduced: expected a FitResult, got {type(reduced).__name__}.")
     family = reduced.family
-    if getattr(family, "multiclass", False):
+    if family.multiclass:
         raise NotImplementedError("score_test: multinomial fits are not supported.")
     fit_intercept = bool(reduced.fit_intercept)
     coef = reduced.params["coef"]

@@ -1045,7 +1045,7 @@ def make_config(family, shape, fit_intercept=True, method="auto", design=False):
     else:
         raise ValueError(f"method: expected 'auto', 'covariance', 'hessian' or 'naive', got "
                          f"{method!r}.")
-    if getattr(family, "multiclass", False):
+    if family.multiclass:
         raise ValueError("family: paths fit single-response GLMs; Multinomial is not supported "
                          "(fit one binary path per class, or use lj.fit per alpha).")
     if family.estimates_alpha:

@@ -36,7 +36,7 @@ def choose_solver(solver, family, penalty, shape=None, bounded=False):
     Raises a ValueError when the chosen solver cannot handle the penalty (L1 with Newton,
     LBFGS or LeastSquares) or the bounds, naming the solvers that can.
     """
-    multiclass = getattr(family, "multiclass", False)
+    multiclass = family.multiclass
     width = 0 if shape is None else shape[1] * ((family.n_classes or 2) if multiclass else 1)
     if isinstance(solver, str):
         key = solver.lower()

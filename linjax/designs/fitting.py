@@ -103,7 +103,7 @@ def solver_for(solver, family, penalty, shape, bounded, choose, arrow_width=0):
     block's columns, which Newton's Schur-complement step solves as a diagonal:
     `linjax.designs.block_solve`) and truncated Newton (`NewtonCG`) beyond; LeastSquares,
     SGD and multiclass families are refused with the way out."""
-    if getattr(family, "multiclass", False):
+    if family.multiclass:
         raise ValueError("X: multiclass families need a dense X for now; pass "
                          "X.to_dense() (or a numpy array) with Multinomial.")
     auto = isinstance(solver, str) and solver.lower() == "auto"

@@ -366,7 +366,7 @@ class GLM(_GLMRegressor):
         super()._check_params()
         check_number("GLM", "l1_ratio", self.l1_ratio, low=0, high=1)
         family = self._family()
-        if getattr(family, "multiclass", False):
+        if family.multiclass:
             raise ValueError("GLM: family='multinomial' is not a single-response GLM; use "
                              "linjax.estimators.LogisticRegression for several classes.")
 

@@ -348,7 +348,7 @@ def penalty_axes(penalty, m, p):
 
 def _with_classes(family, Y):
     """Multinomial: the number of classes from the labels of every problem (as lj.fit)."""
-    if not getattr(family, "multiclass", False) or family.n_classes is not None:
+    if not family.multiclass or family.n_classes is not None:
         return family
     if validation.is_traced(Y):
         raise ValueError("family: Multinomial(n_classes=K) is needed under jit/vmap, where "
@@ -553,7 +553,7 @@ def fit_batch(X, Y, family=None, penalty=None, solver="auto", weights=None, offs
     # stacked designs (m, n, p) take the batched Newton too (gram="auto"), its products
     # per problem (`shared_newton.StackedDesign`)
     pairs_ok = (not designs.is_design(X) and isinstance(solver, Newton)
-                and penalty.smooth and not getattr(family, "multiclass", False) and X.shape[-1] > 0
+                and penalty.smooth and not family.multiclass and X.shape[-1] > 0
                 and bounds is None and not differentiated)
     if gram == "pairs" and not (pairs_ok and x_ax is None):
         raise ValueError("gram='pairs' needs a shared X (n, p) with p >= 1, the Newton solver, "

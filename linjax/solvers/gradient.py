@@ -30,35 +30,27 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from linjax import links
 from linjax._pytree import pytree_dataclass, static_field
-from linjax.families import Binomial, Gaussian
 from linjax.solvers import linalg
 from linjax.solvers._common import Composite, is_glm, require_smooth, resolve_tol
 from linjax.solvers.engine import AbstractSolver, iterate
+from linjax.solvers.gram import weighted_gram
 from linjax.solvers.proximal import ProximalState, check_prox_bounds, prox_gradient_step
 from linjax.solvers.status import Status, code
 
 
 def lipschitz_bound(problem):
-    """A Lipschitz constant of the gradient of the data loss (plus ridge), or a ValueError."""
+    """A Lipschitz constant of the gradient of the data loss (plus ridge): the family's
+    curvature bound c times the largest eigenvalue of Z' diag(w) Z, plus the largest ridge
+    curvature; a ValueError for a family without a bound."""
     family = getattr(problem, "family", None)
-    if isinstance(family, Gaussian) and isinstance(family.link, links.Identity):
-        c = 1.0
-    elif isinstance(family, Binomial) and isinstance(family.link, links.Logit):
-        c = 0.25
-    elif getattr(family, "multiclass", False):
-        c = 0.5
-    else:
+    c = None if family is None else family.curvature_bound()
+    if c is None:
         raise ValueError(
             f"step_rule: 'lipschitz' needs a loss with bounded curvature (Gaussian/identity, "
             f"Binomial/logit, Multinomial), not {family!r}; use step_rule='linesearch'."
         )
-    X, w = problem.X, problem.weights
-    Z = X
-    if problem.fit_intercept:
-        Z = jnp.concatenate([jnp.ones((X.shape[0], 1), X.dtype), X], axis=1)
-    lam = linalg.eigvalsh(Z.T @ (w[:, None] * Z))[-1]
+    lam = linalg.eigvalsh(weighted_gram(problem.X, problem.weights, problem.fit_intercept))[-1]
     ridge = jnp.max(problem.penalty.smooth_hess_diag(problem.X[0]), initial=0.0)
     return c * lam + ridge
 

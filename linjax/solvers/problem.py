@@ -49,7 +49,7 @@ class GLMProblem:
 
     @property
     def multiclass(self):
-        return getattr(self.family, "multiclass", False)
+        return self.family.multiclass
 
     def project(self, params):
         """Clip the coefficients into [lower, upper] (identity without bounds)."""
