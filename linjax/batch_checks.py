@@ -46,7 +46,7 @@ def row_error(name, bad_rows, message, m=None):
 def check_finite_rows(name, a, what="value(s)"):
     """Refuse non-finite entries of a per-problem array (leading axis m), listing the
     problems that hold them."""
-    if validation.is_traced(a) or validation._all_finite_fast(a):
+    if validation.is_traced(a) or validation.all_finite_fast(a):
         return
     a = np.asarray(a)
     bad = np.flatnonzero(~np.isfinite(a.reshape(a.shape[0], -1)).all(axis=1))

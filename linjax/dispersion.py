@@ -135,7 +135,7 @@ def _default_tol(dtype):
 
 
 def _check_counts(Y, dtype):
-    validation._check_finite("Y", Y)
+    validation.check_finite("Y", Y)
     if not validation.is_traced(Y):
         a = np.asarray(Y)
         bad = np.flatnonzero((a < 0).any(axis=1))
@@ -161,7 +161,7 @@ def _per_problem(name, a, m, n, dtype, default):
     if a.ndim != 2 or a.shape[1] != n or a.shape[0] not in (1, m):
         raise ValueError(f"{name}: expected shape ({n},) (shared) or ({m}, {n}) (one row per "
                          f"problem), got {tuple(a.shape)}.")
-    validation._check_finite(name, a)
+    validation.check_finite(name, a)
     return jnp.asarray(a, dtype)
 
 
@@ -189,7 +189,7 @@ def check_prior(mean, var, m, dtype):
     if mean.shape != (m,):
         raise ValueError(f"prior_mean: expected a scalar or shape ({m},), got "
                          f"{tuple(mean.shape)}.")
-    validation._check_finite("prior_mean", mean)
+    validation.check_finite("prior_mean", mean)
     var = validation.as_numeric("prior_var", var)
     if var.ndim != 0:
         raise ValueError(f"prior_var: expected a scalar, got shape {tuple(var.shape)}.")

@@ -353,7 +353,3 @@ def check_init(init, p, n_outputs=None):
     if init.get("intercept") is not None:
         check_finite("init intercept", as_numeric("init intercept", init["intercept"]))
 
-
-# The names before they became public, for callers not yet renamed (tests/test_validation.py).
-_all_finite_fast = all_finite_fast
-_check_finite = check_finite

@@ -54,9 +54,9 @@ def test_accelerator_arrays_are_checked_where_they_live(monkeypatch):
     monkeypatch.setattr(validation, "on_accelerator", lambda a: isinstance(a, jax.Array))
     bad = X.copy()
     bad[3, 0] = np.nan
-    assert validation._all_finite_fast(jnp.asarray(X))
-    assert not validation._all_finite_fast(jnp.asarray(bad))
-    assert not validation._all_finite_fast(jnp.full((4, 2), 1e308))  # overflow: exact test
+    assert validation.all_finite_fast(jnp.asarray(X))
+    assert not validation.all_finite_fast(jnp.asarray(bad))
+    assert not validation.all_finite_fast(jnp.full((4, 2), 1e308))  # overflow: exact test
     _raises(r"X: 1 non-finite value\(s\) \(NaN or inf\), the first at index \(3, 0\)",
             X=jnp.asarray(bad))
     Yb = jnp.asarray(np.tile(Y, (2, 1)))

@@ -21,7 +21,7 @@ import re
 import numpy as np
 
 from linjax.designs import formula_checks
-from linjax.designs.frames import FrameEncoding, _as_pandas, _is_categorical, encode_frame
+from linjax.designs.frames import FrameEncoding, as_pandas, encode_frame, is_categorical
 from linjax.designs.types import Dense, Split
 from linjax.families import get_family
 from linjax.fit import fit
@@ -45,7 +45,7 @@ def _categorical_column(expr, data):
     match = _CATEGORICAL_CALL.match(expr)
     if match and match.group(1) in data.columns:
         return match.group(1)
-    if expr in data.columns and _is_categorical(data[expr]):
+    if expr in data.columns and is_categorical(data[expr]):
         return expr
     return None
 
@@ -77,7 +77,7 @@ class FormulaFit:
         """The design of new rows: the fitted dense terms and levels (an unseen level is
         refused naming its column, or given the reference level with unseen="reference";
         a level inside a dense term such as `C(g):x` is always refused)."""
-        data = _as_pandas(new_data)
+        data = as_pandas(new_data)
         blocks = []
         if self._dense_spec is not None:
             _check_dense_levels(_spec_levels(self._dense_spec), data)
@@ -110,7 +110,7 @@ class FormulaFit:
                                  "fit) to summarize it.")
             design, y, weights, offset = self._train
         else:
-            design, y = self.design(data), _response(self.formula, _as_pandas(data))
+            design, y = self.design(data), _response(self.formula, as_pandas(data))
         return summarize(self.result, design, y, family=self.family, weights=weights,
                          offset=offset, feature_names=list(self.names), **kwargs)
 
@@ -239,7 +239,7 @@ def build_design(formula, data):
     if not isinstance(formula, str):
         raise ValueError(f"formula: expected a string such as 'y ~ x1 + C(g)', got "
                          f"{type(formula).__name__}.")
-    data = _as_pandas(data)
+    data = as_pandas(data)
     parsed = formulaic.Formula(formula)
     if not hasattr(parsed, "lhs"):
         raise ValueError(f"formula: {formula!r} has no response; write 'y ~ ...'.")
@@ -259,7 +259,7 @@ def build_design(formula, data):
         names.extend(dense_names)
     encodings = []
     for i, name in enumerate(dict.fromkeys(categorical)):
-        column = data[[name]] if _is_categorical(data[name]) else data[[name]].astype("category")
+        column = data[[name]] if is_categorical(data[name]) else data[[name]].astype("category")
         block, enc = encode_frame(column, drop_first=fit_intercept or i > 0)
         blocks.extend(block.blocks)
         encodings.append(enc)

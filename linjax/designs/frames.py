@@ -29,11 +29,13 @@ def is_frame(X):
     return type(X).__name__ == "DataFrame" and module.split(".")[0] in ("pandas", "polars")
 
 
-def _as_pandas(df):
+def as_pandas(df):
+    """A pandas DataFrame from a pandas or polars one."""
     return df.to_pandas() if type(df).__module__.split(".")[0] == "polars" else df
 
 
-def _is_categorical(series):
+def is_categorical(series):
+    """Whether a column is coded as a factor (pandas `category`, or not numeric/boolean)."""
     import pandas as pd
 
     dtype = series.dtype
@@ -45,8 +47,8 @@ def has_categories(X):
     """True for a frame with at least one category/string column."""
     if not is_frame(X):
         return False
-    df = _as_pandas(X)
-    return any(_is_categorical(df[c]) for c in df.columns)
+    df = as_pandas(X)
+    return any(is_categorical(df[c]) for c in df.columns)
 
 
 def _levels(series):
@@ -118,7 +120,7 @@ class FrameEncoding:
         if not is_frame(df):
             raise ValueError(f"X: expected a DataFrame with the columns "
                              f"{[c for c, _ in self.columns]}, got {type(df).__name__}.")
-        df = _as_pandas(df)
+        df = as_pandas(df)
         absent = [c for c, _ in self.columns if c not in df.columns]
         if absent:
             raise ValueError(f"X: column(s) {absent} of the fitted frame are missing.")
@@ -183,11 +185,11 @@ def _numeric_block(columns, dtype):
 
 def encode_frame(df, drop_first=True, dtype=None):
     """(design, FrameEncoding) of a DataFrame (see the module docstring)."""
-    df = _as_pandas(df)
+    df = as_pandas(df)
     columns = []
     for name in df.columns:
         series = df[name]
-        if _is_categorical(series):
+        if is_categorical(series):
             _check_missing(name, series)
             levels = _levels(series)
             drop = drop_first or any(lev is not None for _, lev in columns)
