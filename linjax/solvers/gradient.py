@@ -35,7 +35,12 @@ from linjax.solvers import linalg
 from linjax.solvers._common import Composite, is_glm, require_smooth, resolve_tol
 from linjax.solvers.engine import AbstractSolver, iterate
 from linjax.solvers.gram import weighted_gram
-from linjax.solvers.proximal import ProximalState, check_prox_bounds, prox_gradient_step
+from linjax.solvers.proximal import (
+    ProximalState,
+    check_prox_bounds,
+    proximal_step,
+    proximal_terminate,
+)
 from linjax.solvers.status import Status, code
 
 
@@ -102,20 +107,13 @@ class GradientDescent(AbstractSolver):
                              jnp.asarray(jnp.inf, value.dtype), false, false)
 
     def step(self, problem, params, state):
-        comp = Composite(problem, params)
-        x = comp.flatten(params)
-        tol = resolve_tol(self.tol, state.value.dtype)
-        x_new, _, t, s_next, value, residual, converged, stalled = prox_gradient_step(
-            comp, x, state.value, x, state.t, state.step_size, accelerate=False,
-            backtrack=self.step_rule == "linesearch", max_backtracks=self.max_backtracks, tol=tol)
-        return comp.unflatten(x_new), ProximalState(value, x_new, t, s_next, residual,
-                                                    converged, stalled)
+        # without acceleration the extrapolation point y stays at x
+        return proximal_step(problem, params, state, self.tol, accelerate=False,
+                             backtrack=self.step_rule == "linesearch",
+                             max_backtracks=self.max_backtracks)
 
     def terminate(self, problem, params, state):
-        status = jnp.where(state.stalled, code(Status.LINE_SEARCH_FAILED),
-                           code(Status.CONVERGED))
-        return state.converged | state.stalled, status
-
+        return proximal_terminate(state)
 
 
 class SGDState(NamedTuple):

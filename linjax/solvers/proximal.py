@@ -149,16 +149,27 @@ class ProximalGradient(AbstractSolver):
         return super().minimise(problem, params)
 
     def step(self, problem, params, state):
-        comp = Composite(problem, params)
-        x = comp.flatten(params)
-        tol = resolve_tol(self.tol, state.value.dtype)
-        x_new, y_new, t_new, s_next, value, residual, converged, stalled = prox_gradient_step(
-            comp, x, state.value, state.y, state.t, state.step_size, accelerate=self.accelerate,
-            backtrack=self.backtrack, max_backtracks=self.max_backtracks, tol=tol)
-        return comp.unflatten(x_new), ProximalState(value, y_new, t_new, s_next, residual,
-                                                    converged, stalled)
+        return proximal_step(problem, params, state, self.tol, self.accelerate, self.backtrack,
+                             self.max_backtracks)
 
     def terminate(self, problem, params, state):
-        status = jnp.where(state.stalled, code(Status.LINE_SEARCH_FAILED),
-                           code(Status.CONVERGED))
-        return state.converged | state.stalled, status
+        return proximal_terminate(state)
+
+
+def proximal_step(problem, params, state, tol, accelerate, backtrack, max_backtracks):
+    """One step of `prox_gradient_step` from `state` (FISTA's, or plain proximal / projected
+    gradient descent's with accelerate=False): (params, ProximalState)."""
+    comp = Composite(problem, params)
+    x = comp.flatten(params)
+    tol = resolve_tol(tol, state.value.dtype)
+    x_new, y_new, t_new, s_next, value, residual, converged, stalled = prox_gradient_step(
+        comp, x, state.value, state.y, state.t, state.step_size, accelerate=accelerate,
+        backtrack=backtrack, max_backtracks=max_backtracks, tol=tol)
+    return comp.unflatten(x_new), ProximalState(value, y_new, t_new, s_next, residual,
+                                                converged, stalled)
+
+
+def proximal_terminate(state):
+    """(done, status): converged, or stalled (LINE_SEARCH_FAILED) when no step decreased."""
+    status = jnp.where(state.stalled, code(Status.LINE_SEARCH_FAILED), code(Status.CONVERGED))
+    return state.converged | state.stalled, status
