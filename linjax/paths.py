@@ -67,7 +67,15 @@ from linjax.designs.types import is_design
 from linjax.families import Gaussian, eta_derivatives, get_family
 from linjax.penalties import ElasticNet, soft_threshold
 from linjax.solvers._common import halving_search
-from linjax.solvers.gram import sum_row_blocks
+from linjax.solvers.gram import (
+    COLUMN_BLOCK,
+    column_blocks,
+    sum_row_blocks,
+    triangle_add,
+    triangle_finish,
+    triangle_rows,
+    triangle_zeros,
+)
 from linjax.solvers.status import Status
 
 #: Widest Gaussian problem for which the covariance (Gram) solver is used.
@@ -164,51 +172,12 @@ def _prepare(X, y, w, off, pf, cfg, moments=None):
     return _Data(X, None, y, w, off, pf, jnp.diag(G), G, c, xbar, ybar, syy)
 
 
-# -- the weighted, centred Gram matrix: symmetric products over row blocks -----------------
+# -- the weighted, centred Gram matrix: `gram`'s upper block triangle over row blocks -----
 
-#: Elements of X per row block of the Gram pass (2^19 float64 = 4 MiB; measured at p=1000:
-#: 512-row blocks a little faster than 1024 or 2048).
-GRAM_BLOCK_ELEMENTS = 1 << 19
-#: Target width of the column blocks whose upper-triangular products form the Gram matrix.
-GRAM_COLUMN_BLOCK = 256
-
-
-def gram_block_rows(p):
-    """Rows per block of the Gram pass for p columns (256 to 4096)."""
-    return int(min(4096, max(256, GRAM_BLOCK_ELEMENTS // max(p, 1))))
-
-
-def _column_blocks(p):
-    """Static (start, stop) column blocks of width about GRAM_COLUMN_BLOCK."""
-    k = max(1, round(p / GRAM_COLUMN_BLOCK))
-    edges = np.linspace(0, p, k + 1).round().astype(int)
-    return tuple((int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True))
-
-
-def gram_zeros(p, dtype):
-    """The accumulator of `gram_add` (one (stop - start, p - start) array per column block)."""
-    return tuple(jnp.zeros((b - a, p - a), dtype) for a, b in _column_blocks(p))
-
-
-def gram_add(acc, Xc, Y):
-    """acc plus the upper block triangle of Y' Xc (Y = diag(w) Xc: symmetric) for one row
-    block: only the column-block pairs (a, b >= a), about p(p + C)/2 products per row
-    instead of p^2 (XLA:CPU has no syrk). Both operands are transposed once (in cache), so
-    every column block is a contiguous row slice."""
-    XT = Xc.T
-    YT = Y.T
-    dims = (((1,), (1,)), ((), ()))
-    return tuple(r + jax.lax.dot_general(YT[a:b], XT[a:], dims)
-                 for r, (a, b) in zip(acc, _column_blocks(Xc.shape[1]), strict=True))
-
-
-def gram_finish(acc):
-    """The symmetric p x p matrix from the accumulated upper block triangle."""
-    p = acc[0].shape[1]
-    G = jnp.zeros((p, p), acc[0].dtype)
-    for r, (a, b) in zip(acc, _column_blocks(p), strict=True):
-        G = G.at[a:b, a:].set(r)
-    return jnp.triu(G) + jnp.triu(G, 1).T
+# (the kernel's names as this module used them; tests and callers read them here)
+GRAM_COLUMN_BLOCK = COLUMN_BLOCK
+gram_block_rows = triangle_rows
+_column_blocks = column_blocks
 
 
 #: Rows of X averaged for the shift of the one-pass moments (evenly spaced, so sorted data
@@ -237,9 +206,9 @@ def _moments_blocked(X, z, w, fit_intercept, rows):
     def block(Xb, zb, wb):
         A = jnp.concatenate([Xb - s, (zb - sz)[:, None], jnp.ones_like(zb)[:, None]], axis=1)
         A = jnp.where(wb[:, None] > 0, A, 0.0)   # zero-weight rows add exactly nothing
-        return gram_add(gram_zeros(p + 2, X.dtype), A, wb[:, None] * A)
+        return triangle_add(triangle_zeros(p + 2, X.dtype), A, wb[:, None] * A)
 
-    F = gram_finish(sum_row_blocks(block, (X, z, w), rows, gram_zeros(p + 2, X.dtype)))
+    F = triangle_finish(sum_row_blocks(block, (X, z, w), rows, triangle_zeros(p + 2, X.dtype)))
     if not fit_intercept:
         return F[:p, :p], F[:p, p], s, sz, F[p, p]
     m, mz = F[:p, p + 1], F[p, p + 1]    # sum_i w_i (x_i - s), sum_i w_i (z_i - s_z)
@@ -264,11 +233,11 @@ def centred_moments(X, z, w, fit_intercept=True, block_rows=None):
 
     On CPU one pass over X by row blocks: each block is shifted by s (`_shift`), widened
     in cache with the columns z - s_z and 1, and adds its upper block triangle
-    (`gram_add`, about half the multiply-adds of X' W X, no n x p temporaries); the
+    (`gram.triangle_add`, about half the multiply-adds of X' W X, no n x p temporaries); the
     moments about the mean follow from those about s, G = S - m m' with
     m = sum_i w_i (x_i - s) (small, since s is near the mean, so nothing cancels).
     Elsewhere: the means, then one product."""
-    rows = gram_block_rows(X.shape[1] + 2) if block_rows is None else int(block_rows)
+    rows = triangle_rows(X.shape[1] + 2) if block_rows is None else int(block_rows)
     rows = min(rows, X.shape[0])
     return jax.lax.platform_dependent(
         X, z, w,

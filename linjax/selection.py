@@ -46,6 +46,7 @@ from linjax import paths as P
 from linjax.designs.types import is_design
 from linjax.fit_statistics import log_likelihood
 from linjax.paths_lockstep import path_lockstep
+from linjax.solvers.gram import triangle_add, triangle_finish, triangle_rows, triangle_zeros
 
 SCORINGS = {"deviance": 1.0, "mse": 1.0, "mae": 1.0, "log_loss": 1.0, "accuracy": -1.0}
 _TRACES = collections.Counter()
@@ -170,10 +171,10 @@ _MAX_GRAM_ENTRIES = 2**24
 
 def _block_rows(n, K, p):
     """Rows per block of the fold passes (a function of n, K and p only, so shapes stay
-    fixed when the folds change): `paths.gram_block_rows`, lowered so that a fold of about
+    fixed when the folds change): `gram.triangle_rows`, lowered so that a fold of about
     n / K rows fills its blocks (1% slack, a multiple of 8)."""
     size = -(-n // K)
-    per = -(-size // P.gram_block_rows(p))
+    per = -(-size // triangle_rows(p))
     rows = -(-size * 101 // (100 * per))
     return max(8, -(-rows // 8) * 8)
 
@@ -204,7 +205,7 @@ def _fold_blocks(groups, rows):
 
 def _group_moments(X, z, m0, z0, blocks):
     """Per group g (one pass over X by row blocks, each gathered and centred in cache): the
-    Gram sum_i w_i xc_i xc_i' (symmetric, `paths.gram_add`), sum w xc, sum w zc xc, sum w zc,
+    Gram sum_i w_i xc_i xc_i' (symmetric, `gram.triangle_add`), sum w xc, sum w zc xc, sum w zc,
     sum w zc^2, sum w, with xc = x - m0, zc = z - z0."""
     idx, wts, start = blocks
     n_groups = start.shape[0] - 1
@@ -217,15 +218,15 @@ def _group_moments(X, z, m0, z0, blocks):
         Xc = X[r] - m0
         zc = z[r] - z0
         Y = wb[:, None] * Xc
-        return (P.gram_add(gram, Xc, Y), s1 + wb @ Xc, s2 + (wb * zc) @ Xc,
+        return (triangle_add(gram, Xc, Y), s1 + wb @ Xc, s2 + (wb * zc) @ Xc,
                 t + wb @ zc, q + wb @ (zc * zc), W + jnp.sum(wb))
 
     def group(g, out):
         zero = jnp.zeros((), dtype)
-        acc = (P.gram_zeros(p, dtype), jnp.zeros((p,), dtype), jnp.zeros((p,), dtype), zero,
+        acc = (triangle_zeros(p, dtype), jnp.zeros((p,), dtype), jnp.zeros((p,), dtype), zero,
                zero, zero)
         acc = jax.lax.fori_loop(start[g], start[g + 1], add, acc)
-        acc = (P.gram_finish(acc[0]),) + acc[1:]
+        acc = (triangle_finish(acc[0]),) + acc[1:]
         return tuple(o.at[g].set(a) for o, a in zip(out, acc, strict=True))
 
     shapes = ((p, p), (p,), (p,), (), (), ())

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 from linjax import _programs
 from linjax.families import eta_derivatives
 from linjax.fit import intercept_shift_from_sums
+from linjax.solvers.gram import augmented, weighted_products
 from linjax.solvers.linalg import solve_psd
 from linjax.starting import intercept_only_start
 
@@ -24,12 +25,6 @@ def split(B, fit_intercept):
     if fit_intercept:
         return B[1:], B[0]
     return B, jnp.zeros((), B.dtype)
-
-
-def augmented(X, fit_intercept):
-    if not fit_intercept:
-        return X
-    return jnp.concatenate([jnp.ones((X.shape[0], 1), X.dtype), X], axis=1)
 
 
 def _eta(B, X, offset, fit_intercept):
@@ -44,19 +39,14 @@ def value_sum(B, X, y, w, offset, family, fit_intercept):
 
 
 def newton_sums(B, X, y, w, offset, family, fisher, fit_intercept):
-    """(sum w nll, Xa' (w g), Xa' diag(w h) Xa) over the block, Xa = [1, X]."""
+    """(sum w nll, Xa' (w g), Xa' diag(w h) Xa) over the block, Xa = [1, X]
+    (`gram.weighted_products`)."""
     nll, g, h = eta_derivatives(family, y, _eta(B, X, offset, fit_intercept), fisher)
     keep = w > 0
     nll = jnp.where(keep, w * nll, 0.0)
     r = jnp.where(keep, w * g, 0.0)
     s = jnp.where(keep, w * h, 0.0)
-    grad = r @ X
-    hess = X.T @ (s[:, None] * X)
-    if fit_intercept:
-        xs = s @ X
-        grad = jnp.concatenate([jnp.sum(r)[None], grad])
-        top = jnp.concatenate([jnp.sum(s)[None], xs])[None, :]
-        hess = jnp.concatenate([top, jnp.concatenate([xs[:, None], hess], axis=1)], axis=0)
+    hess, grad = weighted_products(X, s, r, fit_intercept)
     return jnp.sum(nll), grad, hess
 
 

@@ -2,7 +2,7 @@
 
 All m problems advance together. Each iteration forms every gradient with one
 (m, n) @ (n, k) product and every Hessian with one (m, n) @ (n, k(k+1)/2) product against
-the column-pair products of [1, X], formed once (docs/scale.md).
+the column-pair products of [1, X], formed once (`gram.column_pairs`, docs/scale.md).
 
 Per iteration the m x n arrays are touched as few times as possible (the cost at small p is
 memory traffic over them, not flops):
@@ -43,6 +43,7 @@ import numpy as np
 from linjax import links as L
 from linjax.families import Binomial, Gaussian, Poisson, eta_derivatives
 from linjax.fit import intercept_shift_from_sums, log_intercept_shift
+from linjax.solvers.gram import augmented, column_pairs, weighted_gram
 from linjax.solvers.linalg import (  # noqa: F401 (UNROLL_MAX, jacobi_eigh: re-exported)
     UNROLL_MAX,
     jacobi_eigh,
@@ -59,26 +60,6 @@ from linjax.solvers.newton_step import (
 )
 from linjax.solvers.status import Status, code
 from linjax.starting import intercept_only_start
-
-
-# ----------------------------------------------------------------------------- pair products
-def augmented(X, fit_intercept):
-    """[1, X] with an intercept, else X (the coordinates of `GLMProblem.to_vector`)."""
-    if not fit_intercept:
-        return X
-    return jnp.concatenate([jnp.ones((X.shape[0], 1), X.dtype), X], axis=1)
-
-
-def column_pairs(Xa):
-    """The (n, k(k+1)/2) matrix of products Xa[:, i] * Xa[:, j], i <= j."""
-    rows, cols, _ = pair_indices(Xa.shape[1])
-    return Xa[:, rows] * Xa[:, cols]
-
-
-def grams(S, pairs, k):
-    """Xa.T diag(S[i]) Xa for every row of S (m, n): one matrix product, then unpacking."""
-    _, _, packed = pair_indices(k)
-    return (S @ pairs)[:, packed]
 
 
 # ----------------------------------------------------------------------------- the models
@@ -465,8 +446,7 @@ class StackedDesign(SharedDesign):
         self.X, self.Y, self.W, self.O = X, Y, W, O
         self.family, self.penalty, self.fit_intercept = family, penalty, fit_intercept
         self.fisher = fisher
-        self.Xa = X if not fit_intercept else jnp.concatenate(
-            [jnp.ones(X.shape[:2] + (1,), X.dtype), X], axis=2)
+        self.Xa = augmented(X, fit_intercept)
         self.p = X.shape[2]
         self.k = self.p + int(fit_intercept)
 
@@ -485,9 +465,9 @@ class StackedDesign(SharedDesign):
         """Xa_i' diag(s_i) Xa_i for every problem, packed upper triangles (m, k(k+1)/2)."""
         rows, cols, _ = pair_indices(self.k)
         S = jnp.broadcast_to(S, self.Xa.shape[:2])
-        # one (k, n) @ (n, k) product per problem in a sequential map: XLA:CPU's batched
+        # one Gram per problem in a sequential map (`gram.weighted_gram`): XLA:CPU's batched
         # dot_general (problems as its batch dimension) measured 4-10x slower here
-        H = jax.lax.map(lambda a: (a[0] * a[1][:, None]).T @ a[0], (self.Xa, S))
+        H = jax.lax.map(lambda a: weighted_gram(a[0], a[1], self.fit_intercept), (self.X, S))
         return H[:, rows, cols]
 
     def system(self, B, eta):
