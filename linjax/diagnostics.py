@@ -31,7 +31,8 @@ from jax.scipy.special import betainc
 
 from linjax import _programs, inputs, validation
 from linjax import families as F
-from linjax.fit_statistics import design_with_intercept, information_parts
+from linjax.fit_statistics import information_parts
+from linjax.solvers.gram import augmented
 
 RESIDUAL_KINDS = ("response", "pearson", "deviance", "working", "anscombe")
 
@@ -187,7 +188,7 @@ def condition_number(X, fit_intercept=False, standardize=False):
     X = X.to_dense() if hasattr(X, "to_dense") else jnp.asarray(X)  # a design: its matrix
     if not jnp.issubdtype(X.dtype, jnp.floating):
         X = X.astype(validation.default_float())
-    X = design_with_intercept(X, fit_intercept)
+    X = augmented(X, fit_intercept)
     if standardize:
         X = X / jnp.linalg.norm(X, axis=0)
     s = jnp.linalg.svd(X, compute_uv=False)

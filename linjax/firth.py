@@ -32,12 +32,7 @@ from linjax.families import Binomial, get_family
 from linjax.penalties import Firth
 from linjax.result import FitResult
 from linjax.solvers import Newton
-
-
-def _design(X, fit_intercept):
-    if fit_intercept:
-        return jnp.concatenate([jnp.ones((X.shape[0], 1), X.dtype), X], axis=1)
-    return X
+from linjax.solvers.gram import augmented
 
 
 def _vector(params, fit_intercept):
@@ -48,7 +43,7 @@ def _vector(params, fit_intercept):
 
 def firth_objective(params, X, y, weights, offset, family, fit_intercept=True):
     """[sum_i w_i nll_i - 1/2 log det(X' diag(w W) X)] / sum_i w_i (see the module doc)."""
-    Xd = _design(X, fit_intercept)
+    Xd = augmented(X, fit_intercept)
     eta = Xd @ _vector(params, fit_intercept)
     if offset is not None:
         eta = eta + offset

@@ -76,6 +76,7 @@ from linjax.batch_checks import batch_inputs  # the validation of fit_batch
 from linjax.designs import frames
 from linjax.families import eta_derivatives
 from linjax.penalties import L2, NoPenalty
+from linjax.solvers.gram import augmented
 from linjax.solvers.newton import Newton
 from linjax.solvers.problem import GLMProblem
 from linjax.summary import Summary
@@ -354,13 +355,6 @@ def _notes(penalty, cov_type):
 
 # -- the traced core --------------------------------------------------------------------
 
-def design_with_intercept(X, fit_intercept):
-    """[1, X] when there is an intercept, else X: the columns of the coefficient table."""
-    if fit_intercept:
-        return jnp.concatenate([jnp.ones((X.shape[0], 1), X.dtype), X], axis=1)
-    return X
-
-
 def param_vector(params, fit_intercept):
     coef = params["coef"]
     if fit_intercept:
@@ -386,7 +380,7 @@ def information_parts(params, X, y, weights, offset, family, penalty, fit_interc
     dtype = X.dtype
     w = jnp.ones(X.shape[0], dtype) if weights is None else weights
     off = jnp.zeros(X.shape[0], dtype) if offset is None else offset
-    Xd = design_with_intercept(X, fit_intercept)
+    Xd = augmented(X, fit_intercept)
     beta = param_vector(params, fit_intercept)
     eta = Xd @ beta + off
     mu = family.link.inverse(eta)
