@@ -186,14 +186,34 @@ def fit(X, y, family=None, penalty=None, solver="auto", weights=None, offset=Non
     padded = (X, y, weights, offset) if isinstance(solver, SGD) or structured else \
         buckets.pad_fit_inputs(X, y, weights, offset)  # SGD draws its batches from the rows
     traced = any(validation.is_traced(a) for a in (X, y, weights, offset))
-    result = fit_validated(*padded, init, family, penalty, solver, fit_intercept, bounds,
-                           start_in_loop=not traced)  # a caller's vmap: see fit_validated
+    result = _fit_eigen_on_demand(padded, init, family, penalty, solver, fit_intercept,
+                                  bounds, traced, structured)
     _warn_if_weights_unresolved(weights)
     X = design_fitting.dense_for_checks(X)  # None: a large design skips the next two
     if X is not None:
         _warn_if_separated(result, X, y, weights, offset, family, penalty)
         _warn_if_rank_deficient(result, X, y, weights, offset, family, penalty)
     return result
+
+
+def _fit_eigen_on_demand(padded, init, family, penalty, solver, fit_intercept, bounds, traced,
+                         structured):
+    """`fit_validated`; eager dense Newton fits first run the program without the eigen
+    fallback (`Newton(eigen_fallback=False)`: no LAPACK call, so lowering it imports no scipy,
+    and less to compile), and only when that stopped on a singular Hessian (status
+    NON_FINITE) the one with it, from the start: the answer is then the latter program's.
+    Traced inputs (a caller's jit, vmap or grad) and designs: the one program, as given."""
+    leaves = jax.tree_util.tree_leaves((padded, init, family, penalty, solver, bounds))
+    if (traced or structured or not (isinstance(solver, Newton) and solver.eigen_fallback)
+            or any(isinstance(leaf, jax.core.Tracer) for leaf in leaves)):
+        return fit_validated(*padded, init, family, penalty, solver, fit_intercept, bounds,
+                             start_in_loop=not traced)  # a caller's vmap: see fit_validated
+    result = fit_validated(*padded, init, family, penalty, replace(solver, eigen_fallback=False),
+                           fit_intercept, bounds, start_in_loop=True)
+    if int(np.asarray(result.status)) != Status.NON_FINITE:
+        return result
+    return fit_validated(*padded, init, family, penalty, solver, fit_intercept, bounds,
+                         start_in_loop=True)
 
 
 def _firth_solver(solver, bounds):

@@ -115,25 +115,92 @@ def pivot_floor(k, dtype):
     return max(k * float(jnp.finfo(dtype).eps), PIVOT_FLOOR_F64)
 
 
-def cholesky_or_eigen(H, rhs, reference, k):
+#: Largest size k for which `solve_psd` factors and substitutes with XLA operations (loops
+#: over the columns, `loop_cholesky_solve`) instead of LAPACK's potrf and trsm. A program
+#: that holds a LAPACK call makes jaxlib import scipy.linalg when it is lowered (about 0.2 s,
+#: paid again on every first call that reads the program from the persistent cache, whose
+#: key needs the lowered program); the loops cost about 2k^3 flops against LAPACK's k^3 / 3,
+#: a fraction of a millisecond at k = 101 against the n k^2 of forming the Hessian.
+LOOP_CHOLESKY_MAX = 256
+
+
+def loop_cholesky_solve(H, rhs):
+    """(x, pivots, finite): H x = rhs by a Cholesky factorization written with XLA operations.
+
+    H (k, k) is read as (H + H') / 2 (as `jnp.linalg.cholesky` reads it); rhs is (k,) or
+    (k, r). Left-looking, one column per loop step: column j of the factor of the bordered
+    matrix [[H, rhs], [rhs', .]] is (a_j - L l_j) / L_jj with l_j row j of L, so its last
+    rows are y = L^-1 rhs (the forward substitution rides along); a second loop solves
+    L' x = y from the last unknown up. pivots: the diagonal L_jj (NaN where the remaining
+    pivot was not positive: `cholesky_or_eigen` tests them); finite: whether every entry of
+    L is finite. x is not usable where a pivot failed."""
+    lax = jax.lax
+    k = H.shape[-1]
+    b = jnp.reshape(rhs, (k, -1))
+    r = b.shape[1]
+    if k == 0:
+        return jnp.zeros_like(rhs), jnp.zeros((0,), H.dtype), jnp.asarray(True)
+    A = lax.concatenate([lax.div(lax.add(H, lax.transpose(H, (1, 0))),
+                                 lax.full_like(H, 2.0)), lax.transpose(b, (1, 0))], 0)
+    rows = lax.iota(jnp.int32, k + r)
+
+    def column(j, L):
+        j = lax.convert_element_type(j, jnp.int32)
+        row = lax.dynamic_index_in_dim(L, j, 0, keepdims=False)       # l_j (k,): 0 from j on
+        c = lax.sub(lax.dynamic_index_in_dim(A, j, 1, keepdims=False), jnp.dot(L, row))
+        d = lax.sqrt(lax.dynamic_index_in_dim(c, j, 0, keepdims=False))
+        col = lax.select(lax.gt(rows, j), lax.div(c, lax.broadcast(d, (k + r,))),
+                         lax.select(lax.eq(rows, j), lax.broadcast(d, (k + r,)),
+                                    lax.full_like(c, 0.0)))
+        return lax.dynamic_update_index_in_dim(L, col[:, None], j, 1)
+
+    L = lax.fori_loop(0, k, column, lax.full((k + r, k), 0.0, H.dtype))
+    factor, y = L[:k], lax.transpose(L[k:], (1, 0))                    # y = L^-1 rhs (k, r)
+    pivots = jnp.diagonal(factor)
+
+    def back(t, x):
+        i = k - 1 - t                                                   # x_l = 0 for l <= i
+        li = lax.dynamic_index_in_dim(factor, i, 1, keepdims=False)   # column i of L
+        xi = lax.div(lax.sub(lax.dynamic_index_in_dim(y, i, 0), jnp.dot(li, x)[None]),
+                     lax.dynamic_index_in_dim(pivots, i, 0)[:, None])
+        return lax.dynamic_update_index_in_dim(x, xi, i, 0)
+
+    x = lax.fori_loop(0, k, back, lax.full((k, r), 0.0, H.dtype))
+    return jnp.reshape(x, jnp.shape(rhs)), pivots, jnp.all(jnp.isfinite(L))
+
+
+def lapack_cholesky_solve(H, rhs):
+    """`loop_cholesky_solve`'s result from LAPACK's potrf and trsm (k > `LOOP_CHOLESKY_MAX`)."""
+    chol = jnp.linalg.cholesky(H)
+    return (jax.scipy.linalg.cho_solve((chol, True), rhs),
+            jnp.diagonal(chol, axis1=-2, axis2=-1), jnp.all(jnp.isfinite(chol)))
+
+
+def eigen_pseudo_solve(H, rhs):
+    """The minimum-norm solution of H x = rhs from LAPACK's eigendecomposition, eigenvalues
+    below eps k max|eig| taken as zero (`solve_psd`'s fallback)."""
+    evals, evecs = jnp.linalg.eigh(H)
+    cutoff = jnp.finfo(H.dtype).eps * H.shape[0] * jnp.max(jnp.abs(evals))
+    inv = jnp.where(evals > cutoff, 1.0 / jnp.where(evals > cutoff, evals, 1.0), 0.0)
+    if jnp.ndim(rhs) == 2:
+        inv = inv[:, None]
+    return evecs @ (inv * (evecs.T @ rhs))
+
+
+def cholesky_or_eigen(H, rhs, reference, k, fallback=True):
     """`solve_psd`'s body with the pivot test L_jj^2 > pivot_floor(k) reference_j: H a Schur
     complement whose reference is the diagonal of the matrix it was reduced from, k that
-    matrix's size (the complement's own diagonal is at rounding level where it is singular)."""
-    chol = jnp.linalg.cholesky(H)
-    pivots = jnp.diagonal(chol, axis1=-2, axis2=-1)
+    matrix's size (the complement's own diagonal is at rounding level where it is singular).
+
+    fallback=False leaves the eigen pseudo-solve out of the program: where a pivot fails x is
+    NaN (for a caller that then solves again with it: `Newton(eigen_fallback=False)`)."""
+    solve = loop_cholesky_solve if H.shape[-1] <= LOOP_CHOLESKY_MAX else lapack_cholesky_solve
+    x, pivots, finite = solve(H, rhs)
     floor = pivot_floor(k, H.dtype) * reference
-    ok = jnp.all(jnp.isfinite(chol)) & jnp.all(pivots * pivots > floor)
-
-    def by_cholesky():
-        return jax.scipy.linalg.cho_solve((chol, True), rhs)
-
-    def by_eigen():
-        evals, evecs = jnp.linalg.eigh(H)
-        cutoff = jnp.finfo(H.dtype).eps * H.shape[0] * jnp.max(jnp.abs(evals))
-        inv = jnp.where(evals > cutoff, 1.0 / jnp.where(evals > cutoff, evals, 1.0), 0.0)
-        return evecs @ (inv * (evecs.T @ rhs))
-
-    return jax.lax.cond(ok, by_cholesky, by_eigen), ~ok
+    ok = finite & jnp.all(pivots * pivots > floor)
+    if not fallback:
+        return jnp.where(ok, x, jnp.nan), ~ok
+    return jax.lax.cond(ok, lambda: x, lambda: eigen_pseudo_solve(H, rhs)), ~ok
 
 
 @psd_solver  # vmapped on CPU: a loop of unbatched LAPACK calls (linalg.py)
@@ -147,6 +214,14 @@ def solve_psd(H, rhs):
     below eps * n * max|eig| treated as zero. Returns (x, singular).
     """
     return cholesky_or_eigen(H, rhs, jnp.diagonal(H, axis1=-2, axis2=-1), H.shape[-1])
+
+
+@psd_solver
+def solve_psd_or_nan(H, rhs):
+    """`solve_psd` without the eigen fallback in the program: x is NaN where H is singular
+    (singular = True). For a caller that solves again with `solve_psd` when that happens."""
+    return cholesky_or_eigen(H, rhs, jnp.diagonal(H, axis1=-2, axis2=-1), H.shape[-1],
+                             fallback=False)
 
 
 # ----------------------------------------------------------------------------- batched solves

@@ -29,6 +29,7 @@ from linjax.solvers.linalg import (  # noqa: F401 (solve_psd & co: re-exported, 
     cholesky_or_eigen,
     pivot_floor,
     solve_psd,
+    solve_psd_or_nan,
 )
 from linjax.solvers.newton_step import (  # noqa: F401 (default_tols, extrapolated_stop: re-exported)
     damped_step,
@@ -41,12 +42,13 @@ from linjax.solvers.newton_step import (  # noqa: F401 (default_tols, extrapolat
 )
 
 
-def solve_system(H, rhs):
-    """(x, singular) with H x = rhs: `solve_psd` for an array, the Schur-complement solve for
-    a design's `linjax.designs.block_solve.ArrowHessian`."""
+def solve_system(H, rhs, fallback=True):
+    """(x, singular) with H x = rhs: `solve_psd` for an array (`solve_psd_or_nan`, NaN where
+    singular, when not fallback), the Schur-complement solve for a design's
+    `linjax.designs.block_solve.ArrowHessian`."""
     if hasattr(H, "add_diagonal"):  # an ArrowHessian (imported lazily: designs import this)
         return H.solve(rhs)
-    return solve_psd(H, rhs)
+    return solve_psd(H, rhs) if fallback else solve_psd_or_nan(H, rhs)
 
 
 class NewtonState(NamedTuple):
@@ -87,6 +89,11 @@ class Newton(AbstractSolver):
     the Schur complement of the categorical's diagonal block (`designs.block_solve`: O(L q^2)
     for L levels and q other coefficients, the (k, k) Hessian never formed); False forms
     and solves the whole system as for a dense X. Same steps either way (to rounding).
+    eigen_fallback: a singular Hessian (a failed Cholesky pivot, `solve_psd`) is solved in
+    the program by its eigendecomposition. False leaves that out of the program (smaller,
+    and without LAPACK: see `linalg.LOOP_CHOLESKY_MAX`): a singular (dense) Hessian ends the
+    loop with a NaN objective, status NON_FINITE and the last iterate, for a caller that
+    then runs the fallback's program (`lj.fit` does, outside a caller's jit).
     """
 
     tol: object = None
@@ -97,6 +104,7 @@ class Newton(AbstractSolver):
     precision: str = static_field(default="auto")
     irls_start: bool = static_field(default=False)
     schur: bool = static_field(default=True)
+    eigen_fallback: bool = static_field(default=True)
     name = "newton"
 
     def _arrow(self, problem):
@@ -169,7 +177,8 @@ class Newton(AbstractSolver):
             keywords["arrow"] = True
         value, grad, hess = problem.newton_system(params, self._fisher(problem), *extra,
                                                   **keywords)
-        direction, singular = solve_system(hess, -grad)
+        fallback = self.eigen_fallback or hasattr(hess, "add_diagonal")  # (static)
+        direction, singular = solve_system(hess, -grad, fallback)
         decrement = -jnp.dot(grad, direction)
         x = problem.to_vector(params)
         tol, xtol = resolve_tols(self.tol, self.xtol, value.dtype)
@@ -188,6 +197,8 @@ class Newton(AbstractSolver):
         # (the damped step, `newton_step.damped_step`; a finite step is taken whole at a
         # rounding-level decrement, and always on the start's pass)
         halvings = self.max_halvings if first is None else jnp.where(first, 0, self.max_halvings)
+        if not fallback:  # a NaN direction: no halving can help
+            halvings = jnp.where(singular, 0, halvings)
         t, f_t, _, accepted = damped_step(trial, value, slack, halvings, trial(1.0),
                                           whole=at_floor if first is None else at_floor | first)
         converged, stalled = stopping_rule(decrement, state.decrement, t, direction, x, accepted,
@@ -213,6 +224,8 @@ class Newton(AbstractSolver):
             converged, stalled = converged & ~first, stalled & ~first
             single = jnp.where(first, state.single, single)
             first = jnp.zeros_like(first)
+        if not fallback:  # unsolved: the engine stops at the last iterate
+            new_value = jnp.where(singular, jnp.nan, new_value)
         return new_params, NewtonState(new_value, decrement, t, converged, stalled, singular,
                                        single, new_eta, first)
 
