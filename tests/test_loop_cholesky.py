@@ -51,18 +51,20 @@ def test_loop_cholesky_matches_numpy(k, cond):
                                    np.linalg.solve(H, B))))
 
 
-def test_solve_psd_by_loops_keeps_its_singular_test():
-    """A well-posed system: solve_psd (loops) agrees with numpy and is not singular; an
-    exactly aliased column: singular, with the minimum-norm solution (numpy's pinv), and the
-    variant without the fallback answers NaN, also singular."""
+def test_solve_without_fallback_keeps_the_singular_test():
+    """`solve_psd_or_nan` (loops) on a well-posed system agrees with numpy and with
+    `solve_psd` (LAPACK), not singular; on an exactly aliased column it is singular with NaN,
+    where `solve_psd` gives the minimum-norm solution (numpy's pinv); on a column repeated up
+    to 1e-7 (relative pivot ~1e-14, below the 1e-13 floor) both call it singular."""
     rng = np.random.default_rng(3)
     Z = rng.standard_normal((50, 6))
     H = Z.T @ Z
     b = rng.standard_normal(6)
-    assert linalg.LOOP_CHOLESKY_MAX >= 6
-    x, singular = linalg.solve_psd(jnp.asarray(H), jnp.asarray(b))
+    assert linalg.LOOP_CHOLESKY_MAX >= 7
+    x, singular = linalg.solve_psd_or_nan(jnp.asarray(H), jnp.asarray(b))
     assert not bool(singular)
     np.testing.assert_allclose(np.asarray(x), np.linalg.solve(H, b), rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(x), np.asarray(linalg.solve_psd(H, b)[0]), rtol=1e-12)
 
     Za = np.c_[Z, Z[:, 1] - 2 * Z[:, 4]]
     Ha, ba = Za.T @ Za, Za.T @ rng.standard_normal(50)
@@ -71,6 +73,13 @@ def test_solve_psd_by_loops_keeps_its_singular_test():
     np.testing.assert_allclose(np.asarray(x), np.linalg.pinv(Ha) @ ba, rtol=1e-8)
     x, singular = linalg.solve_psd_or_nan(jnp.asarray(Ha), jnp.asarray(ba))
     assert bool(singular) and np.all(np.isnan(np.asarray(x)))
+
+    Zn = np.c_[Z, Z[:, 0] + 1e-7 * rng.standard_normal(50)]
+    Hn = Zn.T @ Zn
+    relative_pivot = np.linalg.cholesky(Hn)[-1, -1] ** 2 / Hn[-1, -1]
+    assert 1e-16 < relative_pivot < 1e-13
+    assert bool(linalg.solve_psd_or_nan(jnp.asarray(Hn), jnp.asarray(Zn.T @ b[:1].repeat(50)))[1])
+    assert bool(linalg.solve_psd(jnp.asarray(Hn), jnp.asarray(Zn.T @ b[:1].repeat(50)))[1])
 
 
 def _newton_program(X, y, eigen_fallback):
@@ -90,13 +99,14 @@ def _newton_program(X, y, eigen_fallback):
 
 def test_eager_newton_program_has_no_lapack_call():
     """Without the eigen fallback the program holds no custom call at all (no LAPACK); with
-    it, the eigendecomposition is its only one."""
+    it (a caller's jit), LAPACK's Cholesky, two triangular solves and eigendecomposition."""
     rng = np.random.default_rng(0)
     X = rng.standard_normal((64, 5))
     y = (rng.random(64) < 0.5).astype(float)
     assert "custom_call" not in _newton_program(X, y, eigen_fallback=False)
     with_fallback = _newton_program(X, y, eigen_fallback=True)
-    assert with_fallback.count("custom_call") == 1 and "syevd" in with_fallback
+    assert with_fallback.count("custom_call") == 4
+    assert all(name in with_fallback for name in ("potrf", "trsm", "syevd"))
 
 
 def test_singular_fit_reruns_with_the_fallback():

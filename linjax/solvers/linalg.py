@@ -115,12 +115,14 @@ def pivot_floor(k, dtype):
     return max(k * float(jnp.finfo(dtype).eps), PIVOT_FLOOR_F64)
 
 
-#: Largest size k for which `solve_psd` factors and substitutes with XLA operations (loops
-#: over the columns, `loop_cholesky_solve`) instead of LAPACK's potrf and trsm. A program
-#: that holds a LAPACK call makes jaxlib import scipy.linalg when it is lowered (about 0.2 s,
-#: paid again on every first call that reads the program from the persistent cache, whose
-#: key needs the lowered program); the loops cost about 2k^3 flops against LAPACK's k^3 / 3,
-#: a fraction of a millisecond at k = 101 against the n k^2 of forming the Hessian.
+#: Largest size k for which `solve_psd_or_nan` (the solve without the eigen fallback) factors
+#: and substitutes with XLA operations (loops over the columns, `loop_cholesky_solve`) instead
+#: of LAPACK's potrf and trsm. A program that holds a LAPACK call makes jaxlib import
+#: scipy.linalg when it is lowered (about 0.2 s, paid again on every first call that reads the
+#: program from the persistent cache, whose key needs the lowered program). The loops cost
+#: about k^3 flops against LAPACK's k^3 / 3 (0.26 against 0.13 ms at k = 101, 2-5 against
+#: 1 ms at k = 256; a Newton step forms its Hessian in n k^2) and compile to a few more
+#: kernels, so `solve_psd`, whose eigen fallback is a LAPACK call anyway, keeps LAPACK's.
 LOOP_CHOLESKY_MAX = 256
 
 
@@ -169,13 +171,6 @@ def loop_cholesky_solve(H, rhs):
     return jnp.reshape(x, jnp.shape(rhs)), pivots, jnp.all(jnp.isfinite(L))
 
 
-def lapack_cholesky_solve(H, rhs):
-    """`loop_cholesky_solve`'s result from LAPACK's potrf and trsm (k > `LOOP_CHOLESKY_MAX`)."""
-    chol = jnp.linalg.cholesky(H)
-    return (jax.scipy.linalg.cho_solve((chol, True), rhs),
-            jnp.diagonal(chol, axis1=-2, axis2=-1), jnp.all(jnp.isfinite(chol)))
-
-
 def eigen_pseudo_solve(H, rhs):
     """The minimum-norm solution of H x = rhs from LAPACK's eigendecomposition, eigenvalues
     below eps k max|eig| taken as zero (`solve_psd`'s fallback)."""
@@ -193,14 +188,23 @@ def cholesky_or_eigen(H, rhs, reference, k, fallback=True):
     matrix's size (the complement's own diagonal is at rounding level where it is singular).
 
     fallback=False leaves the eigen pseudo-solve out of the program: where a pivot fails x is
-    NaN (for a caller that then solves again with it: `Newton(eigen_fallback=False)`)."""
-    solve = loop_cholesky_solve if H.shape[-1] <= LOOP_CHOLESKY_MAX else lapack_cholesky_solve
-    x, pivots, finite = solve(H, rhs)
+    NaN (for a caller that then solves again with it: `Newton(eigen_fallback=False)`), and up
+    to `LOOP_CHOLESKY_MAX` the factorization is `loop_cholesky_solve` (no LAPACK call)."""
     floor = pivot_floor(k, H.dtype) * reference
-    ok = finite & jnp.all(pivots * pivots > floor)
-    if not fallback:
+    if not fallback and H.shape[-1] <= LOOP_CHOLESKY_MAX:
+        x, pivots, finite = loop_cholesky_solve(H, rhs)
+        ok = finite & jnp.all(pivots * pivots > floor)
         return jnp.where(ok, x, jnp.nan), ~ok
-    return jax.lax.cond(ok, lambda: x, lambda: eigen_pseudo_solve(H, rhs)), ~ok
+    chol = jnp.linalg.cholesky(H)
+    pivots = jnp.diagonal(chol, axis1=-2, axis2=-1)
+    ok = jnp.all(jnp.isfinite(chol)) & jnp.all(pivots * pivots > floor)
+
+    def by_cholesky():
+        return jax.scipy.linalg.cho_solve((chol, True), rhs)
+
+    if not fallback:
+        return jnp.where(ok, by_cholesky(), jnp.nan), ~ok
+    return jax.lax.cond(ok, by_cholesky, lambda: eigen_pseudo_solve(H, rhs)), ~ok
 
 
 @psd_solver  # vmapped on CPU: a loop of unbatched LAPACK calls (linalg.py)
