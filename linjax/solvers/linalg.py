@@ -14,8 +14,11 @@ function here that `fit_batch` or `vmap(lj.fit)` can reach goes through it. Deri
 use JAX's own rules for f (forward and reverse mode), so they behave as the plain call.
 
 The PSD solves: `solve_psd` (one system; Newton's, the starting values', the streaming
-fit's) and `solve_packed` / `solve_psd_batched` (m small systems at once, written with
-XLA operations over the batch: `fit_batch`'s), each returning (x, singular).
+fit's), `solve_psd_or_nan` (the same without the eigen fallback, NaN where singular, and up
+to `LOOP_CHOLESKY_MAX` without LAPACK: eager `lj.fit`'s Newton, which reruns with the
+fallback when it is needed) and `solve_packed` / `solve_psd_batched` (m small systems at
+once, written with XLA operations over the batch: `fit_batch`'s), each returning
+(x, singular).
 """
 
 import jax
@@ -120,10 +123,11 @@ def pivot_floor(k, dtype):
 #: of LAPACK's potrf and trsm. A program that holds a LAPACK call makes jaxlib import
 #: scipy.linalg when it is lowered (about 0.2 s, paid again on every first call that reads the
 #: program from the persistent cache, whose key needs the lowered program). The loops cost
-#: about k^3 flops against LAPACK's k^3 / 3 (0.26 against 0.13 ms at k = 101, 2-5 against
-#: 1 ms at k = 256; a Newton step forms its Hessian in n k^2) and compile to a few more
-#: kernels, so `solve_psd`, whose eigen fallback is a LAPACK call anyway, keeps LAPACK's.
-LOOP_CHOLESKY_MAX = 256
+#: about k^3 flops against LAPACK's k^3 / 3 (measured 0.26 against 0.13 ms at k = 101, 2-5
+#: against 1 ms at k = 256), beside the n k^2 of forming a Newton step's Hessian; above 128
+#: columns the difference could show in the warm time of a fit with few rows, and `solve_psd`,
+#: whose eigen fallback is a LAPACK call anyway, keeps LAPACK's factorization at every size.
+LOOP_CHOLESKY_MAX = 128
 
 
 def loop_cholesky_solve(H, rhs):
