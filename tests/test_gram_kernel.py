@@ -2,10 +2,9 @@
 
 Forms: by row blocks (with a ragged tail) and in one product; the whole product and the
 upper block triangle (float64 from two column blocks, float32 from 384 columns); float32
-products cast per block or read from a float32 copy made once (`single_copy`); with and
-without the intercept's column of ones; the triangle accumulator on its own; several
-weightings at once (`pair_grams`); the packed pair products of fit_batch (`column_pairs`);
-and the sums of blocked and streaming fits (`blocks.newton_sums`).
+products; with and without the intercept's column of ones; the triangle accumulator on its
+own; several weightings at once (`pair_grams`); the packed pair products of fit_batch
+(`column_pairs`); and the sums of blocked and streaming fits (`blocks.newton_sums`).
 """
 
 import jax
@@ -60,16 +59,14 @@ def test_the_shapes_cover_every_kernel_form():
 
 
 @pytest.mark.parametrize("intercept", [False, True])
-@pytest.mark.parametrize("precision", ["float64", "float32", "float32-copy"])
+@pytest.mark.parametrize("precision", ["float64", "float32"])
 def test_weighted_products_match_numpy(data, intercept, precision):
     X, s, r = data
     single = precision != "float64"
     if X.shape[1] == 400 and not single:
         pytest.skip("float64 triangles are covered at p = 100 (saves a slow compile)")
-    Xj = jnp.asarray(X)
-    X32 = gram.single_copy(Xj) if precision == "float32-copy" else None
     hess, grad = jax.jit(gram.weighted_products, static_argnums=(3, 4))(
-        Xj, jnp.asarray(s), jnp.asarray(r), intercept, single, X32)
+        jnp.asarray(X), jnp.asarray(s), jnp.asarray(r), intercept, single)
     ref, size = _reference(X, s, intercept)
     assert hess.dtype == jnp.float64 and hess.shape == ref.shape
     err = np.max(np.abs(np.asarray(hess) - ref) / size)
@@ -78,24 +75,6 @@ def test_weighted_products_match_numpy(data, intercept, precision):
     Z = np.column_stack([np.ones(len(X)), X]) if intercept else X
     np.testing.assert_allclose(np.asarray(grad), r @ Z, rtol=1e-11,
                                atol=1e-12 * (np.abs(r) @ np.abs(Z)).max())
-
-
-def test_float32_copy_gives_the_same_bits_as_casting_each_block(data):
-    """X32 read once per fit is X cast to float32: the same products, bit for bit."""
-    X, s, _ = data
-    Xj, sj = jnp.asarray(X), jnp.asarray(s)
-    fn = jax.jit(lambda X, s, X32: gram.weighted_gram(X, s, True, True) if X32 is None
-                 else gram.weighted_products(X, s, None, True, True, X32)[0])
-    np.testing.assert_array_equal(np.asarray(fn(Xj, sj, None)),
-                                  np.asarray(fn(Xj, sj, gram.single_copy(Xj))))
-
-
-def test_single_copy_only_where_it_fits(monkeypatch):
-    X = jnp.ones((10, 3))
-    assert gram.single_copy(X).dtype == jnp.float32
-    assert gram.single_copy(X.astype(jnp.float32)) is None     # already float32
-    monkeypatch.setattr(gram, "SINGLE_COPY_MAX_BYTES", 10 * 3 * 4 - 1)
-    assert gram.single_copy(X) is None                          # over the cap: cast per block
 
 
 @pytest.mark.parametrize("width", [8, 64])

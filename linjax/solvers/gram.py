@@ -1,7 +1,7 @@
 """Every weighted Gram of linjax: Z' diag(s) Z (Z = [1, X] with an intercept) and its
 relatives, formed by one row-block engine.
 
-    weighted_products(X, s, r, intercept, single, X32)   (Z' diag(s) Z, r' Z): Newton's system
+    weighted_products(X, s, r, intercept, single)        (Z' diag(s) Z, r' Z): Newton's system
     weighted_gram(X, s, intercept, single)                the Gram alone
     pair_grams(X, C, intercept, single)                   Z' diag(C[:, j]) Z for every column j
     triangle_zeros / triangle_add / triangle_finish       a symmetric Gram from the upper block
@@ -11,7 +11,6 @@ relatives, formed by one row-block engine.
                                                           shared X: S @ pairs holds m Grams
                                                           (`fit_batch`)
     augmented(X, intercept)                               [1, X]
-    single_copy(X)                                        X in float32, cast once per fit
 
 The kernel is a static choice made here from shapes, dtype and platform, so every caller
 keeps its fast path:
@@ -27,8 +26,10 @@ keeps its fast path:
 - `single=True`: each block's products in float32, accumulated in X's dtype: twice as fast
   again (0.035 s), with a relative error near 1e-7 per entry. Enough for a Newton direction
   when the gradient stays in float64 (the iteration then converges linearly at a rate of
-  about cond(H) * 1e-7), not for standard errors. With `X32` (X cast once per fit,
-  `single_copy`) the blocks are read from it: no cast per block and per step.
+  about cond(H) * 1e-7), not for standard errors. Each block is cast as it is read: a
+  float32 copy of X made once per fit (n=200k, p=100) made each Gram about 10% cheaper but
+  the whole warm logistic fit (4-5 Gram passes) 7% slower in CPU (the cast and a fresh
+  n p 4-byte buffer per fit), so it was not kept.
 - the intercept: a column of ones joins each block in cache, as it is cast (measured at
   n=200k, p=100, float32: 8% faster than its row and column from s' X and sum(s), which
   cost one more reduction over the block).
@@ -47,9 +48,6 @@ from linjax.solvers.linalg import pair_indices
 BLOCK_ELEMENTS = 1 << 18
 #: n * k^2 (multiply-adds of one Hessian) from which `prefers_single` says float32 pays.
 SINGLE_MIN_WORK = 1e8
-#: Largest float32 copy of X (bytes) that `single_copy` makes once per fit; above it the
-#: float32 products cast each row block as they read it.
-SINGLE_COPY_MAX_BYTES = 1 << 30
 #: Elements per row block of the moment passes (`triangle_rows`: 2^19 float64 = 4 MiB;
 #: measured at p=1000: 512-row blocks a little faster than 1024 or 2048).
 TRIANGLE_BLOCK_ELEMENTS = 1 << 19
@@ -78,17 +76,6 @@ def prefers_single(X, k=None):
     n, p = X.shape
     k = p + 1 if k is None else k
     return X.dtype == jnp.float64 and n * k * k >= SINGLE_MIN_WORK
-
-
-def single_copy(X):
-    """X in float32 for the float32 products of a whole fit, or None where that copy
-    (n p 4 bytes, kept for the fit) would exceed SINGLE_COPY_MAX_BYTES or X is no float64
-    array (a design forms its own products)."""
-    if hasattr(X, "weighted_products") or X.dtype != jnp.float64:
-        return None
-    if X.size * 4 > SINGLE_COPY_MAX_BYTES:
-        return None
-    return X.astype(jnp.float32)
 
 
 def augmented(X, intercept):
@@ -198,7 +185,7 @@ def _finish(total):
 
 
 def _gram(X, s, intercept, work, out, blocked):
-    """Z' diag(s) Z of X (float64, or X's float32 copy), in `out`."""
+    """Z' diag(s) Z of X, products in `work`, summed in `out`."""
     if not blocked:
         return _finish(_block_gram(X, s, intercept, work, out))
     k = X.shape[1] + intercept
@@ -208,27 +195,24 @@ def _gram(X, s, intercept, work, out, blocked):
                                   (X, s), block_rows(X.shape[1]), zero))
 
 
-def weighted_products(X, s, r=None, intercept=False, single=False, X32=None):
+def weighted_products(X, s, r=None, intercept=False, single=False):
     """(Z' diag(s) Z, r' Z) with Z = [1, X] when `intercept` (intercept first), else Z = X;
     the second is None without r and always in X's dtype. `single` (a Python bool): the
-    Gram's products in float32, accumulated in X's dtype; X32, X in float32 made once by
-    the caller (`single_copy`), is then read instead of casting each block. The Gram goes
-    by row blocks on CPU when n spans two blocks or more (one product elsewhere); r' X is
-    one matrix-vector product (in the blocked loop XLA:CPU's small vector-matrix products
-    ran slower than the whole pass). A `linjax.designs` object forms them from its
-    structure. The Gram is exactly symmetric.
+    Gram's products in float32, accumulated in X's dtype. The Gram goes by row blocks on
+    CPU when n spans two blocks or more (one product elsewhere), as the whole product or
+    its upper block triangle (`gram_width`); r' X is one matrix-vector product (in the
+    blocked loop XLA:CPU's small vector-matrix products ran slower than the whole pass). A
+    `linjax.designs` object forms them from its structure. The Gram is exactly symmetric.
     """
     if hasattr(X, "weighted_products"):  # a design (linjax.designs); arrays go on below
         return X.weighted_products(s, r, intercept)
     work = jnp.float32 if single else X.dtype
-    src = X32 if (single and X32 is not None) else X
-    p = X.shape[1]
-    if X.shape[0] < 2 * block_rows(p):
-        hess = _gram(src, s, intercept, work, X.dtype, False)
+    if X.shape[0] < 2 * block_rows(X.shape[1]):
+        hess = _gram(X, s, intercept, work, X.dtype, False)
     else:
         hess = jax.lax.platform_dependent(
-            src, s, cpu=lambda src, s: _gram(src, s, intercept, work, X.dtype, True),
-            default=lambda src, s: _gram(src, s, intercept, work, X.dtype, False))
+            X, s, cpu=lambda X, s: _gram(X, s, intercept, work, X.dtype, True),
+            default=lambda X, s: _gram(X, s, intercept, work, X.dtype, False))
     if r is None:
         return hess, None
     grad = r @ X
@@ -252,16 +236,14 @@ def _pair_block(x, c, intercept, work, out):
     return (z.T @ scaled).astype(out)
 
 
-def pair_grams(X, C, intercept=False, single=False, X32=None):
-    """Z' diag(C[:, j]) Z for every column j of C (n, P): (P, q, q), Z, `single` and X32 as
-    in `weighted_products`. One wide product z' [c_1 z, ..., c_P z] per row block (on CPU,
+def pair_grams(X, C, intercept=False, single=False):
+    """Z' diag(C[:, j]) Z for every column j of C (n, P): (P, q, q), Z and `single` as in
+    `weighted_products`. One wide product z' [c_1 z, ..., c_P z] per row block (on CPU,
     about 2^21 elements of it), so each block of X is read once for all P weightings."""
     n, p = X.shape
     q, P = p + intercept, C.shape[1]
     work = jnp.float32 if single else X.dtype
     out = X.dtype
-    if single and X32 is not None:
-        X = X32
 
     def unstack(wide):  # (q, P q) -> (P, q, q), symmetrized
         blocks = wide.reshape(q, P, q).transpose(1, 0, 2)

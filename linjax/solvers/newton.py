@@ -23,7 +23,7 @@ import jax.numpy as jnp
 from linjax._pytree import pytree_dataclass, replace, static_field
 from linjax.solvers._common import require_smooth, require_unbounded
 from linjax.solvers.engine import AbstractSolver, iterate
-from linjax.solvers.gram import prefers_single, single_copy
+from linjax.solvers.gram import prefers_single
 from linjax.solvers.linalg import (  # noqa: F401 (solve_psd & co: re-exported, as before)
     PIVOT_FLOOR_F64,
     cholesky_or_eigen,
@@ -144,8 +144,6 @@ class Newton(AbstractSolver):
         return True
 
     def minimise(self, problem, params):
-        if self._mixed(problem) and getattr(problem, "X32", 0) is None:  # float32 X once a fit
-            problem = replace(problem, X32=single_copy(problem.X))
         if not self._starts_in_loop(problem):
             return iterate(self, problem, params)
         sol = iterate(replace(self, max_iter=self.max_iter + 1), problem, params)

@@ -39,9 +39,6 @@ class GLMProblem:
     fit_intercept: bool = static_field(default=True)
     lower: object = None
     upper: object = None
-    #: X in float32 for the float32 Hessian products, cast once per fit (`Newton` sets it,
-    #: `gram.single_copy`); None: each row block is cast as it is read.
-    X32: object = None
     #: newton_system takes `single` and `eta` and value_at / eta_change exist (Newton uses
     #: float32 curvature and carries eta); a subclass with other data layouts sets False.
     dense_rows = True
@@ -143,7 +140,7 @@ class GLMProblem:
             grad = jnp.concatenate([jnp.sum(r)[None], grad]) if k else grad
         else:
             hess, grad = _in_precision(single, lambda single: weighted_products(
-                self.X, s, r, self.fit_intercept, single, self.X32))
+                self.X, s, r, self.fit_intercept, single))
         pen_grad = self.penalty.smooth_grad(coef)
         if irls_start is not None:
             pen_grad = jnp.where(irls_start, 0.0, pen_grad)
@@ -226,7 +223,7 @@ class GLMProblem:
             grad = jnp.concatenate([jnp.sum(wg, axis=0)[None, :], grad])
 
         hess = _in_precision(single, lambda single: _class_pair_hessian(
-            self.X, w[:, None, None] * h_eta, self.fit_intercept, single, self.X32))
+            self.X, w[:, None, None] * h_eta, self.fit_intercept, single))
         pen_grad = self.penalty.smooth_grad(coef)
         pen_hess = self.penalty.smooth_hess_diag(coef)
         if self.fit_intercept:
@@ -266,13 +263,13 @@ def _in_precision(single, products):
     return jax.lax.cond(single, lambda: products(True), lambda: products(False))
 
 
-def _class_pair_hessian(X, C, intercept, single=False, X32=None):
+def _class_pair_hessian(X, C, intercept, single=False):
     """sum_i (z_i z_i') kron C_i as a (q K, q K) matrix (z_i = [1, x_i] with an intercept),
     from the K (K + 1) / 2 distinct class pairs of the symmetric C_i (n, K, K)
     (`gram.pair_grams`: one pass over X), 2 n q^2 K (K + 1) / 2 flops in all."""
     q, K = X.shape[1] + intercept, C.shape[1]
     rows, cols = np.triu_indices(K)
-    blocks = pair_grams(X, C[:, rows, cols], intercept, single, X32)
+    blocks = pair_grams(X, C[:, rows, cols], intercept, single)
     full = jnp.zeros((K, K, q, q), X.dtype).at[rows, cols].set(blocks).at[cols, rows].set(
         blocks)
     return full.transpose(2, 0, 3, 1).reshape(q * K, q * K)
