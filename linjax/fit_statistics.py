@@ -77,8 +77,7 @@ from linjax.designs import frames
 from linjax.families import eta_derivatives
 from linjax.penalties import L2, NoPenalty
 from linjax.solvers.gram import augmented
-from linjax.solvers.newton import Newton
-from linjax.solvers.problem import GLMProblem
+from linjax.starting import intercept_only_fit
 from linjax.summary import Summary
 
 COV_TYPES = ("nonrobust", "HC0", "HC1", "HC2", "HC3", "cluster")
@@ -565,22 +564,16 @@ def robust_covariance(parts, bread, groups, nobs, k, cov_type):
 
 
 def null_mean(y, weights, offset, family, fit_intercept):
-    """The fitted mean of the null model: intercept only (refitted with the offset)."""
+    """The fitted mean of the null model: intercept only (refitted with the offset), by
+    `linjax.starting.intercept_only_fit` (without an offset, the weighted mean of y)."""
     dtype = y.dtype
     n = y.shape[0]
     w = jnp.ones(n, dtype) if weights is None else weights
     if not fit_intercept:
         off = jnp.zeros(n, dtype) if offset is None else offset
         return family.link.inverse(off)
-    mean = jnp.sum(w * y) / jnp.sum(w)
-    if offset is None:
-        return jnp.full((n,), mean)
-    problem = GLMProblem(jnp.zeros((n, 0), dtype), y, w / jnp.sum(w), offset, family,
-                         NoPenalty(), True)
-    start = family.link.link(mean) - jnp.sum(w * offset) / jnp.sum(w)
-    start = jnp.where(jnp.isfinite(start), start, 0.0)
-    sol = Newton().minimise(problem, {"coef": jnp.zeros((0,), dtype), "intercept": start})
-    return family.link.inverse(sol.params["intercept"] + offset)
+    _, mu = intercept_only_fit(family, y, w, offset)
+    return jnp.broadcast_to(mu, (n,))
 
 
 def log_likelihood(family, y, mu, w, deviance, nobs, scale):

@@ -77,6 +77,7 @@ from linjax.solvers.gram import (
     triangle_zeros,
 )
 from linjax.solvers.status import Status
+from linjax.starting import intercept_only_fit
 
 #: Widest Gaussian problem for which the covariance (Gram) solver is used.
 GRAM_MAX_FEATURES = 4096
@@ -918,32 +919,10 @@ def _path_jit(X, y, w, off, pf, alphas, l1_ratio, ctl, cfg):
 
 
 def _intercept_only(X, y, w, off, family, fit_intercept, tol, max_iter=50):
-    """The intercept-only (plus offset) fit by scalar Newton: returns eta."""
-    w = w / jnp.sum(w)
+    """The intercept-only (plus offset) fit (`linjax.starting.intercept_only_fit`): eta."""
     if not fit_intercept:
         return off
-    b0 = family.link.link(family.starting_mu(jnp.sum(w * y))) - jnp.sum(w * off)
-    b0 = jnp.where(jnp.isfinite(b0), b0, 0.0)
-
-    def loss(b0):
-        return _safe_sum(w, family.nll(y, b0 + off))
-
-    def cond(c):
-        _, it, done = c
-        return ~done & (it < max_iter)
-
-    def body(c):
-        b0, it, _ = c
-        g = jax.grad(loss)(b0)
-        h = jax.grad(jax.grad(loss))(b0)
-        new = b0 - g / jnp.where(h > 0, h, 1.0)
-        t, _ = jax.lax.while_loop(lambda s: (loss(b0 + s[0] * (new - b0)) > loss(b0)) & (s[1] < 30),
-                                  lambda s: (s[0] / 2, s[1] + 1), (jnp.ones_like(b0), 0))
-        new = b0 + t * (new - b0)
-        return new, it + 1, jnp.abs(g) * jnp.sqrt(jnp.maximum(1.0 / jnp.where(h > 0, h, 1.0),
-                                                               0.0)) <= tol
-
-    b0, _, _ = jax.lax.while_loop(cond, body, (b0, 0, jnp.asarray(False)))
+    b0, _ = intercept_only_fit(family, y, w, off, tol, max_iter)
     return b0 + off
 
 

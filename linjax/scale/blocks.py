@@ -14,10 +14,14 @@ import jax.numpy as jnp
 
 from linjax import _programs
 from linjax.families import eta_derivatives
-from linjax.fit import intercept_shift_from_sums
 from linjax.solvers.gram import augmented, weighted_products
 from linjax.solvers.linalg import solve_psd
-from linjax.starting import intercept_only_start
+from linjax.starting import (
+    intercept_only_start,
+    intercept_shift_from_sums,
+    shifts_intercept,
+    start_working,
+)
 
 
 def split(B, fit_intercept):
@@ -51,24 +55,20 @@ def newton_sums(B, X, y, w, offset, family, fisher, fit_intercept):
 
 
 def start_sums(X, y, w, offset, family, fit_intercept):
-    """Sums for R's first IRLS step (`linjax.fit.initial_params`), unnormalized.
+    """Sums for R's first IRLS step (`linjax.starting.initial_params`), unnormalized: the
+    working weights s0 and weighted response s0 z0 of `starting.start_working`, summed.
 
     Returns (gram, rhs, sum w, sum w mu0, sum w offset): the start solves
     (gram / W + ridge) b = rhs / W, and the intercept-only fallback is
     link(sum w mu0 / W) - sum w offset / W.
     """
-    mu0 = family.starting_mu(y)
-    eta0 = family.link.link(mu0)
-    z = eta0 - offset
-    fisher_w = family.link.inverse_deriv(eta0) ** 2 / family.variance(mu0)
-    sw = jnp.where(jnp.isfinite(fisher_w) & (w > 0), w * fisher_w, 0.0)
-    z = jnp.where(sw > 0, z, 0.0)
+    mu0, sw, swz = start_working(family, y, w, offset)
     gram = X.T @ (sw[:, None] * X)
-    rhs = (sw * z) @ X
+    rhs = swz @ X
     if fit_intercept:
         xs = sw @ X
         gram = jnp.block([[jnp.sum(sw)[None, None], xs[None, :]], [xs[:, None], gram]])
-        rhs = jnp.concatenate([jnp.sum(sw * z)[None], rhs])
+        rhs = jnp.concatenate([jnp.sum(swz)[None], rhs])
     wpos = jnp.where(w > 0, w, 0.0)
     return (gram, rhs, jnp.sum(wpos), jnp.sum(jnp.where(w > 0, w * mu0, 0.0)),
             jnp.sum(wpos * offset))
@@ -103,14 +103,14 @@ def start_from_sums(sums, penalty, family, fit_intercept, shift_pass):
     its objective is finite and the intercept-only fallback otherwise.
     """
     B, fallback = solve_start(sums, penalty, family, fit_intercept)
-    if family.intercept_shift_start and fit_intercept:
+    if shifts_intercept(family, fit_intercept):
         B = shifted_start(B, shift_pass(B), fit_intercept)
     return B, fallback
 
 
 def shift_sums(B, X, y, w, offset, fit_intercept):
     """(sum w y, sum w exp(eta)) over the block: the start's intercept shift is log of
-    their ratio (`linjax.fit.log_intercept_shift`)."""
+    their ratio (`linjax.starting.intercept_shift_from_sums`)."""
     keep = w > 0
     mu = jnp.exp(_eta(B, X, offset, fit_intercept))
     return jnp.sum(jnp.where(keep, w * y, 0.0)), jnp.sum(jnp.where(keep, w * mu, 0.0))

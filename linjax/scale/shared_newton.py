@@ -24,7 +24,7 @@ memory traffic over them, not flops):
   call; the minimum-norm eigen pseudo-solve and status SINGULAR where a pivot fails).
 
 The iteration is `linjax.solvers.Newton`'s, problem by problem: the same start
-(`linjax.fit.initial_params`), its curvature choice (exact where the loss is convex in
+(`linjax.starting.initial_params`), its curvature choice (exact where the loss is convex in
 eta, Fisher scoring elsewhere), and the same step and stopping rule, called here on (m,)
 arrays (`linjax.solvers.newton_step`: `damping`, `damped_step`, `stopping_rule`,
 `newton_status`); a problem stops (and is frozen: its direction is zero from then on) when
@@ -42,7 +42,6 @@ import numpy as np
 
 from linjax import links as L
 from linjax.families import Binomial, Gaussian, Poisson, eta_derivatives
-from linjax.fit import intercept_shift_from_sums, log_intercept_shift
 from linjax.solvers.gram import augmented, column_pairs, weighted_gram
 from linjax.solvers.linalg import (  # noqa: F401 (UNROLL_MAX, jacobi_eigh: re-exported)
     UNROLL_MAX,
@@ -59,7 +58,15 @@ from linjax.solvers.newton_step import (
     stopping_rule,
 )
 from linjax.solvers.status import Status, code
-from linjax.starting import intercept_only_start
+from linjax.starting import (
+    intercept_only_from_rows,
+    intercept_shift_from_sums,
+    keep_finite,
+    log_intercept_shift,
+    shifts_intercept,
+    start_link_terms,
+    start_working,
+)
 
 
 # ----------------------------------------------------------------------------- the models
@@ -242,19 +249,20 @@ class SharedDesign:
         R, S = self.W * g, self.W * h
         return self.with_penalty(B, R @ self.Xa, S @ self.pairs)
 
-    def start_weights(self):
-        """(mu0, eta0, Fisher weight) of R's first IRLS step at mu0 = `starting_mu(y)`."""
-        family = self.family
-        mu0 = family.starting_mu(self.Y)
-        eta0 = family.link.link(mu0)
-        return mu0, eta0, family.link.inverse_deriv(eta0) ** 2 / family.variance(mu0)
+    def start_link_terms(self, mu0):
+        """(eta0, Fisher weight mu'(eta0)^2 / V(mu0)) at R's starting means mu0
+        (`linjax.starting.start_link_terms`; the closed-form models write their own)."""
+        return start_link_terms(self.family, mu0)
+
+    def start_working(self):
+        """(mu0, s0, s0 z0) of R's first IRLS step for every problem
+        (`linjax.starting.start_working`)."""
+        return start_working(self.family, self.Y, self.W, self.O, self.start_link_terms)
 
     def start_system(self):
         """(mu0, X'Wz, packed X'WX) of the first IRLS step (weights W mu'^2 / V at mu0)."""
-        mu0, eta0, fisher_w = self.start_weights()
-        z = eta0 if self.O is None else eta0 - self.O
-        sw = jnp.where(jnp.isfinite(fisher_w), self.W * fisher_w, 0.0)
-        return mu0, (sw * z) @ self.Xa, sw @ self.pairs
+        mu0, sw, swz = self.start_working()
+        return mu0, swz @ self.Xa, sw @ self.pairs
 
     def initial(self):
         """`linjax.fit.initial_params` for every problem (R's first IRLS step, then the
@@ -271,8 +279,8 @@ class SharedDesign:
 
     def start_from(self, start):
         """(B, value, aux) at the solution `start` of `start_equations` (`initial`)."""
-        family, W = self.family, self.W
-        if family.intercept_shift_start and self.fit_intercept:
+        family = self.family
+        if shifts_intercept(family, self.fit_intercept):
             start, value, aux = self.shifted_trial(start)
         else:
             value, aux = self.trial(start)
@@ -283,18 +291,15 @@ class SharedDesign:
             if self.fit_intercept:
                 # mu0 again (not kept from start_system: as an operand of the lax.cond an
                 # (m, n) array would be written out on every call)
-                mean_mu = self.row_sum(W * family.starting_mu(self.Y))
-                shift = 0.0 if self.O is None else self.row_sum(
-                    jnp.broadcast_to(W * self.O, self.Y.shape))
-                B = B.at[:, 0].set(intercept_only_start(family.link, mean_mu, shift))
-            B = jnp.where(ok[:, None], start, B)
+                B = B.at[:, 0].set(intercept_only_from_rows(family, self.Y, self.W, self.O))
+            B = keep_finite(value, start, B)
             return (B,) + tuple(self.trial(B))
 
         return jax.lax.cond(jnp.all(ok), lambda _: (start, value, aux), fallback, None)
 
     def shifted_trial(self, B):
         """(B', value, aux) at B' = B with the intercept moved to its optimum given the
-        slopes (`linjax.fit.log_intercept_shift`)."""
+        slopes (`linjax.starting.log_intercept_shift`)."""
         total_y = self.row_sum(self.W * self.Y)
         B = B.at[:, 0].add(log_intercept_shift(total_y, self.eta(B), self.W))
         return (B,) + tuple(self.trial(B))
@@ -332,16 +337,15 @@ class PoissonLog(SharedDesign):
         a = _affine_shift(self.family.starting_mu)
         if a is None:
             return super().start_system()
-        mu0 = self.Y + a                                      # Fisher weight mu'^2 / V = mu
-        z = log_positive(mu0)                                # mu0 >= a > 0
-        if self.O is not None:
-            z = z - self.O
-        rhs = (self.W * mu0 * z) @ self.Xa
+        # mu0 = starting_mu(y) = y + a >= a > 0; Fisher weight mu'^2 / V = mu0
+        mu0, sw, swz = start_working(self.family, self.Y, self.W, self.O,
+                                     lambda mu0: (log_positive(mu0), mu0))
+        rhs = swz @ self.Xa
         if self.shared_w:
             # (W (y + a)) @ pairs = (W y) @ pairs + a W @ pairs, the first term formed already
             Hp = self.YWQ[:, self.hess_cols] + a * (self.W @ self.pairs)
         else:
-            Hp = (self.W * mu0) @ self.pairs
+            Hp = sw @ self.pairs
         return mu0, rhs, Hp
 
     def trial(self, B, eta=None):
@@ -403,9 +407,8 @@ class BinomialLogit(SharedDesign):
         R, S = aux
         return self.with_penalty(B, R @ self.Xa, S @ self.pairs)
 
-    def start_weights(self):
-        mu0 = self.family.starting_mu(self.Y)
-        return mu0, jnp.log(mu0) - jnp.log1p(-mu0), mu0 * (1.0 - mu0)
+    def start_link_terms(self, mu0):
+        return jnp.log(mu0) - jnp.log1p(-mu0), mu0 * (1.0 - mu0)
 
 
 class GaussianIdentity(SharedDesign):
@@ -427,9 +430,8 @@ class GaussianIdentity(SharedDesign):
     def system(self, B, R):
         return self.with_penalty(B, R @ self.Xa, self.gram)
 
-    def start_weights(self):
-        mu0 = self.family.starting_mu(self.Y)
-        return mu0, mu0, jnp.ones((1, 1), mu0.dtype)
+    def start_link_terms(self, mu0):
+        return mu0, jnp.ones((1, 1), mu0.dtype)   # weights W: shared rows stay (1, n)
 
 
 class StackedDesign(SharedDesign):
@@ -475,10 +477,8 @@ class StackedDesign(SharedDesign):
         return self.with_penalty(B, self.products(self.W * g), self.packed_hessians(self.W * h))
 
     def start_system(self):
-        mu0, eta0, fisher_w = self.start_weights()
-        z = eta0 if self.O is None else eta0 - self.O
-        sw = jnp.where(jnp.isfinite(fisher_w), self.W * fisher_w, 0.0)
-        return mu0, self.products(sw * z), self.packed_hessians(sw)
+        mu0, sw, swz = self.start_working()
+        return mu0, self.products(swz), self.packed_hessians(sw)
 
 
 #: (family type, link type) -> closed-form model.

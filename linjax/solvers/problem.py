@@ -17,6 +17,13 @@ from linjax.designs import block_solve
 from linjax.families import eta_derivatives, eta_hessians
 from linjax.model import linear_predictor
 from linjax.solvers.gram import pair_grams, weighted_products
+from linjax.starting import (  # noqa: F401 (log_intercept_shift: re-exported, as before)
+    intercept_only_from_rows,
+    keep_finite,
+    log_intercept_shift,
+    shifts_intercept,
+    start_working,
+)
 
 
 @pytree_dataclass
@@ -158,25 +165,22 @@ class GLMProblem:
 
         s0 = w mu'(eta0)^2 / V(mu0), the Fisher weights at the family's starting means
         mu0 = `starting_mu(y)` (0 where not finite), and r0 = -s0 z0 with z0 = link(mu0) -
-        offset, so that the Newton direction from zero, (Z' S0 Z + ridge)^{-1} Z' S0 z0,
-        is that step's weighted least squares (`linjax.starting.initial_params`).
+        offset (`linjax.starting.start_working`), so that the Newton direction from zero,
+        (Z' S0 Z + ridge)^{-1} Z' S0 z0, is that step's weighted least squares
+        (`linjax.starting.initial_params`).
         """
-        family = self.family
-        mu0 = family.starting_mu(self.y)
-        eta0 = family.link.link(mu0)
-        z0 = eta0 if self.offset is None else eta0 - self.offset
-        fisher_w = family.link.inverse_deriv(eta0) ** 2 / family.variance(mu0)
-        s0 = jnp.where(jnp.isfinite(fisher_w), self.weights * fisher_w, 0.0)
-        return -(s0 * z0), s0
+        _, s0, s0_z0 = start_working(self.family, self.y, self.weights, self.offset)
+        return -s0_z0, s0
 
     def irls_start_point(self, params, eta):
         """R's start from its first IRLS step's solution `params` (whose linear predictor is
         `eta`), as `linjax.starting.initial_params` finishes it: for a log-linear Poisson
         model the intercept moves to its optimum given the slopes; where the objective is
-        not finite there, the intercept-only start link(sum w mu0) - sum w offset instead.
+        not finite there, the intercept-only start link(sum w mu0) - sum w offset instead
+        (`starting.keep_finite`, `starting.intercept_only_from_rows`).
         Returns (params, eta, value)."""
         family, w = self.family, self.weights
-        if family.intercept_shift_start and self.fit_intercept:
+        if shifts_intercept(family, self.fit_intercept):
             shift = log_intercept_shift(jnp.sum(w * self.y), eta, w)
             params = {"coef": params["coef"], "intercept": params["intercept"] + shift}
             eta = eta + shift
@@ -184,18 +188,10 @@ class GLMProblem:
         fallback = {"coef": jnp.zeros_like(params["coef"]),
                     "intercept": jnp.zeros_like(params["intercept"])}
         if self.fit_intercept:
-            offset_mean = 0.0 if self.offset is None else jnp.sum(w * self.offset)
-            fallback["intercept"] = (family.link.link(jnp.sum(w * family.starting_mu(self.y)))
-                                     - offset_mean)
+            fallback["intercept"] = intercept_only_from_rows(family, self.y, w, self.offset)
         fallback_eta = self.eta_at_zero() + fallback["intercept"]
-        ok = jnp.isfinite(value)
-
-        def pick(a, b):
-            return jnp.where(ok, a, b)
-
         fallback_value = self.value_at(fallback, fallback_eta)
-        return (jax.tree_util.tree_map(pick, params, fallback), pick(eta, fallback_eta),
-                pick(value, fallback_value))
+        return keep_finite(value, (params, eta, value), (fallback, fallback_eta, fallback_value))
 
     def eta_at_zero(self):
         """The linear predictor at coef and intercept zero: the offset (or zeros)."""
@@ -236,13 +232,6 @@ class GLMProblem:
         hess = hess + level * null
         value = jnp.sum(w * nll) + self.penalty.value(coef)
         return value, grad, hess
-
-
-def log_intercept_shift(total_y, eta, w):
-    """log(total_y / sum w exp(eta)): the intercept step to its optimum in a log-linear
-    Poisson model, the slopes held (0 where total_y is 0, which has none)."""
-    lse = jax.nn.logsumexp(eta, b=w, axis=-1)
-    return jnp.where(total_y > 0, jnp.log(jnp.where(total_y > 0, total_y, 1.0)) - lse, 0.0)
 
 
 def weighted_terms(w, values):
