@@ -24,6 +24,7 @@ from linjax.solvers import LeastSquares, Newton
 from linjax.solvers.lstsq import check_applicable
 from linjax.solvers.problem import GLMProblem
 from linjax.solvers.status import Status, code
+from linjax.starting import keep_finite
 
 
 @pytree_dataclass
@@ -78,8 +79,7 @@ class BlockedGLMProblem(GLMProblem):
                 (jnp.zeros((), dtype),) * 2, self._data()))
         like = {"coef": jnp.zeros((p,), dtype), "intercept": jnp.zeros((), dtype)}
         start, fallback = self.from_vector(B, like), self.from_vector(fallback, like)
-        ok = jnp.isfinite(self.value(start))
-        return jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), start, fallback)
+        return keep_finite(self.value(start), start, fallback)
 
 
 def to_blocks(X, y, weights, offset, block_size):
