@@ -179,11 +179,22 @@ def intercept_only_fit(family, y, w, offset=None, tol=None, max_iter=50):
         h = jax.grad(jax.grad(loss))(b0)
         h_safe = jnp.where(h > 0, h, 1.0)
         new = b0 - g / h_safe
-        t, _ = jax.lax.while_loop(
-            lambda s: (loss(b0 + s[0] * (new - b0)) > loss(b0)) & (s[1] < 30),
-            lambda s: (s[0] / 2, s[1] + 1), (jnp.ones_like(b0), 0))
+        f0 = loss(b0)
+
+        def trial(t):
+            return loss(b0 + t * (new - b0))
+
+        def halve(s):
+            return s[0] / 2, trial(s[0] / 2), s[2] + 1
+
+        # R's step halving: t from 1, halved while the loss rose, at most 30 times (the test
+        # reads the carried loss: one that evaluated it in the loop's condition never ended
+        # under vmap in a program compiled at XLA's optimization level 0)
+        one = jnp.ones_like(b0)
+        t, _, _ = jax.lax.while_loop(lambda s: (s[1] > f0) & (s[2] < 30), halve,
+                                     (one, trial(one), jnp.zeros((), jnp.int32)))
         new = b0 + t * (new - b0)
         return new, it + 1, jnp.abs(g) * jnp.sqrt(jnp.maximum(1.0 / h_safe, 0.0)) <= tol
 
-    b0, _, _ = jax.lax.while_loop(cond, body, (b0, 0, jnp.asarray(False)))
+    b0, _, _ = jax.lax.while_loop(cond, body, (b0, jnp.zeros((), jnp.int32), jnp.asarray(False)))
     return b0, family.link.inverse(b0 + offset)
