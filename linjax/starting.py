@@ -156,10 +156,10 @@ def intercept_only_fit(family, y, w, offset=None, tol=None, max_iter=50):
     decrement tolerance, `newton_step.default_tols`). The null model of `fit_statistics`
     and the path's alpha_max (`paths`) both fit it here.
     """
-    w = w / jnp.sum(w)
     if offset is None:
-        mu = jnp.sum(w * y)
+        mu = jnp.sum(w * y) / jnp.sum(w)
         return family.link.link(mu), mu
+    w = w / jnp.sum(w)
     if tol is None:
         tol = default_tols(y.dtype)[0] ** 0.5
     b0 = intercept_only_start(family.link, family.starting_mu(jnp.sum(w * y)),
