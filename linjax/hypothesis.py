@@ -26,6 +26,7 @@ from linjax._pytree import pytree_dataclass, static_field
 from linjax.batch_checks import batch_inputs
 from linjax.penalties import NoPenalty
 from linjax.solvers import linalg
+from linjax.solvers.gram import augmented
 from linjax.summary import Summary
 
 
@@ -267,7 +268,7 @@ def _score_parts(params, X_reduced, X_full, y, weights, offset, family, fit_inte
     sw = jnp.sqrt(jnp.where(pos, w * h, 0.0))
     tol = inf.alias_tol(X_full.dtype)
     _, _, dead_r = inf.ordered_qr(sw[:, None] * parts["Xd"], tol)
-    Q, _, dead_f = inf.ordered_qr(sw[:, None] * inf.design_with_intercept(X_full, fit_intercept),
+    Q, _, dead_f = inf.ordered_qr(sw[:, None] * augmented(X_full, fit_intercept),
                                   tol)
     # U = Xf' (w g) = A' z with A = sqrt(w h) Xf, z = sqrt(w / h) g (minus the Pearson residual)
     z = jnp.where(pos, jnp.sqrt(jnp.where(pos, w / h, 0.0)) * g, 0.0)
