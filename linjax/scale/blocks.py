@@ -63,12 +63,7 @@ def start_sums(X, y, w, offset, family, fit_intercept):
     link(sum w mu0 / W) - sum w offset / W.
     """
     mu0, sw, swz = start_working(family, y, w, offset)
-    gram = X.T @ (sw[:, None] * X)
-    rhs = swz @ X
-    if fit_intercept:
-        xs = sw @ X
-        gram = jnp.block([[jnp.sum(sw)[None, None], xs[None, :]], [xs[:, None], gram]])
-        rhs = jnp.concatenate([jnp.sum(swz)[None], rhs])
+    gram, rhs = weighted_products(X, sw, swz, fit_intercept)
     wpos = jnp.where(w > 0, w, 0.0)
     return (gram, rhs, jnp.sum(wpos), jnp.sum(jnp.where(w > 0, w * mu0, 0.0)),
             jnp.sum(wpos * offset))
