@@ -275,10 +275,10 @@ def test_slow_tail_problems_equal_fit_loop():
 
 
 @pytest.mark.parametrize("name", sorted(FAMILIES))
-def test_compacted_tail_equals_full_batch_and_fit_loop(name, monkeypatch):
-    """Once at most m / 8 problems still run, the Hessian products and first trials use only
-    their rows (`shared_newton.compact_rows`): same iterates as without compaction, with
-    per-problem weights and offsets, and lj.fit's answers, counts and statuses."""
+def test_slow_tail_matches_fit_loop(name):
+    """A batch whose few steep problems need many more steps than the rest (the tail), with
+    per-problem weights and offsets: every problem gets lj.fit's answer, iteration count and
+    status (a stopped problem is frozen while the tail runs on)."""
     rng = np.random.default_rng(11)
     m, n = 96, 60
     X, Y = data(name, m=m, n=n, p=2, seed=3)
@@ -292,26 +292,10 @@ def test_compacted_tail_equals_full_batch_and_fit_loop(name, monkeypatch):
             Y[i] = rng.poisson(np.exp(s * X[:, 0] - s)).astype(float)
     w = rng.uniform(0.5, 2.0, size=Y.shape)
     o = rng.normal(scale=0.1, size=Y.shape)
-    W, O = normalized(w, n), jnp.asarray(o)
-
-    def run():
-        mdl = model(X, Y, W, O, FAMILIES[name], closed_form=True)
-        return jax.jit(lambda: sn.newton(mdl, None, Newton()))()
-
-    assert sn.compact_rows(m) == 12
-    B, value, n_iter, status, _ = run()
-    monkeypatch.setattr(sn, "COMPACT_MIN", 10**9)
-    B_full, value_full, n_iter_full, status_full, _ = run()
-    it = np.asarray(n_iter)
-    if name != "gaussian":                                  # one step: no tail to compact
-        assert (it == it.max()).sum() <= 12 and it.max() > np.median(it)
-    np.testing.assert_allclose(np.asarray(B), np.asarray(B_full), rtol=1e-13, atol=1e-13)
-    # the closed-form objective sums terms up to ~50 (B . (W y) Xa, the constant) to ~0.1
-    np.testing.assert_allclose(np.asarray(value), np.asarray(value_full), rtol=1e-14,
-                               atol=1e-13)
-    np.testing.assert_array_equal(it, np.asarray(n_iter_full))
-    np.testing.assert_array_equal(np.asarray(status), np.asarray(status_full))
     res = fit_batch(X, Y, family=name, weights=w, offset=o, solver="newton", gram="pairs")
+    it = np.asarray(res.n_iter)
+    if name != "gaussian":                                  # one step: no tail
+        assert (it == it.max()).sum() <= 12 and it.max() > np.median(it)
     for i in sorted({0, 5, 40, 77, int(np.argmax(it))}):
         one = lj.fit(X, Y[i], family=name, weights=w[i], offset=o[i], solver="newton")
         np.testing.assert_allclose(stacked(res.params)[i], np.r_[one.intercept, one.coef],

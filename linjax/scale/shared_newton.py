@@ -32,7 +32,6 @@ it converges, fails or leaves finite values, and the loop ends when all have sto
 after max_iter.
 """
 
-import copy
 import math
 from decimal import Decimal
 
@@ -214,28 +213,6 @@ class SharedDesign:
 
     #: Whether the singular fallback may call LAPACK (`eigen_solve`); `make_model` sets it.
     lapack = True
-    #: Per-problem arrays (attribute names) besides Y, W and O that `take` must index.
-    _per_problem = ()
-    #: Whether `take` gives the model of a subset of the problems (closed forms only: the
-    #: generic model may carry per-problem family parameters).
-    compactable = False
-
-    def take(self, idx):
-        """The same model restricted to the problems `idx` (shared rows stay shared)."""
-        sub = copy.copy(self)
-
-        def rows(a):
-            return a if a is None or a.shape[0] == 1 else a[idx]
-
-        sub.Y, sub.W, sub.O = self.Y[idx], rows(self.W), rows(self.O)
-        if self.penalty_axes is not None:
-            sub.penalty = jax.tree_util.tree_map(
-                lambda leaf, ax: leaf if ax is None else leaf[idx], self.penalty,
-                self.penalty_axes, is_leaf=lambda a: a is None)
-        for name in self._per_problem:
-            setattr(sub, name, rows(getattr(self, name)))
-        return sub
-
     # -- the interface
     def value(self, B):
         return self.trial(B)[0]
@@ -310,8 +287,6 @@ class PoissonLog(SharedDesign):
     sum(W mu) - B . (W y) Xa + sum W (y log y - y - y o): the response enters only
     through (W y) Xa and the constant, both formed once."""
 
-    _per_problem = ("YWQ", "c", "const")
-    compactable = True
 
     def __init__(self, *args, **kw):
         super().__init__(*args, **kw)
@@ -382,8 +357,6 @@ class BinomialLogit(SharedDesign):
     loss y softplus(-eta) + (1 - y) softplus(eta) (as `Binomial.nll`), gradient
     sigmoid(eta) - y, curvature e / (1 + e)^2 with e = exp(-|eta|); aux = (W g, W h)."""
 
-    _per_problem = ("const",)
-    compactable = True
 
     def __init__(self, *args, **kw):
         super().__init__(*args, **kw)
@@ -415,8 +388,6 @@ class GaussianIdentity(SharedDesign):
     """Gaussian with the identity link: loss (y - eta)^2 / 2, gradient eta - y, curvature 1,
     so every Hessian is the weighted Gram, formed once; aux = W (eta - y)."""
 
-    _per_problem = ("gram",)
-    compactable = True
 
     def __init__(self, *args, **kw):
         super().__init__(*args, **kw)
@@ -442,7 +413,6 @@ class StackedDesign(SharedDesign):
     one Newton loop for all problems instead of m single-problem loops under `vmap` (which
     run every problem's while loops to the slowest one's count, many small kernels each)."""
 
-    _per_problem = ("X", "Xa")
 
     def __init__(self, X, Y, W, O, family, penalty, fit_intercept, fisher=False):
         self.X, self.Y, self.W, self.O = X, Y, W, O
@@ -520,29 +490,6 @@ def _select(mask, new, old):
         lambda a, b: jnp.where(mask.reshape((-1,) + (1,) * (a.ndim - 1)), a, b), new, old)
 
 
-#: Tail compaction: once at most 1/COMPACT_FRACTION of the m problems are still running,
-#: an iteration's (m, n) work (the Hessian product and the first line-search trial) is done
-#: on those problems' rows only (gathered into `compact_rows(m)` slots), batches of at least
-#: COMPACT_MIN problems. The arithmetic per problem is unchanged.
-COMPACT_FRACTION = 8
-COMPACT_MIN = 64
-
-
-def compact_rows(m):
-    """Slots of the compacted tail (None: no compaction for this batch size)."""
-    return m // COMPACT_FRACTION if m >= COMPACT_MIN else None
-
-
-def _slots(active, R):
-    """(idx, pos) for at most R active problems: their indices (R,), padded with 0 (padding
-    slots compute a stopped or duplicated problem, never read), and each problem's slot in
-    idx (meaningful for active problems only). Formed inside the compacted branches only:
-    the cumulative sum and the scatter behind them are ~25 small kernels."""
-    idx = jnp.nonzero(active, size=R, fill_value=0)[0]
-    pos = jnp.maximum(jnp.cumsum(active) - 1, 0)
-    return idx, pos
-
-
 def newton(model, B=None, solver=None):
     """Run Newton from B (m, k) (None: the IRLS start); returns
     (B, value, n_iter, status, NewtonState).
@@ -565,48 +512,18 @@ def newton(model, B=None, solver=None):
     m = B.shape[0]
     max_halvings = getattr(solver, "max_halvings", 40)
 
-    R = compact_rows(m) if model.compactable else None
-
     def make_body(model):
-        def system(B, aux, active, few):
-            if R is None:
-                return model.system(B, aux)
-
-            def compact(_):
-                idx, pos = _slots(active, R)
-                grad, Hp = model.take(idx).system(
-                    B[idx], jax.tree_util.tree_map(lambda a: a[idx], aux))
-                return grad[pos], Hp[pos]
-
-            return jax.lax.cond(few, compact, lambda _: model.system(B, aux), None)
-
-        def first_trial(Bt, aux, active, few):
-            if R is None:
-                return model.trial(Bt)
-
-            def compact(_):
-                idx, pos = _slots(active, R)
-                value, aux_c = model.take(idx).trial(Bt[idx])
-                # back into place by a gather and a select (a scatter is a while loop of
-                # its own on XLA:CPU, one per leaf of aux)
-                return value[pos], jax.tree_util.tree_map(
-                    lambda a, c: jnp.where(active.reshape((-1,) + (1,) * (a.ndim - 1)),
-                                           c[pos], a), aux, aux_c)
-
-            return jax.lax.cond(few, compact, lambda _: model.trial(Bt), None)
-
         def step(carry, grad, direction, singular):
             B, aux, state, i, done, status, n_iter = carry
             active = ~done
             value, prev = state.value, state.decrement
-            few = None if R is None else jnp.sum(active) <= R
             direction = jnp.where(active[:, None], direction, 0.0)   # stopped: stay put
             decrement = -jnp.sum(grad * direction, axis=1)
             # Newton's step and stopping rule (`linjax.solvers.newton_step`), per problem
             scale, slack, at_floor = damping(value, decrement)
             t, f_t, aux_t, accepted = damped_step(
                 lambda t: model.trial(B + t[:, None] * direction), value, slack, max_halvings,
-                first_trial(B + direction, aux, active, few), whole=at_floor, active=active)
+                model.trial(B + direction), whole=at_floor, active=active)
             converged, stalled = stopping_rule(decrement, prev, t, direction, B, accepted,
                                                at_floor, scale, tol, xtol)
             new_B = jnp.where(accepted[:, None], B + t[:, None] * direction, B)
@@ -634,13 +551,12 @@ def newton(model, B=None, solver=None):
         def body(carry):
             B, aux, state, i, done, status, n_iter = carry[:7]
             active = ~done
-            few = None if R is None else jnp.sum(active) <= R
             if start is None:
-                grad, Hp = system(B, aux, active, few)
+                grad, Hp = model.system(B, aux)
             else:   # the start's pass solves the start's equations (rhs = -grad)
                 first = carry[7]
                 grad, Hp = jax.lax.cond(first, lambda: (-start[0], start[1]),
-                                        lambda: system(B, aux, active, few))
+                                        lambda: model.system(B, aux))
             direction, singular = solve_packed(Hp, -grad, active, model.lapack)
             if start is None:
                 return step(carry, grad, direction, singular)
