@@ -10,8 +10,9 @@ Each family supplies, elementwise:
 - `nll(y, eta)`: the unit loss used by every solver, half the unit deviance
   written in terms of the linear predictor with the link's stable `log mu`.
 
-Gradients and curvature in eta come from autodiff of `nll` (`eta_derivatives`);
-nothing else in linjax writes a family-specific derivative. `support_error(y)`
+Gradients and curvature in eta come from autodiff of `nll` (`eta_derivatives`),
+except for the canonical pairs Gaussian-identity, Poisson-log and Binomial-logit,
+whose closed forms are written once here (`_canonical_derivatives`). `support_error(y)`
 is the eager check of the response used by input validation.
 """
 
@@ -100,7 +101,7 @@ class AbstractFamily:
 
 
 def eta_derivatives(family, y, eta, fisher=False):
-    """Elementwise (nll, d nll / d eta, d^2 nll / d eta^2) by autodiff of `family.nll`.
+    """Elementwise (nll, d nll / d eta, d^2 nll / d eta^2) of `family.nll`.
 
     With `fisher=True` the curvature is the expected information, obtained by
     evaluating the second derivative at y = mu(eta): the loss of an exponential
@@ -109,7 +110,58 @@ def eta_derivatives(family, y, eta, fisher=False):
     positive and falls back to the expected one elsewhere (so Newton is exact,
     and converges quadratically, wherever the loss is locally convex in eta, as for
     Gamma, Tweedie and negative binomial with the log link).
+
+    The canonical pairs take closed forms (`_canonical_derivatives`; there observed and
+    expected curvature coincide, so `fisher` does not matter), every other pair autodiff
+    (`_autodiff_derivatives`).
     """
+    if isinstance(fisher, str) and fisher != "auto":
+        raise ValueError(f"fisher: expected True, False or 'auto', got {fisher!r}")
+    closed = _canonical_derivatives(family, y, eta)
+    if closed is not None:
+        return closed
+    return _autodiff_derivatives(family, y, eta, fisher)
+
+
+def _canonical_derivatives(family, y, eta):
+    """(nll, g, h) in closed form for a canonical pair, else None (chosen on the types).
+
+    - Gaussian-identity: g = eta - y, h = 1;
+    - Poisson-log: g = (mu - y) s', h = mu s'^2 with mu = exp(s), s = the Log link's
+      clipped eta and s' its derivative (1 inside the clip, 0 outside, as autodiff gave);
+    - Binomial-logit: g = (1 - y) sigmoid(eta) - y sigmoid(-eta),
+      h = sigmoid(eta) sigmoid(-eta), both sigmoids from e = exp(-|eta|) (1 / (1 + e) and
+      e / (1 + e)); not mu - y and mu (1 - mu), whose 1 - mu rounds to 0 for eta > ~37
+      where h is ~1e-16 or less (separated and large-eta fits need those digits).
+
+    The nll is `family.nll(y, eta)` itself. g and h have eta's shape and dtype; a y that
+    broadcasts eta to a larger shape takes autodiff (which sums g over the extra axes).
+    """
+    pair = (type(family), type(family.link))
+    if pair not in _CANONICAL_PAIRS:
+        return None
+    y, eta = jnp.asarray(y), jnp.asarray(eta)
+    if jnp.broadcast_shapes(y.shape, eta.shape) != eta.shape:
+        return None
+    nll = family.nll(y, eta)
+    if pair == (Gaussian, L.Identity):
+        g, h = eta - y, jnp.ones_like(eta)
+    elif pair == (Poisson, L.Log):
+        s, ds = jax.jvp(family.link.log_inverse, (eta,), (jnp.ones_like(eta),))
+        mu = jnp.exp(s)
+        g, h = (mu - y) * ds, mu * (ds * ds)
+    else:
+        e = jnp.exp(-jnp.abs(eta))
+        big = 1.0 / (1.0 + e)                 # sigmoid(|eta|)
+        small = e * big                       # sigmoid(-|eta|), no cancellation
+        positive = eta >= 0
+        sig, sig_neg = jnp.where(positive, big, small), jnp.where(positive, small, big)
+        g, h = (1.0 - y) * sig - y * sig_neg, sig * sig_neg
+    return nll, g.astype(eta.dtype), h.astype(eta.dtype)
+
+
+def _autodiff_derivatives(family, y, eta, fisher=False):
+    """`eta_derivatives` by autodiff of `family.nll`: a vjp, then a jvp of its grad."""
 
     def grad_at(yy):
         return jax.grad(lambda e: jnp.sum(family.nll(yy, e)))
@@ -120,8 +172,6 @@ def eta_derivatives(family, y, eta, fisher=False):
     nll, vjp = jax.vjp(lambda e: family.nll(y, e), eta)
     (g,) = vjp(jnp.ones_like(nll))
     if isinstance(fisher, str):
-        if fisher != "auto":
-            raise ValueError(f"fisher: expected True, False or 'auto', got {fisher!r}")
         h_obs = curvature(y)
         h_exp = curvature(jax.lax.stop_gradient(family.link.inverse(eta)))
         return nll, g, jnp.where(h_obs > 0, h_obs, h_exp)
@@ -253,6 +303,10 @@ class Poisson(AbstractFamily):
 
     def support_error(self, y):
         return _range_error(y, y >= 0, "y >= 0")
+
+
+#: (family type, link type) with closed-form derivatives in `_canonical_derivatives`.
+_CANONICAL_PAIRS = ((Gaussian, L.Identity), (Poisson, L.Log), (Binomial, L.Logit))
 
 
 @pytree_dataclass
