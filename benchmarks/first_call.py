@@ -81,6 +81,38 @@ def case_fit_nb_alpha():
     return lambda: lj.fit(X, y, family=lj.families.NegativeBinomial(alpha=None)).coef
 
 
+def case_floor_logistic():
+    """Not linjax: the smallest JAX program that fits the logistic case, for scale. Newton
+    from zero without an intercept, start, step control or statistics: a float32 Gram
+    (X' diag(w) X in one product), a float64 gradient, LAPACK's Cholesky, at most 25 steps
+    until max |step| <= 1e-10 (1 + max |b|). What any JAX fit of this size pays on this
+    machine for tracing, lowering and compiling one program (and, roughly, for running it)."""
+    import jax
+    import jax.numpy as jnp
+
+    import linjax  # noqa: F401  (only for its persistent-cache setting, as in the other cases)
+
+    X, y = _glm_data("binomial")
+
+    @jax.jit
+    def newton(X, y):
+        def going(carry):
+            b, i, size = carry
+            return (i < 25) & (size > 1e-10 * (1 + jnp.max(jnp.abs(b))))
+
+        def step(carry):
+            b, i, _ = carry
+            mu = jax.nn.sigmoid(X @ b)
+            Xs = X.astype(jnp.float32)
+            H = (Xs.T @ (Xs * (mu * (1 - mu)).astype(jnp.float32)[:, None])).astype(X.dtype)
+            d = jax.scipy.linalg.cho_solve((jnp.linalg.cholesky(H), True), (y - mu) @ X)
+            return b + d, i + 1, jnp.max(jnp.abs(d))
+
+        return jax.lax.while_loop(going, step, (jnp.zeros(X.shape[1]), 0, jnp.inf))[0]
+
+    return lambda: newton(jax.device_put(X), jax.device_put(y))
+
+
 def case_fit_batch_500():
     import linjax as lj
 
@@ -126,6 +158,8 @@ CASES = {
                           case_fit_poisson_new_n, None),
     "fit_nb_alpha": ("lj.fit, negative binomial, alpha estimated, n=20,000, p=10",
                      case_fit_nb_alpha, None),
+    "floor_logistic": ("floor: a minimal JAX Newton (not linjax), logistic, same data",
+                       case_floor_logistic, None),
     "fit_batch_500": ("fit_batch, 500 Poisson problems, n=500, p=10", case_fit_batch_500, None),
     "lasso_cv": ("cv_path, lasso, n=5,000, p=50, 30 alphas, 5 folds", case_lasso_cv, None),
     "demo": ("linjax demo (its fitting)", case_demo, None),
