@@ -96,7 +96,7 @@ class Newton(AbstractSolver):
     then runs the fallback's program (`lj.fit` does, outside a caller's jit).
     precision_fallback: with float32 products ("mixed", or "auto" choosing it), the program
     holds the full-precision Hessian too, for the return to it described above. False
-    leaves it out (a smaller program: about 0.15 s less to compile for a logistic fit of
+    leaves it out (a smaller program: 110 -> 93 fused kernels for a logistic fit of
     n = 200,000, p = 100): a step that would return to full precision ends the loop with a
     NaN objective and status NON_FINITE instead, for a caller that then runs the program with
     it from the start (`lj.fit` does, outside a caller's jit), so the answer is the same.
