@@ -198,22 +198,18 @@ def fit(X, y, family=None, penalty=None, solver="auto", weights=None, offset=Non
 
 def _fit_eigen_on_demand(padded, init, family, penalty, solver, fit_intercept, bounds, traced,
                          structured):
-    """`fit_validated`; eager dense Newton fits first run the lean program: without the eigen
-    fallback (`Newton(eigen_fallback=False)`: no LAPACK call, so lowering it imports no scipy)
-    and, where the Hessian's products are in float32, without the full-precision Hessian
-    (`Newton(precision_fallback=False)`). Only when that stopped with status NON_FINITE (a
-    singular Hessian, a step that would return to full precision, or a fit that is not
-    finite) the whole program runs, from the start: the answer is then the latter's.
+    """`fit_validated`; eager dense Newton fits first run the program without the eigen
+    fallback (`Newton(eigen_fallback=False)`: no LAPACK call, so lowering it imports no scipy,
+    and less to compile), and only when that stopped on a singular Hessian (status
+    NON_FINITE) the one with it, from the start: the answer is then the latter program's.
     Traced inputs (a caller's jit, vmap or grad) and designs: the one program, as given."""
     leaves = jax.tree_util.tree_leaves((padded, init, family, penalty, solver, bounds))
-    if (traced or structured or not isinstance(solver, Newton)
-            or not (solver.eigen_fallback or solver.precision_fallback)
+    if (traced or structured or not (isinstance(solver, Newton) and solver.eigen_fallback)
             or any(isinstance(leaf, jax.core.Tracer) for leaf in leaves)):
         return fit_validated(*padded, init, family, penalty, solver, fit_intercept, bounds,
                              start_in_loop=not traced)  # a caller's vmap: see fit_validated
-    lean = replace(solver, eigen_fallback=False, precision_fallback=False)
-    result = fit_validated(*padded, init, family, penalty, lean, fit_intercept, bounds,
-                           start_in_loop=True)
+    result = fit_validated(*padded, init, family, penalty, replace(solver, eigen_fallback=False),
+                           fit_intercept, bounds, start_in_loop=True)
     if int(np.asarray(result.status)) != Status.NON_FINITE:
         return result
     return fit_validated(*padded, init, family, penalty, solver, fit_intercept, bounds,

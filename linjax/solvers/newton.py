@@ -94,12 +94,6 @@ class Newton(AbstractSolver):
     and without LAPACK: see `linalg.LOOP_CHOLESKY_MAX`): a singular (dense) Hessian ends the
     loop with a NaN objective, status NON_FINITE and the last iterate, for a caller that
     then runs the fallback's program (`lj.fit` does, outside a caller's jit).
-    precision_fallback: with float32 products ("mixed", or "auto" choosing it), the program
-    holds the full-precision Hessian too, for the return to it described above. False
-    leaves it out (a smaller program: 110 -> 93 fused kernels for a logistic fit of
-    n = 200,000, p = 100): a step that would return to full precision ends the loop with a
-    NaN objective and status NON_FINITE instead, for a caller that then runs the program with
-    it from the start (`lj.fit` does, outside a caller's jit), so the answer is the same.
     """
 
     tol: object = None
@@ -111,7 +105,6 @@ class Newton(AbstractSolver):
     irls_start: bool = static_field(default=False)
     schur: bool = static_field(default=True)
     eigen_fallback: bool = static_field(default=True)
-    precision_fallback: bool = static_field(default=True)
     name = "newton"
 
     def _arrow(self, problem):
@@ -172,8 +165,7 @@ class Newton(AbstractSolver):
 
     def step(self, problem, params, state):
         mixed = self._mixed(problem)
-        lean = mixed and not self.precision_fallback  # float32 products only (static)
-        extra = ((True,) if lean else (state.single,)) if mixed else ()
+        extra = (state.single,) if mixed else ()
         cached = state.eta is not None  # static: a GLM carries eta from step to step
         first = state.start  # irls_start: None, or true for the pass that computes the start
         keywords = {"eta": state.eta} if cached else {}
@@ -230,9 +222,6 @@ class Newton(AbstractSolver):
             converged, stalled = converged & ~first, stalled & ~first
             single = jnp.where(first, state.single, single)
             first = jnp.zeros_like(first)
-        if lean:  # a return to full precision is the other program's: stop here
-            new_value = jnp.where(~single & ~converged, jnp.nan, new_value)
-            single = jnp.ones_like(single)
         if not fallback:  # unsolved: the engine stops at the last iterate
             new_value = jnp.where(singular, jnp.nan, new_value)
         return new_params, NewtonState(new_value, decrement, t, converged, stalled, singular,
