@@ -204,12 +204,12 @@ class _FunctionModel:
 
 def rmatvec(X, u):
     """X' u for an array or a design (its own X' v)."""
-    return X.rmatvec(u) if hasattr(X, "rmatvec") else X.T @ u
+    return X.rmatvec(u) if hasattr(X, "rmatvec") else u @ X  # not X.T @ u: XLA:CPU copies X.T
 
 
 def squared_rmatvec(X, s):
     """(X^2)' s, the diagonal of X' diag(s) X, for an array or a design."""
-    return X.squared_rmatvec(s) if hasattr(X, "squared_rmatvec") else (X * X).T @ s
+    return X.squared_rmatvec(s) if hasattr(X, "squared_rmatvec") else s @ (X * X)
 
 
 def _truncated_cg(hess_vec, diag, grad, max_steps, eta):
