@@ -443,6 +443,9 @@ def ordered_qr(A, tol):
 #: Cholesky factor of the weighted Gram finds a column whose squared residual norm is below
 #: ALIAS_SCREEN k eps (or tol, if larger) times its squared norm, or an active zero column.
 ALIAS_SCREEN = 1e4
+#: Designs with fewer elements (n k) take the exact test directly: its k passes are cheap
+#: there, and the screen's Gram and factorization would only add to the program to compile.
+ALIAS_SCREEN_MIN_ELEMENTS = 1 << 20
 
 
 def may_alias(Xd, s, active, ridge, tol):
@@ -490,6 +493,8 @@ def identified_coefficients(parts):
     def full_rank(_):
         return jnp.zeros(active.shape, bool), parts["beta"]
 
+    if Xd.shape[0] * Xd.shape[1] < ALIAS_SCREEN_MIN_ELEMENTS:  # static
+        return exact(None)
     return jax.lax.cond(may_alias(Xd, s, active, ridge, tol), exact, full_rank, None)
 
 

@@ -1,10 +1,11 @@
 """R's aliased-column test behind `summarize` and `aliased_columns`, with its screen.
 
 `fit_statistics.identified_coefficients` runs the exact column-ordered test (`ordered_qr`,
-k passes over the design) only where the Cholesky factor of the weighted Gram finds a
-column near dependence (`may_alias`). References: each column's residual norm after the
-earlier columns, from numpy's least squares, against R's tolerance 1e-11; and the exact
-test itself, forced.
+k passes over the design) for a design of n k >= 2^20 elements only where the Cholesky
+factor of the weighted Gram finds a column near dependence (`may_alias`); smaller designs
+take the exact test directly (the tests below lower that bound to screen theirs).
+References: each column's residual norm after the earlier columns, from numpy's least
+squares, against R's tolerance 1e-11; and the exact test itself, forced.
 """
 
 import warnings
@@ -60,8 +61,13 @@ def test_screen_and_exact_test_agree_with_residual_norms(gap):
     suspect = bool(fs.may_alias(parts["Xd"], jnp.maximum(parts["w"] * parts["h"], 0.0),
                                 parts["active"], parts["ridge"], fs.alias_tol(A.dtype)))
     assert suspect == bool(ratios.min() < 1e-4)
-    screened = fs.identified_coefficients(parts)
-    exact = _exact(parts)
+    saved = fs.ALIAS_SCREEN_MIN_ELEMENTS
+    try:
+        fs.ALIAS_SCREEN_MIN_ELEMENTS = 0  # screen this small design too
+        screened = fs.identified_coefficients(parts)
+        exact = _exact(parts)
+    finally:
+        fs.ALIAS_SCREEN_MIN_ELEMENTS = saved
     np.testing.assert_array_equal(np.asarray(screened[0]), np.asarray(exact[0]))
     np.testing.assert_allclose(np.asarray(screened[1]), np.asarray(exact[1]), rtol=1e-12,
                                atol=1e-12)
